@@ -1,0 +1,447 @@
+//! Signing and verification keys: loading them from the files in-toto's
+//! tools use, generating new ones, and naming them by keyid.
+//!
+//! Formats: PKCS#8 PEM private keys (v1 as `openssl genpkey -algorithm ed25519`
+//! writes them, v2 with the public key, and encrypted PKCS#8), SPKI PEM public
+//! keys, and the legacy securesystemslib JSON ed25519 key. Only ed25519 for
+//! now; RSA and ECDSA keys are recognised and refused with a clear error.
+//! This module knows keys and bytes; it knows nothing of links, files on the
+//! command line or terminals (prompting for a password is the caller's job).
+
+use crate::link::canonical;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use pkcs8::der::Decode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+const OID_ED25519: &str = "1.3.101.112";
+const OID_RSA: &str = "1.2.840.113549.1.1.1";
+const OID_RSA_PSS: &str = "1.2.840.113549.1.1.10";
+const OID_EC: &str = "1.2.840.10045.2.1";
+
+/// PKCS#8 v1 DER of an ed25519 key is this prefix followed by the 32-byte seed.
+const PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// SPKI DER of an ed25519 public key is this prefix followed by the 32-byte key.
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// What went wrong with a key file. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read key file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a key file tracelink understands: {reason}")]
+    Malformed { path: PathBuf, reason: String },
+    #[error(
+        "{path}: {kind} keys are not supported yet (they come with `tracelink verify`); use an ed25519 key (`tracelink keygen`)"
+    )]
+    Unsupported { path: PathBuf, kind: String },
+    #[error("{path}: the private key is encrypted; give its password with -P/--password")]
+    NeedsPassword { path: PathBuf },
+    #[error("{path}: cannot decrypt the private key (wrong password?)")]
+    Decrypt { path: PathBuf },
+    #[error("{path}: this is a public key; a private key is needed to sign")]
+    PublicNotPrivate { path: PathBuf },
+    #[error("{path}: this is a private key; give the public key (.pub) to verify")]
+    PrivateNotPublic { path: PathBuf },
+    #[error("no random numbers from the operating system: {0}")]
+    Random(String),
+}
+
+/// Which keyid convention names a key (design.md section 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyIdFormat {
+    /// in-toto Python 3.x: sha256 of the canonical key without `keyid_hash_algorithms`.
+    Python,
+    /// in-toto-golang, in-toto-rs and old securesystemslib JSON keys.
+    Legacy,
+}
+
+/// An ed25519 public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    key: VerifyingKey,
+}
+
+impl PublicKey {
+    /// The raw key as lowercase hex, as in-toto key dictionaries carry it.
+    pub fn hex(&self) -> String {
+        hex::encode(self.key.as_bytes())
+    }
+
+    /// The securesystemslib key dictionary whose canonical form is hashed into the keyid.
+    pub fn key_dict(&self, format: KeyIdFormat) -> Value {
+        let mut dict = json!({
+            "keytype": "ed25519",
+            "scheme": "ed25519",
+            "keyval": {"public": self.hex()},
+        });
+        if format == KeyIdFormat::Legacy {
+            dict["keyid_hash_algorithms"] = json!(["sha256", "sha512"]);
+        }
+        dict
+    }
+
+    /// The keyid in the given convention.
+    pub fn keyid(&self, format: KeyIdFormat) -> String {
+        keyid_of(&self.key_dict(format))
+    }
+
+    /// SPKI PEM, as `openssl pkey -pubout` writes it.
+    pub fn to_spki_pem(&self) -> String {
+        let mut der = SPKI_PREFIX.to_vec();
+        der.extend_from_slice(self.key.as_bytes());
+        pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, &der)
+            .expect("fixed-size DER always encodes")
+    }
+
+    /// Checks an ed25519 signature (strict: no malleable or small-order forms).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+            return false;
+        };
+        self.key.verify_strict(message, &sig).is_ok()
+    }
+
+    /// Loads an SPKI PEM public key file.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let bytes = read(path)?;
+        let (label, der) = decode_pem(path, &bytes)?;
+        match label.as_str() {
+            "PUBLIC KEY" => {}
+            "PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" => {
+                return Err(KeyError::PrivateNotPublic { path: path.into() });
+            }
+            other => return Err(unsupported_label(path, other)),
+        }
+        let spki = spki::SubjectPublicKeyInfoRef::from_der(&der).map_err(|e| malformed(path, e))?;
+        check_algorithm(path, &spki.algorithm.oid.to_string())?;
+        let raw: [u8; 32] = spki
+            .subject_public_key
+            .as_bytes()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| malformed(path, "ed25519 public key is not 32 bytes"))?;
+        let key = VerifyingKey::from_bytes(&raw).map_err(|e| malformed(path, e))?;
+        Ok(PublicKey { key })
+    }
+}
+
+/// sha256 hex of the canonical JSON of a key dictionary.
+fn keyid_of(dict: &Value) -> String {
+    let bytes = canonical::encode(dict).expect("key dictionaries hold no floats");
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Where a private key came from; it decides the default keyid convention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    Pkcs8,
+    LegacyJson,
+}
+
+/// An ed25519 private key. Its secret never appears in `Debug` output.
+pub struct PrivateKey {
+    key: SigningKey,
+    source: KeySource,
+    /// For legacy JSON keys: the key dictionary as the file gave it (its
+    /// `keyid_hash_algorithms` decide the legacy keyid).
+    legacy_dict: Option<Value>,
+}
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrivateKey")
+            .field("public", &self.public().hex())
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrivateKey {
+    /// A fresh key from the operating system's random number generator.
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut()).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(Self::from_seed(&seed))
+    }
+
+    /// The key with this 32-byte seed.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        PrivateKey {
+            key: SigningKey::from_bytes(seed),
+            source: KeySource::Pkcs8,
+            legacy_dict: None,
+        }
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey {
+            key: self.key.verifying_key(),
+        }
+    }
+
+    pub fn source(&self) -> KeySource {
+        self.source
+    }
+
+    /// The keyid convention used unless the user picks one: legacy for
+    /// legacy JSON keys (old layouts list them that way), Python otherwise.
+    pub fn default_keyid_format(&self) -> KeyIdFormat {
+        match self.source {
+            KeySource::Pkcs8 => KeyIdFormat::Python,
+            KeySource::LegacyJson => KeyIdFormat::Legacy,
+        }
+    }
+
+    /// The keyid in the given convention.
+    pub fn keyid(&self, format: KeyIdFormat) -> String {
+        match (&self.legacy_dict, format) {
+            (Some(dict), KeyIdFormat::Legacy) => keyid_of(dict),
+            _ => self.public().keyid(format),
+        }
+    }
+
+    /// Ed25519 signature of `message` (deterministic).
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.key.sign(message).to_bytes().to_vec()
+    }
+
+    /// PKCS#8 v1 PEM, exactly as `openssl genpkey -algorithm ed25519` writes it.
+    pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
+        let mut der = Zeroizing::new(PKCS8_V1_PREFIX.to_vec());
+        der.extend_from_slice(self.key.as_bytes());
+        Zeroizing::new(
+            pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, &der)
+                .expect("fixed-size DER always encodes"),
+        )
+    }
+
+    /// Loads a private key file: PKCS#8 PEM (plain or encrypted with
+    /// `password`) or a legacy securesystemslib JSON key.
+    pub fn load(path: &Path, password: Option<&str>) -> Result<Self, KeyError> {
+        let bytes = Zeroizing::new(read(path)?);
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            return Self::from_legacy_json(path, &bytes);
+        }
+        let (label, der) = decode_pem(path, &bytes)?;
+        let der = Zeroizing::new(der);
+        match label.as_str() {
+            "PRIVATE KEY" => Self::from_pkcs8_der(path, &der),
+            "ENCRYPTED PRIVATE KEY" => {
+                let Some(password) = password else {
+                    return Err(KeyError::NeedsPassword { path: path.into() });
+                };
+                let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
+                    .map_err(|e| malformed(path, e))?;
+                let plain = info
+                    .decrypt(password.as_bytes())
+                    .map_err(|_| KeyError::Decrypt { path: path.into() })?;
+                Self::from_pkcs8_der(path, plain.as_bytes())
+            }
+            "PUBLIC KEY" => Err(KeyError::PublicNotPrivate { path: path.into() }),
+            other => Err(unsupported_label(path, other)),
+        }
+    }
+
+    fn from_pkcs8_der(path: &Path, der: &[u8]) -> Result<Self, KeyError> {
+        let info = pkcs8::PrivateKeyInfoRef::from_der(der).map_err(|e| malformed(path, e))?;
+        check_algorithm(path, &info.algorithm.oid.to_string())?;
+        let key = SigningKey::try_from(info).map_err(|e| malformed(path, e))?;
+        Ok(PrivateKey {
+            key,
+            source: KeySource::Pkcs8,
+            legacy_dict: None,
+        })
+    }
+
+    fn from_legacy_json(path: &Path, bytes: &[u8]) -> Result<Self, KeyError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(path, e))?;
+        let keytype = value["keytype"].as_str().unwrap_or_default();
+        if keytype != "ed25519" {
+            return Err(KeyError::Unsupported {
+                path: path.into(),
+                kind: format!("legacy JSON {keytype:?}"),
+            });
+        }
+        let field = |name: &str| -> Result<[u8; 32], KeyError> {
+            let text = value["keyval"][name]
+                .as_str()
+                .ok_or_else(|| malformed(path, format!("keyval.{name} is missing")))?;
+            let raw = hex::decode(text).map_err(|e| malformed(path, format!("keyval.{name}: {e}")))?;
+            raw.try_into()
+                .map_err(|_| malformed(path, format!("keyval.{name} is not 32 bytes")))
+        };
+        let seed = Zeroizing::new(field("private")?);
+        let key = SigningKey::from_bytes(&seed);
+        if key.verifying_key().to_bytes() != field("public")? {
+            return Err(malformed(path, "keyval.public does not belong to keyval.private"));
+        }
+        let mut dict = json!({
+            "keytype": "ed25519",
+            "scheme": value.get("scheme").cloned().unwrap_or(json!("ed25519")),
+            "keyval": {"public": hex::encode(key.verifying_key().as_bytes())},
+            "keyid_hash_algorithms": ["sha256", "sha512"],
+        });
+        if let Some(algs) = value.get("keyid_hash_algorithms") {
+            dict["keyid_hash_algorithms"] = algs.clone();
+        }
+        Ok(PrivateKey {
+            key,
+            source: KeySource::LegacyJson,
+            legacy_dict: Some(dict),
+        })
+    }
+}
+
+/// The mode of a key file if others than its owner may read or write it.
+pub fn insecure_mode(path: &Path) -> Option<u32> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, KeyError> {
+    std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.into(),
+        source,
+    })
+}
+
+fn malformed(path: &Path, reason: impl std::fmt::Display) -> KeyError {
+    KeyError::Malformed {
+        path: path.into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The PEM label and DER body of the first PEM block in `bytes`.
+fn decode_pem(path: &Path, bytes: &[u8]) -> Result<(String, Vec<u8>), KeyError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| malformed(path, "neither PEM nor JSON"))?;
+    let start = text
+        .find("-----BEGIN ")
+        .ok_or_else(|| malformed(path, "no PEM block (-----BEGIN ...-----) found"))?;
+    let block = &text[start..];
+    let label_end = block[11..]
+        .find("-----")
+        .ok_or_else(|| malformed(path, "unterminated PEM header"))?;
+    let label = &block[11..11 + label_end];
+    let end_marker = format!("-----END {label}-----");
+    let end = block
+        .find(&end_marker)
+        .ok_or_else(|| malformed(path, format!("no {end_marker} line")))?;
+    let block = &block[..end + end_marker.len()];
+    if label.contains("PGP") {
+        return Err(KeyError::Unsupported {
+            path: path.into(),
+            kind: "GPG".into(),
+        });
+    }
+    let (label, der) = pem_rfc7468::decode_vec(block.as_bytes())
+        .map_err(|e| malformed(path, format!("bad PEM: {e}")))?;
+    Ok((label.to_string(), der))
+}
+
+fn unsupported_label(path: &Path, label: &str) -> KeyError {
+    match label {
+        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => KeyError::Unsupported {
+            path: path.into(),
+            kind: "RSA".into(),
+        },
+        "EC PRIVATE KEY" => KeyError::Unsupported {
+            path: path.into(),
+            kind: "ECDSA".into(),
+        },
+        other => malformed(path, format!("unexpected PEM block {other:?}")),
+    }
+}
+
+fn check_algorithm(path: &Path, oid: &str) -> Result<(), KeyError> {
+    let kind = match oid {
+        OID_ED25519 => return Ok(()),
+        OID_RSA | OID_RSA_PSS => "RSA",
+        OID_EC => "ECDSA",
+        other => return Err(malformed(path, format!("unknown key algorithm {other}"))),
+    };
+    Err(KeyError::Unsupported {
+        path: path.into(),
+        kind: kind.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name)
+    }
+
+    const PUBLIC_HEX: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    const PYTHON_KEYID: &str = "74c181c7ad8a0855d4b55e44d2ba87aabdddb196832571f15f92fece332e4916";
+    const LEGACY_KEYID: &str = "01e8764eedab63b3593451765fc337b2cc6d2c66923845da255f448c19e2afc5";
+
+    #[test]
+    fn rfc8032_pem_gives_both_known_keyids() {
+        let key = PrivateKey::load(&vector("rfc8032.pem"), None).unwrap();
+        assert_eq!(key.public().hex(), PUBLIC_HEX);
+        assert_eq!(key.keyid(KeyIdFormat::Python), PYTHON_KEYID);
+        assert_eq!(key.keyid(KeyIdFormat::Legacy), LEGACY_KEYID);
+        assert_eq!(key.default_keyid_format(), KeyIdFormat::Python);
+    }
+
+    #[test]
+    fn rfc8032_empty_message_signature() {
+        let key = PrivateKey::load(&vector("rfc8032.pem"), None).unwrap();
+        assert_eq!(
+            hex::encode(key.sign(b"")),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        );
+    }
+
+    #[test]
+    fn public_pem_loads_and_round_trips() {
+        let public = PublicKey::load(&vector("rfc8032.pub")).unwrap();
+        assert_eq!(public.hex(), PUBLIC_HEX);
+        assert_eq!(public.keyid(KeyIdFormat::Python), PYTHON_KEYID);
+        let file = std::fs::read_to_string(vector("rfc8032.pub")).unwrap();
+        assert_eq!(public.to_spki_pem(), file);
+    }
+
+    #[test]
+    fn pkcs8_v1_writer_matches_openssl_file() {
+        let key = PrivateKey::load(&vector("rfc8032.pem"), None).unwrap();
+        let file = std::fs::read_to_string(vector("rfc8032.pem")).unwrap();
+        assert_eq!(*key.to_pkcs8_pem(), file);
+    }
+
+    #[test]
+    fn legacy_json_key_defaults_to_legacy_keyid() {
+        let key = PrivateKey::load(&vector("legacy-sslib-key.json"), None).unwrap();
+        assert_eq!(key.public().hex(), PUBLIC_HEX);
+        assert_eq!(key.default_keyid_format(), KeyIdFormat::Legacy);
+        assert_eq!(key.keyid(KeyIdFormat::Legacy), LEGACY_KEYID);
+        assert_eq!(key.keyid(KeyIdFormat::Python), PYTHON_KEYID);
+    }
+
+    #[test]
+    fn public_key_is_refused_for_signing() {
+        let err = PrivateKey::load(&vector("rfc8032.pub"), None).unwrap_err();
+        assert!(matches!(err, KeyError::PublicNotPrivate { .. }), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_seed() {
+        let key = PrivateKey::load(&vector("rfc8032.pem"), None).unwrap();
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("9d61b19d"), "{shown}");
+    }
+}

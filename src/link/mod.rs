@@ -1,0 +1,383 @@
+//! in-toto link metadata: the model, its canonical and on-disk encodings,
+//! signing (classic signature wrapper or DSSE envelope), checking our own
+//! signature, and writing the file atomically.
+//!
+//! This module knows in-toto's formats and keys. It knows nothing of how
+//! artifacts were found (snapshot walk or FUSE) or how the command ran.
+
+pub mod canonical;
+pub mod dsse;
+pub mod pyjson;
+
+use crate::keys::{PrivateKey, PublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Digests of one artifact: algorithm name -> lowercase hex.
+pub type DigestSet = BTreeMap<String, String>;
+/// Artifact path -> digests.
+pub type ArtifactMap = BTreeMap<String, DigestSet>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("cannot encode the link as canonical JSON")]
+    Canonical(#[from] canonical::CanonicalError),
+    #[error(
+        "the signature just made does not verify against the signing key's public key; nothing was written"
+    )]
+    SelfCheck,
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not in-toto link metadata: {reason}")]
+    Malformed { path: PathBuf, reason: String },
+    #[error("{path}: no valid signature by key {keyid}")]
+    BadSignature { path: PathBuf, keyid: String },
+}
+
+/// The `byproducts` of a link. in-toto writes `{}` when no command ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Byproducts {
+    pub return_value: Option<i64>,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+}
+
+/// The `signed` part of a link: exactly in-toto's seven keys.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Link {
+    pub name: String,
+    pub command: Vec<String>,
+    pub materials: ArtifactMap,
+    pub products: ArtifactMap,
+    pub byproducts: Byproducts,
+    pub environment: Map<String, Value>,
+}
+
+impl Link {
+    /// The JSON object that is signed.
+    pub fn to_value(&self) -> Value {
+        let mut byproducts = Map::new();
+        if let Some(rv) = self.byproducts.return_value {
+            byproducts.insert("return-value".into(), json!(rv));
+        }
+        if let Some(out) = &self.byproducts.stdout {
+            byproducts.insert("stdout".into(), json!(out));
+        }
+        if let Some(err) = &self.byproducts.stderr {
+            byproducts.insert("stderr".into(), json!(err));
+        }
+        json!({
+            "_type": "link",
+            "name": self.name,
+            "command": self.command,
+            "materials": self.materials,
+            "products": self.products,
+            "byproducts": byproducts,
+            "environment": self.environment,
+        })
+    }
+
+    /// Reads a link object back, checking the shape in-toto requires.
+    pub fn from_value(value: &Value) -> Result<Link, String> {
+        let obj = value.as_object().ok_or("the link is not a JSON object")?;
+        if obj.get("_type").and_then(Value::as_str) != Some("link") {
+            return Err("`_type` is not \"link\"".into());
+        }
+        let name = obj
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or("`name` is missing or not a string")?
+            .to_string();
+        let command = serde_json::from_value(obj.get("command").cloned().unwrap_or(json!([])))
+            .map_err(|e| format!("`command`: {e}"))?;
+        let artifacts = |key: &str| -> Result<ArtifactMap, String> {
+            serde_json::from_value(obj.get(key).cloned().unwrap_or(json!({})))
+                .map_err(|e| format!("`{key}`: {e}"))
+        };
+        let by = obj
+            .get("byproducts")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let text = |k: &str| by.get(k).and_then(Value::as_str).map(str::to_string);
+        Ok(Link {
+            name,
+            command,
+            materials: artifacts("materials")?,
+            products: artifacts("products")?,
+            byproducts: Byproducts {
+                return_value: by.get("return-value").and_then(Value::as_i64),
+                stdout: text("stdout"),
+                stderr: text("stderr"),
+            },
+            environment: obj
+                .get("environment")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// How the signed link is wrapped on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrapper {
+    /// `{"signatures": [...], "signed": {...}}`, signature over canonical JSON.
+    Classic,
+    /// A DSSE envelope whose payload is the link object.
+    Dsse,
+}
+
+/// `<step>.<first 8 hex of keyid>.link`
+pub fn file_name(step: &str, keyid: &str) -> String {
+    format!("{step}.{}.link", &keyid[..keyid.len().min(8)])
+}
+
+/// in-toto-record's preliminary link: `.<step>.<keyid8>.link-unfinished`.
+pub fn unfinished_file_name(step: &str, keyid: &str) -> String {
+    format!(".{}-unfinished", file_name(step, keyid))
+}
+
+/// Signs `link` and returns the file's bytes, laid out as in-toto Python
+/// writes them. The result is parsed back and its signature checked with
+/// the key's public half before it is returned: we never hand out bytes
+/// whose signature we have not verified.
+pub fn sign(
+    link: &Link,
+    key: &PrivateKey,
+    keyid: &str,
+    wrapper: Wrapper,
+) -> Result<Vec<u8>, LinkError> {
+    let value = link.to_value();
+    let bytes = match wrapper {
+        Wrapper::Classic => {
+            let sig = key.sign(&canonical::encode(&value)?);
+            let doc = json!({
+                "signatures": [{"keyid": keyid, "sig": hex::encode(sig)}],
+                "signed": value,
+            });
+            pyjson::dumps(&doc, Some(1)).into_bytes()
+        }
+        Wrapper::Dsse => {
+            let payload = pyjson::dumps(&value, None).into_bytes();
+            let sig = key.sign(&dsse::pae(dsse::PAYLOAD_TYPE, &payload));
+            let doc = json!({
+                "payload": BASE64.encode(&payload),
+                "payloadType": dsse::PAYLOAD_TYPE,
+                "signatures": [{"keyid": keyid, "sig": BASE64.encode(sig)}],
+            });
+            pyjson::dumps(&doc, None).into_bytes()
+        }
+    };
+    match parse_and_verify(&bytes, &key.public(), keyid) {
+        Ok((parsed, _)) if parsed.to_value() == value => Ok(bytes),
+        _ => Err(LinkError::SelfCheck),
+    }
+}
+
+/// Parses link metadata (classic or DSSE) and checks that `keyid` signed it
+/// with `public`. Returns the link and the wrapper it came in.
+pub fn parse_and_verify(
+    bytes: &[u8],
+    public: &PublicKey,
+    keyid: &str,
+) -> Result<(Link, Wrapper), String> {
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let (signed_value, message, wrapper) = if let Some(signed) = doc.get("signed") {
+        let message = canonical::encode(signed).map_err(|e| e.to_string())?;
+        (signed.clone(), message, Wrapper::Classic)
+    } else if let Some(payload) = doc.get("payload").and_then(Value::as_str) {
+        let payload_type = doc
+            .get("payloadType")
+            .and_then(Value::as_str)
+            .ok_or("DSSE envelope without payloadType")?;
+        let payload = BASE64
+            .decode(payload)
+            .map_err(|e| format!("DSSE payload is not base64: {e}"))?;
+        let signed: Value = serde_json::from_slice(&payload)
+            .map_err(|e| format!("DSSE payload is not JSON: {e}"))?;
+        (signed, dsse::pae(payload_type, &payload), Wrapper::Dsse)
+    } else {
+        return Err("neither a signed link nor a DSSE envelope".into());
+    };
+    let signatures = doc
+        .get("signatures")
+        .and_then(Value::as_array)
+        .ok_or("`signatures` is missing")?;
+    let valid = signatures.iter().any(|s| {
+        s.get("keyid").and_then(Value::as_str) == Some(keyid)
+            && s.get("sig")
+                .and_then(Value::as_str)
+                .and_then(|sig| match wrapper {
+                    Wrapper::Classic => hex::decode(sig).ok(),
+                    Wrapper::Dsse => BASE64.decode(sig).ok(),
+                })
+                .is_some_and(|sig| public.verify(&message, &sig))
+    });
+    if !valid {
+        return Err(format!("no valid signature by key {keyid}"));
+    }
+    Ok((Link::from_value(&signed_value)?, wrapper))
+}
+
+/// Reads a link file and checks `keyid`'s signature on it.
+pub fn read_verified(path: &Path, public: &PublicKey, keyid: &str) -> Result<(Link, Wrapper), LinkError> {
+    let bytes = std::fs::read(path).map_err(|source| LinkError::Read {
+        path: path.into(),
+        source,
+    })?;
+    parse_and_verify(&bytes, public, keyid).map_err(|reason| {
+        if reason.starts_with("no valid signature") {
+            LinkError::BadSignature {
+                path: path.into(),
+                keyid: keyid.into(),
+            }
+        } else {
+            LinkError::Malformed {
+                path: path.into(),
+                reason,
+            }
+        }
+    })
+}
+
+/// Writes `bytes` to `dir/name` so that the file is either absent or whole:
+/// a temporary file in the same directory, fsync, rename, fsync of the directory.
+pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, LinkError> {
+    let path = dir.join(name);
+    let fail = |source| LinkError::Write {
+        path: path.clone(),
+        source,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(&path).map_err(|e| fail(e.error))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyIdFormat;
+
+    fn vector(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name)
+    }
+
+    fn demo_link() -> Link {
+        let digest = |hex: &str| DigestSet::from([("sha256".to_string(), hex.to_string())]);
+        let foo = digest("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+        let bar = digest("98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4");
+        Link {
+            name: "demo".into(),
+            command: vec!["sh".into(), "-c".into(), "printf \"hi\\n\" > bar.txt".into()],
+            materials: ArtifactMap::from([("foo.txt".into(), foo.clone())]),
+            products: ArtifactMap::from([("bar.txt".into(), bar), ("foo.txt".into(), foo)]),
+            byproducts: Byproducts {
+                return_value: Some(0),
+                stdout: Some(String::new()),
+                stderr: Some(String::new()),
+            },
+            environment: Map::new(),
+        }
+    }
+
+    fn rfc8032() -> PrivateKey {
+        PrivateKey::load(&vector("rfc8032.pem"), None).unwrap()
+    }
+
+    #[test]
+    fn demo_link_canonical_bytes_match_the_reference() {
+        let want = std::fs::read(vector("demo.signed.canonical")).unwrap();
+        assert_eq!(want.len(), 445);
+        assert_eq!(canonical::encode(&demo_link().to_value()).unwrap(), want);
+    }
+
+    #[test]
+    fn demo_link_file_is_byte_identical_to_in_toto_runs() {
+        let key = rfc8032();
+        let keyid = key.keyid(KeyIdFormat::Python);
+        let bytes = sign(&demo_link(), &key, &keyid, Wrapper::Classic).unwrap();
+        let want = std::fs::read(vector("demo.74c181c7.link")).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), String::from_utf8(want).unwrap());
+        assert_eq!(file_name("demo", &keyid), "demo.74c181c7.link");
+    }
+
+    #[test]
+    fn dsse_vector_verifies_with_our_pae() {
+        let key = rfc8032();
+        let keyid = key.keyid(KeyIdFormat::Python);
+        let bytes = std::fs::read(vector("demo.74c181c7.dsse.link")).unwrap();
+        let (link, wrapper) = parse_and_verify(&bytes, &key.public(), &keyid).unwrap();
+        assert_eq!(wrapper, Wrapper::Dsse);
+        assert_eq!(link, demo_link());
+    }
+
+    #[test]
+    fn dsse_vector_is_reproduced_from_the_same_payload() {
+        let key = rfc8032();
+        let keyid = key.keyid(KeyIdFormat::Python);
+        let ours = sign(&demo_link(), &key, &keyid, Wrapper::Dsse).unwrap();
+        let want = std::fs::read(vector("demo.74c181c7.dsse.link")).unwrap();
+        assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(want).unwrap());
+        // And from the vector's own payload bytes, whatever serialized them.
+        let doc: Value = serde_json::from_slice(&std::fs::read(vector("demo.74c181c7.dsse.link")).unwrap()).unwrap();
+        let payload = BASE64.decode(doc["payload"].as_str().unwrap()).unwrap();
+        let sig = key.sign(&dsse::pae(dsse::PAYLOAD_TYPE, &payload));
+        assert_eq!(BASE64.encode(sig), doc["signatures"][0]["sig"].as_str().unwrap());
+    }
+
+    #[test]
+    fn a_tampered_link_fails_verification() {
+        let key = rfc8032();
+        let keyid = key.keyid(KeyIdFormat::Python);
+        let bytes = std::fs::read(vector("demo.74c181c7.link")).unwrap();
+        let tampered = String::from_utf8(bytes).unwrap().replace("bar.txt", "baz.txt");
+        let err = parse_and_verify(tampered.as_bytes(), &key.public(), &keyid).unwrap_err();
+        assert!(err.contains("no valid signature"), "{err}");
+    }
+
+    #[test]
+    fn no_command_link_has_empty_byproducts() {
+        let link = Link {
+            name: "x".into(),
+            ..Link::default()
+        };
+        assert_eq!(
+            canonical::encode(&link.to_value()).unwrap(),
+            br#"{"_type":"link","byproducts":{},"command":[],"environment":{},"materials":{},"name":"x","products":{}}"#
+        );
+    }
+
+    #[test]
+    fn atomic_write_leaves_only_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_atomically(dir.path(), "a.link", b"{}").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.link")]);
+    }
+}
