@@ -277,14 +277,18 @@ impl PrivateKey {
             let text = value["keyval"][name]
                 .as_str()
                 .ok_or_else(|| malformed(path, format!("keyval.{name} is missing")))?;
-            let raw = hex::decode(text).map_err(|e| malformed(path, format!("keyval.{name}: {e}")))?;
+            let raw =
+                hex::decode(text).map_err(|e| malformed(path, format!("keyval.{name}: {e}")))?;
             raw.try_into()
                 .map_err(|_| malformed(path, format!("keyval.{name} is not 32 bytes")))
         };
         let seed = Zeroizing::new(field("private")?);
         let key = SigningKey::from_bytes(&seed);
         if key.verifying_key().to_bytes() != field("public")? {
-            return Err(malformed(path, "keyval.public does not belong to keyval.private"));
+            return Err(malformed(
+                path,
+                "keyval.public does not belong to keyval.private",
+            ));
         }
         let mut dict = json!({
             "keytype": "ed25519",
@@ -382,7 +386,9 @@ mod tests {
     use super::*;
 
     fn vector(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors")
+            .join(name)
     }
 
     const PUBLIC_HEX: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";

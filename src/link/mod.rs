@@ -235,7 +235,11 @@ pub fn parse_and_verify(
 }
 
 /// Reads a link file and checks `keyid`'s signature on it.
-pub fn read_verified(path: &Path, public: &PublicKey, keyid: &str) -> Result<(Link, Wrapper), LinkError> {
+pub fn read_verified(
+    path: &Path,
+    public: &PublicKey,
+    keyid: &str,
+) -> Result<(Link, Wrapper), LinkError> {
     let bytes = std::fs::read(path).map_err(|source| LinkError::Read {
         path: path.into(),
         source,
@@ -284,7 +288,9 @@ mod tests {
     use crate::keys::KeyIdFormat;
 
     fn vector(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors")
+            .join(name)
     }
 
     fn demo_link() -> Link {
@@ -293,7 +299,11 @@ mod tests {
         let bar = digest("98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4");
         Link {
             name: "demo".into(),
-            command: vec!["sh".into(), "-c".into(), "printf \"hi\\n\" > bar.txt".into()],
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                "printf \"hi\\n\" > bar.txt".into(),
+            ],
             materials: ArtifactMap::from([("foo.txt".into(), foo.clone())]),
             products: ArtifactMap::from([("bar.txt".into(), bar), ("foo.txt".into(), foo)]),
             byproducts: Byproducts {
@@ -322,7 +332,10 @@ mod tests {
         let keyid = key.keyid(KeyIdFormat::Python);
         let bytes = sign(&demo_link(), &key, &keyid, Wrapper::Classic).unwrap();
         let want = std::fs::read(vector("demo.74c181c7.link")).unwrap();
-        assert_eq!(String::from_utf8(bytes).unwrap(), String::from_utf8(want).unwrap());
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
         assert_eq!(file_name("demo", &keyid), "demo.74c181c7.link");
     }
 
@@ -342,12 +355,20 @@ mod tests {
         let keyid = key.keyid(KeyIdFormat::Python);
         let ours = sign(&demo_link(), &key, &keyid, Wrapper::Dsse).unwrap();
         let want = std::fs::read(vector("demo.74c181c7.dsse.link")).unwrap();
-        assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(want).unwrap());
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
         // And from the vector's own payload bytes, whatever serialized them.
-        let doc: Value = serde_json::from_slice(&std::fs::read(vector("demo.74c181c7.dsse.link")).unwrap()).unwrap();
+        let doc: Value =
+            serde_json::from_slice(&std::fs::read(vector("demo.74c181c7.dsse.link")).unwrap())
+                .unwrap();
         let payload = BASE64.decode(doc["payload"].as_str().unwrap()).unwrap();
         let sig = key.sign(&dsse::pae(dsse::PAYLOAD_TYPE, &payload));
-        assert_eq!(BASE64.encode(sig), doc["signatures"][0]["sig"].as_str().unwrap());
+        assert_eq!(
+            BASE64.encode(sig),
+            doc["signatures"][0]["sig"].as_str().unwrap()
+        );
     }
 
     #[test]
@@ -355,7 +376,9 @@ mod tests {
         let key = rfc8032();
         let keyid = key.keyid(KeyIdFormat::Python);
         let bytes = std::fs::read(vector("demo.74c181c7.link")).unwrap();
-        let tampered = String::from_utf8(bytes).unwrap().replace("bar.txt", "baz.txt");
+        let tampered = String::from_utf8(bytes)
+            .unwrap()
+            .replace("bar.txt", "baz.txt");
         let err = parse_and_verify(tampered.as_bytes(), &key.public(), &keyid).unwrap_err();
         assert!(err.contains("no valid signature"), "{err}");
     }
@@ -377,7 +400,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_atomically(dir.path(), "a.link", b"{}").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"{}");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.link")]);
     }
 }

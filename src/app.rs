@@ -1,0 +1,359 @@
+//! One function per subcommand: the only place that wires the library's
+//! modules together, prints to the user and decides exit statuses.
+
+use crate::cli::{self, Cli, Commands, KeyIdFormatArg, RecordCommand};
+use crate::progress::HashProgress;
+use anyhow::{Context, bail};
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::time::Duration;
+use tracelink::exclude::ExcludeSet;
+use tracelink::hash::Algorithm;
+use tracelink::keys::{KeyError, KeyIdFormat, PrivateKey};
+use tracelink::link::{self, ArtifactMap, Byproducts, DigestSet, Link, Wrapper};
+use tracelink::runner::{self, Interrupts, RunError};
+use tracelink::snapshot::{self, Recorded};
+
+/// Exit status when tracelink itself fails.
+const EXIT_FAILURE: i32 = 125;
+
+/// Runs the parsed command line and returns the exit status.
+pub fn main(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Commands::Run(args) => run(args),
+        Commands::Record(RecordCommand::Start(args)) => record_start(args),
+        Commands::Record(RecordCommand::Stop(args)) => record_stop(args),
+        Commands::Keygen(args) => keygen(args).map(|()| 0),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            report(&err);
+            match err.downcast_ref::<RunError>() {
+                Some(run_err) => run_err.exit_code(),
+                None => EXIT_FAILURE,
+            }
+        }
+    }
+}
+
+/// Prints an error with its whole cause chain.
+fn report(err: &anyhow::Error) {
+    eprintln!("tracelink: error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
+    let interrupts = Interrupts::install().context("cannot set up signal handling")?;
+    if args.materials.is_empty() && args.products.is_empty() && !args.no_command {
+        bail!(
+            "precise recording (no -m/-p) is not available in this version of tracelink; \
+             record in snapshot mode with -m/--materials and -p/--products (e.g. -m . -p .)"
+        );
+    }
+    if args.no_command && !args.command.is_empty() {
+        bail!("-x/--no-command was given together with a command to run");
+    }
+    if !args.no_command && args.command.is_empty() {
+        bail!("no command given: put it after `--`, or pass -x/--no-command to record without one");
+    }
+    let signer = Signer::load(&args.signing)?;
+    let algs = Algorithm::parse_list(&args.artifacts.hash)?;
+    let opts = snapshot_options(&args.artifacts)?;
+    check_output_dir(&args.metadata_directory)?;
+
+    let materials = record_artifacts(
+        &args.materials,
+        &opts,
+        &algs,
+        None,
+        "materials",
+        &interrupts,
+    )?;
+    if let Some(code) = interrupted(&interrupts) {
+        return Ok(code);
+    }
+    let (byproducts, exit_code) = if args.no_command {
+        (Byproducts::default(), 0)
+    } else {
+        let timeout = args.run_timeout.map(Duration::from_secs);
+        let outcome = runner::run(&args.command, args.record_streams, timeout, &interrupts)?;
+        let byproducts = Byproducts {
+            return_value: Some(outcome.return_value),
+            stdout: Some(outcome.stdout.unwrap_or_default()),
+            stderr: Some(outcome.stderr.unwrap_or_default()),
+        };
+        (byproducts, outcome.exit_code)
+    };
+    if let Some(code) = interrupted(&interrupts) {
+        return Ok(code);
+    }
+    let reuse = (!args.rehash).then_some(&materials);
+    let products = record_artifacts(&args.products, &opts, &algs, reuse, "products", &interrupts)?;
+    if let Some(code) = interrupted(&interrupts) {
+        return Ok(code);
+    }
+    let link = Link {
+        name: args.signing.step_name.clone(),
+        command: args.command.clone(),
+        materials: artifact_map(&materials),
+        products: artifact_map(&products),
+        byproducts,
+        environment: Default::default(),
+    };
+    let name = link::file_name(&link.name, &signer.keyid);
+    signer.write(&link, &args.metadata_directory, &name, &interrupts)?;
+    Ok(interrupted(&interrupts).unwrap_or(exit_code))
+}
+
+fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
+    let interrupts = Interrupts::install().context("cannot set up signal handling")?;
+    let signer = Signer::load(&args.signing)?;
+    let algs = Algorithm::parse_list(&args.artifacts.hash)?;
+    let opts = snapshot_options(&args.artifacts)?;
+    let materials = record_artifacts(
+        &args.materials,
+        &opts,
+        &algs,
+        None,
+        "materials",
+        &interrupts,
+    )?;
+    let link = Link {
+        name: args.signing.step_name.clone(),
+        materials: artifact_map(&materials),
+        ..Link::default()
+    };
+    let name = link::unfinished_file_name(&link.name, &signer.keyid);
+    signer.write(&link, Path::new("."), &name, &interrupts)?;
+    Ok(interrupted(&interrupts).unwrap_or(0))
+}
+
+fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
+    let interrupts = Interrupts::install().context("cannot set up signal handling")?;
+    let signer = Signer::load(&args.signing)?;
+    let algs = Algorithm::parse_list(&args.artifacts.hash)?;
+    let opts = snapshot_options(&args.artifacts)?;
+    check_output_dir(&args.metadata_directory)?;
+    let unfinished = Path::new(".").join(link::unfinished_file_name(
+        &args.signing.step_name,
+        &signer.keyid,
+    ));
+    if !unfinished.exists() {
+        bail!(
+            "no preliminary link {} for step {:?} signed by key {}: run `tracelink record start` first (with the same key and --keyid-format)",
+            unfinished.display(),
+            args.signing.step_name,
+            signer.keyid
+        );
+    }
+    let (mut link, _) = link::read_verified(&unfinished, &signer.key.public(), &signer.keyid)
+        .context("the preliminary link cannot be trusted")?;
+    if link.name != args.signing.step_name {
+        bail!(
+            "{} records step {:?}, not {:?}",
+            unfinished.display(),
+            link.name,
+            args.signing.step_name
+        );
+    }
+    let products = record_artifacts(&args.products, &opts, &algs, None, "products", &interrupts)?;
+    link.products = artifact_map(&products);
+    let name = link::file_name(&link.name, &signer.keyid);
+    signer.write(&link, &args.metadata_directory, &name, &interrupts)?;
+    if let Some(code) = interrupted(&interrupts) {
+        return Ok(code);
+    }
+    std::fs::remove_file(&unfinished)
+        .with_context(|| format!("cannot remove {}", unfinished.display()))?;
+    Ok(0)
+}
+
+fn keygen(args: cli::KeygenArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let key = PrivateKey::generate()?;
+    let mut public_path = args.file.clone().into_os_string();
+    public_path.push(".pub");
+    let public_path = std::path::PathBuf::from(public_path);
+    let write = |path: &Path, mode: u32, bytes: &[u8]| -> anyhow::Result<()> {
+        let mut options = std::fs::File::options();
+        options.write(true).mode(mode);
+        if args.force {
+            options.create(true).truncate(true);
+        } else {
+            options.create_new(true);
+        }
+        let mut file = options.open(path).with_context(|| {
+            if path.exists() && !args.force {
+                format!("{} exists (pass --force to replace it)", path.display())
+            } else {
+                format!("cannot create {}", path.display())
+            }
+        })?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))
+    };
+    for path in [&args.file, &public_path] {
+        if path.exists() && !args.force {
+            bail!("{} exists (pass --force to replace it)", path.display());
+        }
+    }
+    write(&args.file, 0o600, key.to_pkcs8_pem().as_bytes())?;
+    // An existing file keeps its mode through create/truncate: make sure it is private.
+    std::fs::set_permissions(
+        &args.file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )?;
+    write(&public_path, 0o644, key.public().to_spki_pem().as_bytes())?;
+    println!("{}", key.keyid(keyid_format(args.keyid_format)));
+    Ok(())
+}
+
+/// The signing key with the keyid it signs under.
+struct Signer {
+    key: PrivateKey,
+    keyid: String,
+    wrapper: Wrapper,
+}
+
+impl Signer {
+    fn load(args: &cli::SigningArgs) -> anyhow::Result<Signer> {
+        let path = &args.signing_key;
+        if let Some(mode) = tracelink::keys::insecure_mode(path) {
+            eprintln!(
+                "tracelink: warning: private key {} can be accessed by other users (mode {mode:04o}); `chmod 600` it",
+                path.display()
+            );
+        }
+        let prompt = || -> anyhow::Result<String> {
+            rpassword::prompt_password(format!("Password for {}: ", path.display()))
+                .context("cannot read the password from the terminal")
+        };
+        let key = match args.password.as_deref() {
+            Some("") => PrivateKey::load(path, Some(&prompt()?))?,
+            Some(password) => PrivateKey::load(path, Some(password))?,
+            None => match PrivateKey::load(path, None) {
+                Err(KeyError::NeedsPassword { .. }) if std::io::stdin().is_terminal() => {
+                    PrivateKey::load(path, Some(&prompt()?))?
+                }
+                other => other?,
+            },
+        };
+        let format = args
+            .keyid_format
+            .map(keyid_format)
+            .unwrap_or_else(|| key.default_keyid_format());
+        Ok(Signer {
+            keyid: key.keyid(format),
+            key,
+            wrapper: if args.use_dsse {
+                Wrapper::Dsse
+            } else {
+                Wrapper::Classic
+            },
+        })
+    }
+
+    /// Signs `link` (checking the signature) and writes it atomically to `dir/name`,
+    /// unless a stop signal arrived meanwhile.
+    fn write(
+        &self,
+        link: &Link,
+        dir: &Path,
+        name: &str,
+        interrupts: &Interrupts,
+    ) -> anyhow::Result<()> {
+        let bytes = link::sign(link, &self.key, &self.keyid, self.wrapper)?;
+        if interrupts.received().is_some() {
+            return Ok(());
+        }
+        let path = link::write_atomically(dir, name, &bytes)?;
+        eprintln!(
+            "tracelink: wrote {} ({} materials, {} products)",
+            path.display(),
+            link.materials.len(),
+            link.products.len()
+        );
+        Ok(())
+    }
+}
+
+fn keyid_format(arg: KeyIdFormatArg) -> KeyIdFormat {
+    match arg {
+        KeyIdFormatArg::Python => KeyIdFormat::Python,
+        KeyIdFormatArg::Legacy => KeyIdFormat::Legacy,
+    }
+}
+
+fn snapshot_options(args: &cli::ArtifactArgs) -> anyhow::Result<snapshot::Options> {
+    let excludes = match &args.exclude {
+        Some(patterns) => ExcludeSet::new(patterns)?,
+        None => ExcludeSet::defaults(),
+    };
+    if let Some(base) = &args.base_path
+        && !base.is_dir()
+    {
+        bail!("--base-path {}: not a directory", base.display());
+    }
+    Ok(snapshot::Options {
+        base_path: args.base_path.clone(),
+        excludes,
+        lstrip: args.lstrip_paths.clone(),
+    })
+}
+
+fn check_output_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "metadata directory {} does not exist or is not a directory",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn record_artifacts(
+    paths: &[String],
+    opts: &snapshot::Options,
+    algs: &[Algorithm],
+    reuse: Option<&Recorded>,
+    what: &'static str,
+    interrupts: &Interrupts,
+) -> anyhow::Result<Recorded> {
+    let mut progress = HashProgress::new(what);
+    let recorded = snapshot::record(paths, opts, algs, reuse, &mut |p| {
+        progress.update(p);
+        interrupts.received().is_none()
+    });
+    match recorded {
+        Err(snapshot::SnapshotError::Hash(tracelink::hash::HashError::Interrupted)) => {
+            Ok(Recorded::new())
+        }
+        other => other.with_context(|| format!("cannot record {what}")),
+    }
+}
+
+fn artifact_map(recorded: &Recorded) -> ArtifactMap {
+    recorded
+        .iter()
+        .map(|(name, hashed)| {
+            let digests: DigestSet = hashed
+                .digests
+                .iter()
+                .map(|(alg, hex)| (alg.name().to_string(), hex.clone()))
+                .collect();
+            (name.clone(), digests)
+        })
+        .collect()
+}
+
+/// The exit status for a stop signal, after saying that no link was written.
+fn interrupted(interrupts: &Interrupts) -> Option<i32> {
+    let sig = interrupts.received()?;
+    eprintln!("tracelink: interrupted by signal {sig}; no link was written");
+    Some(128 + sig)
+}

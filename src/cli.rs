@@ -1,0 +1,211 @@
+//! The command line: clap definitions only. What the flags do lives in `app`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tracelink",
+    version,
+    about = "Record software supply chain steps as signed in-toto link metadata",
+    long_about = "Record software supply chain steps as signed in-toto link metadata.\n\n\
+        tracelink runs a functionary's command and writes the in-toto link that \
+        in-toto's verifiers (in-toto-verify, in-toto-golang) check against a layout: \
+        the command, the files it consumed (materials) and produced (products) with \
+        their digests, signed with the functionary's key.",
+    after_help = "Exit status of `run` and `record`: the command's own status (128+S when \
+        killed by signal S); 124 when --run-timeout killed it; 126/127 when it cannot be \
+        executed / is not found; 130/143 when tracelink was interrupted (no link is \
+        written); 125 when tracelink itself fails (bad key, unreadable file, ...); 2 for \
+        command-line errors."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Run a command and record it as a signed link
+    #[command(long_about = "Run a command and record it as a signed link \
+        (<step>.<keyid8>.link in the metadata directory).\n\n\
+        Snapshot mode (-m/--materials, -p/--products): everything under the given \
+        paths is hashed before and after the command, exactly as in-toto-run 3.1.0 \
+        does it (same paths, excludes, symlink rules and digests), in parallel on \
+        all cores. A material's digest is reused for the product pass only when the \
+        file's device, inode, size, mtime and ctime are all unchanged and it was last \
+        changed more than a second before it was hashed (--rehash reads everything \
+        again).\n\n\
+        Precise mode (no -m/-p, recording what the command really read and wrote \
+        through a monitored FUSE mount) is not available in this version.")]
+    Run(RunArgs),
+    /// Record a step in two parts, for work that cannot be wrapped in one command
+    #[command(subcommand)]
+    Record(RecordCommand),
+    /// Generate an ed25519 key pair: FILE (PKCS#8 PEM, mode 0600) and FILE.pub
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Hash the materials and write a signed preliminary link
+    /// (.<step>.<keyid8>.link-unfinished in the current directory)
+    Start(RecordStartArgs),
+    /// Hash the products, finish the preliminary link and write <step>.<keyid8>.link
+    Stop(RecordStopArgs),
+}
+
+/// Options every recording subcommand shares.
+#[derive(Debug, Args)]
+pub struct SigningArgs {
+    /// Step name; the link is written to <NAME>.<keyid prefix>.link
+    #[arg(short = 'n', long = "step-name", value_name = "NAME")]
+    pub step_name: String,
+
+    /// Private key: PKCS#8 PEM (ed25519, as `openssl genpkey -algorithm ed25519` or
+    /// `tracelink keygen` writes it; encrypted PKCS#8 with -P) or a legacy
+    /// securesystemslib JSON ed25519 key
+    #[arg(short = 'k', long = "signing-key", value_name = "FILE")]
+    pub signing_key: PathBuf,
+
+    /// Password of an encrypted signing key; -P alone prompts for it
+    #[arg(short = 'P', long = "password", value_name = "PASSWORD", num_args = 0..=1,
+          default_missing_value = "", hide_default_value = true)]
+    pub password: Option<String>,
+
+    /// Keyid convention: `python` (in-toto 3.x) or `legacy` (in-toto-golang, old JSON
+    /// keys). Default: legacy for a legacy JSON key, python otherwise. A layout must
+    /// list the keyid the link carries
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub keyid_format: Option<KeyIdFormatArg>,
+
+    /// Write a DSSE envelope instead of the classic signed link (same file name)
+    #[arg(long)]
+    pub use_dsse: bool,
+}
+
+/// Options that choose and name artifacts, as in-toto-run has them.
+#[derive(Debug, Args)]
+pub struct ArtifactArgs {
+    /// Gitignore-style patterns of paths not to record. Replaces the defaults
+    /// `*.link*`, `.git`, `*.pyc`, `*~` (those of in-toto-run)
+    #[arg(long, value_name = "PATTERN", num_args = 1..)]
+    pub exclude: Option<Vec<String>>,
+
+    /// Look up -m/-p paths relative to DIR; recorded names do not include it
+    #[arg(long, value_name = "DIR")]
+    pub base_path: Option<PathBuf>,
+
+    /// Remove the first matching prefix from recorded artifact names
+    #[arg(long, value_name = "PREFIX", num_args = 1..)]
+    pub lstrip_paths: Vec<String>,
+
+    /// Digest algorithms, comma-separated: sha256 (default), blake3. Verifiers compare
+    /// whole digest sets, so use the same choice in every step of a supply chain
+    #[arg(long = "hash", value_name = "ALGS", default_value = "sha256")]
+    pub hash: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
+    /// Snapshot mode: hash everything under these paths before the command
+    #[arg(short = 'm', long = "materials", value_name = "PATH", num_args = 1..)]
+    pub materials: Vec<String>,
+
+    /// Snapshot mode: hash everything under these paths after the command
+    #[arg(short = 'p', long = "products", value_name = "PATH", num_args = 1..)]
+    pub products: Vec<String>,
+
+    /// Record without running a command (a sign-off or checkout step, e.g. `-x -p .`)
+    #[arg(short = 'x', long = "no-command")]
+    pub no_command: bool,
+
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+
+    /// Directory to write the link to
+    #[arg(
+        short = 'd',
+        long = "metadata-directory",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub metadata_directory: PathBuf,
+
+    /// Capture the command's stdout and stderr into the link while still showing
+    /// them. Bytes that are not UTF-8 become U+FFFD; line endings are kept
+    #[arg(short = 's', long = "record-streams")]
+    pub record_streams: bool,
+
+    /// Kill the command after SECS seconds (exit 124, no link). Unlike in-toto-run,
+    /// which kills after 10 s by default, there is no timeout unless given
+    #[arg(long, value_name = "SECS")]
+    pub run_timeout: Option<u64>,
+
+    /// Hash every product again instead of reusing unchanged materials' digests
+    #[arg(long)]
+    pub rehash: bool,
+
+    /// The command and its arguments, after `--`
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordStartArgs {
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
+    /// Hash everything under these paths as materials
+    #[arg(short = 'm', long = "materials", value_name = "PATH", num_args = 1..)]
+    pub materials: Vec<String>,
+
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordStopArgs {
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
+    /// Hash everything under these paths as products
+    #[arg(short = 'p', long = "products", value_name = "PATH", num_args = 1..)]
+    pub products: Vec<String>,
+
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+
+    /// Directory to write the link to
+    #[arg(
+        short = 'd',
+        long = "metadata-directory",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub metadata_directory: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the private key; the public key goes to FILE.pub
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Which keyid to print
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "python")]
+    pub keyid_format: KeyIdFormatArg,
+
+    /// Replace existing key files
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyIdFormatArg {
+    Python,
+    Legacy,
+}

@@ -1,0 +1,11 @@
+//! tracelink: records software supply chain steps as signed in-toto link
+//! metadata. The library holds the parts; `src/main.rs` wires them into the
+//! command line.
+
+pub mod exclude;
+pub mod hash;
+pub mod keys;
+pub mod link;
+pub mod runner;
+pub mod snapshot;
+pub mod sys;

@@ -1,0 +1,250 @@
+//! Runs the step's command: spawning it, forwarding SIGINT/SIGTERM/SIGHUP to
+//! it, an optional timeout, and optionally capturing its output while still
+//! showing it (`--record-streams`).
+//!
+//! Output is captured through temporary files, as in-toto-run does, not
+//! pipes: a background process that keeps the stream open cannot hang the
+//! recorder, and the files are read until the command has exited. This
+//! module knows processes; it knows nothing of in-toto or artifacts.
+
+use crate::sys;
+use std::io::{Read, Seek, Write};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("command not found: {0:?}")]
+    NotFound(String),
+    #[error("cannot execute {program:?}")]
+    CannotExecute {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the command did not finish within {0} s and was killed")]
+    TimedOut(u64),
+    #[error("cannot capture the command's output")]
+    Capture(#[source] std::io::Error),
+    #[error("cannot wait for the command")]
+    Wait(#[source] std::io::Error),
+}
+
+impl RunError {
+    /// The exit status a shell would give for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::NotFound(_) => 127,
+            RunError::CannotExecute { .. } => 126,
+            RunError::TimedOut(_) => 124,
+            RunError::Capture(_) | RunError::Wait(_) => 125,
+        }
+    }
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// in-toto's `return-value`: the exit code, or minus the signal number.
+    pub return_value: i64,
+    /// The exit status to pass on: the code, or 128 + signal.
+    pub exit_code: i32,
+    /// Captured output (lossy UTF-8), when asked for.
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+}
+
+/// Signals that stop a recording: forwarded to the command, and no link is
+/// written for a run they interrupted.
+pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Watches for the stop signals from the moment it is created. Create it
+/// before any other thread, so that every thread inherits the blocked mask.
+pub struct Interrupts {
+    received: Arc<AtomicI32>,
+    child: Arc<AtomicI32>,
+}
+
+impl Interrupts {
+    pub fn install() -> std::io::Result<Interrupts> {
+        sys::block_signals(&STOP_SIGNALS)?;
+        let received = Arc::new(AtomicI32::new(0));
+        let child = Arc::new(AtomicI32::new(0));
+        let (r, c) = (received.clone(), child.clone());
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                while let Ok(info) = sys::wait_signal(&STOP_SIGNALS) {
+                    r.store(info.signo, Ordering::SeqCst);
+                    let pid = c.load(Ordering::SeqCst);
+                    // A terminal's signal already reached the whole process group.
+                    if pid > 0 && !info.from_kernel {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::try_from(info.signo).ok(),
+                        );
+                    }
+                }
+            })?;
+        Ok(Interrupts { received, child })
+    }
+
+    /// The stop signal received so far, if any.
+    pub fn received(&self) -> Option<i32> {
+        match self.received.load(Ordering::SeqCst) {
+            0 => None,
+            sig => Some(sig),
+        }
+    }
+}
+
+/// Runs `argv` and waits for it, killing it after `timeout`.
+pub fn run(
+    argv: &[String],
+    record_streams: bool,
+    timeout: Option<Duration>,
+    interrupts: &Interrupts,
+) -> Result<Outcome, RunError> {
+    let program = argv.first().cloned().unwrap_or_default();
+    let mut command = Command::new(&program);
+    command.args(&argv[1..]);
+    let captures = if record_streams {
+        let out = Capture::new()?;
+        let err = Capture::new()?;
+        command.stdout(out.writer()?).stderr(err.writer()?);
+        Some((out, err))
+    } else {
+        None
+    };
+    let mut child = command.spawn().map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => RunError::NotFound(program.clone()),
+        _ => RunError::CannotExecute {
+            program: program.clone(),
+            source,
+        },
+    })?;
+    // Drop our copies of the write ends now that the child has its own.
+    drop(command);
+    let pid = child.id() as i32;
+    interrupts.child.store(pid, Ordering::SeqCst);
+
+    let exited = Arc::new(AtomicBool::new(false));
+    let tees = captures.map(|(out, err)| {
+        (
+            out.tee(std::io::stdout(), exited.clone()),
+            err.tee(std::io::stderr(), exited.clone()),
+        )
+    });
+    let status = wait(&mut child, pid, timeout);
+    interrupts.child.store(0, Ordering::SeqCst);
+    exited.store(true, Ordering::SeqCst);
+    let (stdout, stderr) = match tees {
+        Some((out, err)) => (Some(join_capture(out)?), Some(join_capture(err)?)),
+        None => (None, None),
+    };
+    let status = status?;
+    Ok(outcome(status, stdout, stderr))
+}
+
+fn wait(
+    child: &mut std::process::Child,
+    pid: i32,
+    timeout: Option<Duration>,
+) -> Result<ExitStatus, RunError> {
+    let Some(timeout) = timeout else {
+        return child.wait().map_err(RunError::Wait);
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(RunError::Wait)? {
+            return Ok(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = child.wait();
+            return Err(RunError::TimedOut(timeout.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn outcome(status: ExitStatus, stdout: Option<String>, stderr: Option<String>) -> Outcome {
+    use std::os::unix::process::ExitStatusExt;
+    let (return_value, exit_code) = match (status.code(), status.signal()) {
+        (Some(code), _) => (i64::from(code), code),
+        (None, Some(sig)) => (-i64::from(sig), 128 + sig),
+        (None, None) => (-1, 125),
+    };
+    Outcome {
+        return_value,
+        exit_code,
+        stdout,
+        stderr,
+    }
+}
+
+/// One captured stream: an unlinked temporary file the child writes to.
+struct Capture {
+    file: std::fs::File,
+}
+
+impl Capture {
+    fn new() -> Result<Capture, RunError> {
+        Ok(Capture {
+            file: tempfile::tempfile().map_err(RunError::Capture)?,
+        })
+    }
+
+    fn writer(&self) -> Result<Stdio, RunError> {
+        Ok(Stdio::from(
+            self.file.try_clone().map_err(RunError::Capture)?,
+        ))
+    }
+
+    /// Copies what the child writes to `sink` as it comes, until `exited`
+    /// and everything is read; returns all of it as lossy UTF-8.
+    fn tee<W: Write + Send + 'static>(
+        self,
+        mut sink: W,
+        exited: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<std::io::Result<String>> {
+        std::thread::spawn(move || {
+            let mut file = self.file;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            let mut all = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let done = exited.load(Ordering::SeqCst);
+                loop {
+                    let n = file.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    let _ = sink.write_all(&buf[..n]);
+                    all.extend_from_slice(&buf[..n]);
+                }
+                let _ = sink.flush();
+                if done {
+                    return Ok(String::from_utf8_lossy(&all).into_owned());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    }
+}
+
+fn join_capture(
+    handle: std::thread::JoinHandle<std::io::Result<String>>,
+) -> Result<String, RunError> {
+    match handle.join() {
+        Ok(result) => result.map_err(RunError::Capture),
+        Err(_) => Err(RunError::Capture(std::io::Error::other(
+            "the capture thread panicked",
+        ))),
+    }
+}

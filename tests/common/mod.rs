@@ -1,0 +1,63 @@
+//! Helpers shared by the integration tests: the binary under test, the
+//! in-toto reference venv, and the SKIP convention.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The tracelink binary cargo built for this test run.
+pub fn tracelink() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracelink"))
+}
+
+/// The repository's test vectors.
+pub fn vector(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name)
+}
+
+/// The venv holding in-toto 3.1.0 (`scripts/setup-venv.sh`), or `None` after
+/// printing a SKIP line. Under CI (`CI` set) a missing venv fails the test
+/// instead: CI must run the interoperability tests for real.
+pub fn intoto_venv(test: &str) -> Option<PathBuf> {
+    let venv = std::env::var_os("TRACELINK_INTOTO_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-intoto"));
+    if venv.join("bin/in-toto-verify").exists() {
+        return Some(venv);
+    }
+    let msg = format!(
+        "SKIP: {test}: in-toto 3.1.0 venv not found at {} (run scripts/setup-venv.sh)",
+        venv.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}; CI must run this test");
+    }
+    eprintln!("{msg}");
+    println!("{msg}");
+    None
+}
+
+/// Runs `cmd`, panicking with its output if it could not start.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Stdout and stderr of `out` for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A private copy of the RFC 8032 test key (mode 0600) in `dir`.
+pub fn rfc8032_key(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("rfc8032.pem");
+    std::fs::copy(vector("rfc8032.pem"), &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
