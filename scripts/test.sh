@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need (Debian
+# packages, the in-toto 3.1.0 reference venv), then formatting, lints, and
+# every unit and integration test. Tests that cannot run on this machine
+# print a `SKIP: reason` line (under CI they fail instead).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+command -v cc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+command -v tar >/dev/null || need+=(tar)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: need root (or sudo) to install ${need[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
+
+TRACELINK_INTOTO_VENV=$(scripts/setup-venv.sh | tail -n 1)
+export TRACELINK_INTOTO_VENV
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --locked --no-fail-fast -- --nocapture
