@@ -12,7 +12,9 @@ pub fn tracelink() -> Command {
 
 /// The repository's test vectors.
 pub fn vector(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(name)
 }
 
 /// The venv holding in-toto 3.1.0 (`scripts/setup-venv.sh`), or `None` after
