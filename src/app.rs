@@ -11,6 +11,7 @@ use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
 use tracelink::keys::{KeyError, KeyIdFormat, PrivateKey};
 use tracelink::link::{self, ArtifactMap, Byproducts, DigestSet, Link, Wrapper};
+use tracelink::record::{sandbox, session};
 use tracelink::runner::{self, Interrupts, RunError};
 use tracelink::snapshot::{self, Recorded};
 
@@ -24,6 +25,14 @@ pub fn main(cli: Cli) -> i32 {
         Commands::Record(RecordCommand::Start(args)) => record_start(args),
         Commands::Record(RecordCommand::Stop(args)) => record_stop(args),
         Commands::Keygen(args) => keygen(args).map(|()| 0),
+        Commands::Sandbox(args) => Ok(sandbox::sandbox_main(sandbox::SandboxSpec {
+            fuse_fd: args.fuse_fd,
+            status_fd: args.status_fd,
+            root: args.root,
+            cwd: args.cwd,
+            argv: args.command,
+        })),
+        Commands::MountRun(args) => mount_run(args),
     };
     match result {
         Ok(code) => code,
@@ -169,6 +178,37 @@ fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
     std::fs::remove_file(&unfinished)
         .with_context(|| format!("cannot remove {}", unfinished.display()))?;
     Ok(0)
+}
+
+fn mount_run(args: cli::MountRunArgs) -> anyhow::Result<i32> {
+    let root = std::fs::canonicalize(&args.root)
+        .with_context(|| format!("--root {}", args.root.display()))?;
+    let spec = session::SessionSpec {
+        root,
+        cwd: std::env::current_dir()?,
+        argv: args.command,
+        ttl: Duration::from_millis(args.ttl_ms),
+        passthrough: !args.no_passthrough,
+        threads: tracelink::hash::default_threads(),
+    };
+    let outcome = session::run(
+        &spec,
+        std::sync::Arc::new(tracelink::record::fs::NoObserver),
+    )?;
+    let status = outcome.status;
+    for (pid, name) in &status.stragglers {
+        eprintln!(
+            "tracelink: straggler still running when the command ended, killed: pid {pid} ({name})"
+        );
+    }
+    if let Some((_, msg)) = &status.spawn_error {
+        bail!("cannot run the command: {msg}");
+    }
+    Ok(match (status.code, status.signal) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => EXIT_FAILURE,
+    })
 }
 
 fn keygen(args: cli::KeygenArgs) -> anyhow::Result<()> {

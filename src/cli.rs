@@ -44,6 +44,42 @@ pub enum Commands {
     Record(RecordCommand),
     /// Generate an ed25519 key pair: FILE (PKCS#8 PEM, mode 0600) and FILE.pub
     Keygen(KeygenArgs),
+    /// Internal: the namespace helper of precise recording
+    #[command(name = "__sandbox", hide = true)]
+    Sandbox(SandboxArgs),
+    /// Internal: run a command with the root served through the monitored
+    /// FUSE mount, recording nothing (for testing the mount itself)
+    #[command(name = "__mount-run", hide = true)]
+    MountRun(MountRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[arg(long)]
+    pub fuse_fd: i32,
+    #[arg(long)]
+    pub status_fd: i32,
+    #[arg(long)]
+    pub root: PathBuf,
+    #[arg(long)]
+    pub cwd: PathBuf,
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct MountRunArgs {
+    /// The tree to serve (default: the current directory)
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Attribute and entry cache timeout in milliseconds
+    #[arg(long, default_value = "1000")]
+    pub ttl_ms: u64,
+    /// Do not use FUSE passthrough
+    #[arg(long)]
+    pub no_passthrough: bool,
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Subcommand)]

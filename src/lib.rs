@@ -9,3 +9,4 @@ pub mod link;
 pub mod runner;
 pub mod snapshot;
 pub mod sys;
+pub mod record;

@@ -63,3 +63,59 @@ pub fn wait_signal(signals: &[i32]) -> io::Result<SignalInfo> {
         }
     }
 }
+
+/// fork(2). Returns `None` in the child and the child's pid in the parent.
+/// Only for single-threaded callers (the sandbox helper): after fork in a
+/// multi-threaded process the child may only call async-signal-safe functions.
+pub fn fork_single_threaded() -> io::Result<Option<i32>> {
+    // SAFETY: the caller is single-threaded (documented contract), so the
+    // child inherits no lock held by another thread and may run normal code.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => Ok(None),
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Some(child.as_raw())),
+        Err(e) => Err(io::Error::from_raw_os_error(e as i32)),
+    }
+}
+
+static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe and takes plain integers.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// From now on, `signals` delivered to this process are sent on to `pid`
+/// (one target per process; a later call replaces it).
+pub fn forward_signals_to(pid: i32, signals: &[i32]) -> io::Result<()> {
+    FORWARD_TO.store(pid, std::sync::atomic::Ordering::SeqCst);
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(forward_signal),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    for &sig in signals {
+        let sig = nix::sys::signal::Signal::try_from(sig)
+            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        // SAFETY: the handler only loads an atomic and calls kill(2), both
+        // async-signal-safe.
+        unsafe { nix::sys::signal::sigaction(sig, &action) }
+            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    }
+    Ok(())
+}
+
+/// Takes ownership of a file descriptor this process inherited by number
+/// (the recorder passes the FUSE connection and the status pipe to the
+/// sandbox helper that way). Call once per number.
+pub fn own_inherited_fd(fd: i32) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the number was handed to us on our command line by the parent
+    // that opened it for us without O_CLOEXEC; nothing else in this process
+    // owns it, and the caller takes it once.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}

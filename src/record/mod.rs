@@ -1,0 +1,8 @@
+//! Precise recording: which files under the monitored root a process tree
+//! read and wrote. This module knows files, processes and digests; it knows
+//! nothing of in-toto links or keys.
+
+pub mod fs;
+pub mod sandbox;
+pub mod semantics;
+pub mod session;

@@ -1,0 +1,273 @@
+//! The namespaces a precisely recorded command runs in (design.md section 5).
+//!
+//! The recorder opens R and `/dev/fuse` and starts this helper (its own
+//! binary, re-executed as `tracelink __sandbox`), which:
+//! 1. enters a new mount namespace and a new PID namespace,
+//! 2. makes every mount private (nothing propagates to the host), mounts the
+//!    FUSE connection over R itself, so the command keeps its absolute
+//!    paths and nobody outside the namespace sees the mount, and closes its
+//!    copy of the FUSE fd (only the recorder serves the connection),
+//! 3. forks PID 1 of the new PID namespace, which mounts a fresh /proc,
+//!    starts the command in the original working directory (now on the
+//!    mount), reaps orphans, forwards signals, and when the command ends
+//!    lists and kills whatever is still running (stragglers).
+//!
+//! Both helper processes die with their parent (PR_SET_PDEATHSIG), and the
+//! mount namespace dies with its last process: a killed recorder leaves no
+//! mount behind. The outcome travels to the recorder as one line per fact
+//! on a status pipe. This module knows processes and mounts; it knows
+//! nothing of FUSE requests, digests or in-toto.
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// What the recorder passes to the helper on its command line.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    pub fuse_fd: i32,
+    pub status_fd: i32,
+    pub root: PathBuf,
+    pub cwd: PathBuf,
+    pub argv: Vec<OsString>,
+}
+
+/// The command's end as PID 1 saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SandboxStatus {
+    /// Exit code, or None when killed by a signal.
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// The command could not be started: (errno, message).
+    pub spawn_error: Option<(i32, String)>,
+    /// Processes still running when the command ended: (pid, name).
+    pub stragglers: Vec<(i32, String)>,
+    /// The helper failed before the command ran.
+    pub setup_error: Option<String>,
+}
+
+impl SandboxStatus {
+    /// Parses the status pipe's lines.
+    pub fn parse(text: &str) -> SandboxStatus {
+        let mut status = SandboxStatus::default();
+        for line in text.lines() {
+            let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "exit" => status.code = rest.parse().ok(),
+                "signal" => status.signal = rest.parse().ok(),
+                "spawn-error" => {
+                    let (errno, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+                    status.spawn_error = Some((errno.parse().unwrap_or(0), msg.to_string()));
+                }
+                "straggler" => {
+                    let (pid, name) = rest.split_once(' ').unwrap_or((rest, ""));
+                    status
+                        .stragglers
+                        .push((pid.parse().unwrap_or(0), name.to_string()));
+                }
+                "setup-error" => status.setup_error = Some(rest.to_string()),
+                _ => {}
+            }
+        }
+        status
+    }
+}
+
+const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// The helper's main function. Returns its exit status.
+pub fn sandbox_main(spec: SandboxSpec) -> i32 {
+    let status_fd = owned(spec.status_fd);
+    let mut status = std::fs::File::from(status_fd);
+    match setup(&spec) {
+        // The recorder may only read the FUSE device once it is mounted.
+        Ok(()) => {
+            let _ = writeln!(status, "mounted");
+        }
+        Err(e) => {
+            let _ = writeln!(status, "setup-error {e}");
+            return 125;
+        }
+    }
+    match crate::sys::fork_single_threaded() {
+        Ok(None) => std::process::exit(init(&spec, status)),
+        Ok(Some(init_pid)) => {
+            drop(status);
+            let _ = crate::sys::forward_signals_to(init_pid, &FORWARDED);
+            loop {
+                match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init_pid), None) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
+                    Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+                    Ok(_) => continue,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return 125,
+                }
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(status, "setup-error cannot fork PID 1: {e}");
+            125
+        }
+    }
+}
+
+fn owned(fd: i32) -> OwnedFd {
+    crate::sys::own_inherited_fd(fd)
+}
+
+fn setup(spec: &SandboxSpec) -> Result<(), String> {
+    use nix::mount::{MsFlags, mount};
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWPID)
+        .map_err(|e| format!("cannot create mount and PID namespaces: {e}"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot make mounts private: {e}"))?;
+    let uid = nix::unistd::getuid();
+    let gid = nix::unistd::getgid();
+    let options = format!(
+        "fd={},rootmode=40000,user_id={uid},group_id={gid},allow_other,default_permissions",
+        spec.fuse_fd
+    );
+    mount(
+        Some("tracelink"),
+        &spec.root,
+        Some("fuse.tracelink"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .map_err(|e| format!("cannot mount FUSE over {}: {e}", spec.root.display()))?;
+    // Only the recorder may hold the connection: a helper's copy would keep
+    // it alive after the recorder died, and the tree would hang.
+    drop(owned(spec.fuse_fd));
+    Ok(())
+}
+
+/// PID 1 of the new PID namespace.
+fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
+    use nix::mount::{MsFlags, mount};
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    if let Err(e) = mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    ) {
+        let _ = writeln!(status, "setup-error cannot mount /proc: {e}");
+        return 125;
+    }
+    // The old cwd is the directory under the mount: enter the mount.
+    if let Err(e) = std::env::set_current_dir(&spec.cwd) {
+        let _ = writeln!(
+            status,
+            "setup-error cannot enter {}: {e}",
+            spec.cwd.display()
+        );
+        return 125;
+    }
+    let child = match std::process::Command::new(&spec.argv[0])
+        .args(&spec.argv[1..])
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = writeln!(status, "spawn-error {} {e}", e.raw_os_error().unwrap_or(0));
+            return 127;
+        }
+    };
+    let command_pid = child.id() as i32;
+    let _ = crate::sys::forward_signals_to(command_pid, &FORWARDED);
+    let mut code = 125;
+    loop {
+        match nix::sys::wait::waitpid(None, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(pid, c)) if pid.as_raw() == command_pid => {
+                let _ = writeln!(status, "exit {c}");
+                code = c;
+                break;
+            }
+            Ok(nix::sys::wait::WaitStatus::Signaled(pid, sig, _))
+                if pid.as_raw() == command_pid =>
+            {
+                let _ = writeln!(status, "signal {}", sig as i32);
+                code = 128 + sig as i32;
+                break;
+            }
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    // Whatever still runs is a straggler: name it, then end it.
+    for (pid, name) in living_processes() {
+        let _ = writeln!(status, "straggler {pid} {name}");
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(-1),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    while nix::sys::wait::waitpid(None, None).is_ok() {}
+    code
+}
+
+/// Processes of this PID namespace other than PID 1: (pid, name from /proc/PID/status).
+fn living_processes() -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == 1 {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        // A zombie already exited; it is reaped below, not a straggler.
+        if status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+        {
+            continue;
+        }
+        let name = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Name:"))
+            .map(|n| n.trim().to_string())
+            .unwrap_or_default();
+        out.push((pid, name));
+    }
+    out.sort();
+    out
+}
+
+impl SandboxSpec {
+    /// The helper's command line after the program name.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "__sandbox".into(),
+            "--fuse-fd".into(),
+            self.fuse_fd.to_string().into(),
+            "--status-fd".into(),
+            self.status_fd.to_string().into(),
+            "--root".into(),
+            self.root.clone().into(),
+            "--cwd".into(),
+            self.cwd.clone().into(),
+            "--".into(),
+        ];
+        args.extend(self.argv.iter().cloned());
+        args
+    }
+}

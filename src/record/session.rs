@@ -1,0 +1,163 @@
+//! A recording session: opens the monitored root and the FUSE device, starts
+//! the sandbox helper (`sandbox`), serves the filesystem (`fs`) until the
+//! sandbox is gone, and reports how the command ended.
+//!
+//! This module knows processes, mounts and the filesystem; it knows nothing
+//! of in-toto or digests.
+
+use super::fs::{FsConfig, Observer, TraceFs};
+use super::sandbox::{SandboxSpec, SandboxStatus};
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+use nix::sys::stat::Mode;
+use std::ffi::OsString;
+use std::io::Read as _;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(
+        "FUSE is not available ({0}): precise recording needs /dev/fuse; record in snapshot mode with -m/--materials and -p/--products instead"
+    )]
+    NoFuse(String),
+    #[error("cannot open the monitored root {path}")]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("cannot start the sandbox helper")]
+    Helper(#[source] std::io::Error),
+    #[error("the sandbox could not be set up: {0}")]
+    Setup(String),
+    #[error("the FUSE session failed")]
+    Fuse(#[source] std::io::Error),
+}
+
+/// How to run the command.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    /// The monitored root, absolute and canonical.
+    pub root: PathBuf,
+    /// The directory the command starts in.
+    pub cwd: PathBuf,
+    pub argv: Vec<OsString>,
+    pub ttl: Duration,
+    pub passthrough: bool,
+    pub threads: usize,
+}
+
+/// What the session saw.
+#[derive(Debug)]
+pub struct SessionOutcome {
+    pub status: SandboxStatus,
+    pub passthrough: bool,
+}
+
+fn cloexec(fd: impl AsFd, on: bool) -> nix::Result<()> {
+    let flags = if on {
+        FdFlag::FD_CLOEXEC
+    } else {
+        FdFlag::empty()
+    };
+    fcntl(fd.as_fd(), FcntlArg::F_SETFD(flags)).map(|_| ())
+}
+
+/// Runs `spec.argv` with `spec.root` served through a monitored FUSE mount,
+/// telling `observer` about every request that matters.
+pub fn run(
+    spec: &SessionSpec,
+    observer: Arc<dyn Observer>,
+) -> Result<SessionOutcome, SessionError> {
+    let root = nix::fcntl::open(
+        &spec.root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|source| SessionError::Root {
+        path: spec.root.clone(),
+        source,
+    })?;
+    let fuse = nix::fcntl::open(
+        Path::new("/dev/fuse"),
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| SessionError::NoFuse(format!("/dev/fuse: {e}")))?;
+    let (status_read, status_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SessionError::Helper(e.into()))?;
+
+    // The helper inherits exactly these two descriptors.
+    cloexec(&fuse, false).map_err(|e| SessionError::Helper(e.into()))?;
+    cloexec(&status_write, false).map_err(|e| SessionError::Helper(e.into()))?;
+    let sandbox = SandboxSpec {
+        fuse_fd: fuse.as_raw_fd(),
+        status_fd: status_write.as_raw_fd(),
+        root: spec.root.clone(),
+        cwd: spec.cwd.clone(),
+        argv: spec.argv.clone(),
+    };
+    let spawned = std::process::Command::new("/proc/self/exe")
+        .args(sandbox.to_args())
+        .spawn();
+    let restored = cloexec(&fuse, true);
+    drop(status_write);
+    let mut helper = spawned.map_err(SessionError::Helper)?;
+    restored.map_err(|e| SessionError::Helper(e.into()))?;
+
+    let fs = TraceFs::new(
+        root,
+        FsConfig {
+            ttl: spec.ttl,
+            passthrough: spec.passthrough,
+        },
+        observer,
+    )
+    .map_err(|e| SessionError::Fuse(std::io::Error::from_raw_os_error(e.code())))?;
+    let config = {
+        let mut c = fuser::Config::default();
+        c.n_threads = Some(spec.threads.max(1));
+        c.clone_fd = true;
+        c
+    };
+    let mut status_lines = std::io::BufReader::new(std::fs::File::from(status_read));
+    let mut first = String::new();
+    let _ = std::io::BufRead::read_line(&mut status_lines, &mut first);
+    if first.trim_end() != "mounted" {
+        let _ = helper.wait();
+        let mut rest = String::new();
+        let _ = status_lines.read_to_string(&mut rest);
+        let status = SandboxStatus::parse(&(first + &rest));
+        return Err(SessionError::Setup(
+            status
+                .setup_error
+                .unwrap_or_else(|| "the helper ended before mounting".into()),
+        ));
+    }
+    let server = std::thread::Builder::new()
+        .name("fuse".into())
+        .spawn(move || -> std::io::Result<bool> {
+            let session = fuser::Session::from_fd(fs, fuse, fuser::SessionACL::All, config)?;
+            session.run()?;
+            Ok(true)
+        })
+        .map_err(SessionError::Helper)?;
+
+    let _ = helper.wait();
+    let mut text = String::new();
+    let _ = status_lines.read_to_string(&mut text);
+    let status = SandboxStatus::parse(&text);
+    if let Some(error) = &status.setup_error {
+        return Err(SessionError::Setup(error.clone()));
+    }
+    let served = server
+        .join()
+        .map_err(|_| SessionError::Fuse(std::io::Error::other("the FUSE server panicked")))?;
+    served.map_err(SessionError::Fuse)?;
+    Ok(SessionOutcome {
+        status,
+        passthrough: spec.passthrough,
+    })
+}
