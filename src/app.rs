@@ -263,12 +263,6 @@ struct Signer {
 impl Signer {
     fn load(args: &cli::SigningArgs) -> anyhow::Result<Signer> {
         let path = &args.signing_key;
-        if let Some(mode) = tracelink::keys::insecure_mode(path) {
-            eprintln!(
-                "tracelink: warning: private key {} can be accessed by other users (mode {mode:04o}); `chmod 600` it",
-                path.display()
-            );
-        }
         let prompt = || -> anyhow::Result<String> {
             rpassword::prompt_password(format!("Password for {}: ", path.display()))
                 .context("cannot read the password from the terminal")
@@ -283,6 +277,12 @@ impl Signer {
                 other => other?,
             },
         };
+        if let Some(mode) = tracelink::keys::insecure_mode(path) {
+            eprintln!(
+                "tracelink: warning: private key {} can be accessed by other users (mode {mode:04o}); `chmod 600` it",
+                path.display()
+            );
+        }
         let format = args
             .keyid_format
             .map(keyid_format)

@@ -330,8 +330,11 @@ fn malformed(path: &Path, reason: impl std::fmt::Display) -> KeyError {
 /// The PEM label and DER body of the first PEM block in `bytes`.
 fn decode_pem(path: &Path, bytes: &[u8]) -> Result<(String, Vec<u8>), KeyError> {
     let text = std::str::from_utf8(bytes).map_err(|_| malformed(path, "neither PEM nor JSON"))?;
+    // `openssl ecparam -genkey` writes an EC PARAMETERS block before the key.
     let start = text
-        .find("-----BEGIN ")
+        .match_indices("-----BEGIN ")
+        .map(|(i, _)| i)
+        .find(|&i| !text[i..].starts_with("-----BEGIN EC PARAMETERS-----"))
         .ok_or_else(|| malformed(path, "no PEM block (-----BEGIN ...-----) found"))?;
     let block = &text[start..];
     let label_end = block[11..]

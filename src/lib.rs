@@ -6,7 +6,7 @@ pub mod exclude;
 pub mod hash;
 pub mod keys;
 pub mod link;
+pub mod record;
 pub mod runner;
 pub mod snapshot;
 pub mod sys;
-pub mod record;

@@ -8,7 +8,7 @@
 //! module knows processes; it knows nothing of in-toto or artifacts.
 
 use crate::sys;
-use std::io::{Read, Seek, Write};
+use std::io::Write;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -110,6 +110,7 @@ pub fn run(
     let program = argv.first().cloned().unwrap_or_default();
     let mut command = Command::new(&program);
     command.args(&argv[1..]);
+    sys::unblock_signals_in_child(&mut command);
     let captures = if record_streams {
         let out = Capture::new()?;
         let err = Capture::new()?;
@@ -214,14 +215,16 @@ impl Capture {
         exited: Arc<AtomicBool>,
     ) -> std::thread::JoinHandle<std::io::Result<String>> {
         std::thread::spawn(move || {
-            let mut file = self.file;
-            file.seek(std::io::SeekFrom::Start(0))?;
+            use std::os::unix::fs::FileExt;
+            // Positional reads: the child's descriptor shares the file
+            // offset with ours, so seeking or reading through it would race.
+            let file = self.file;
             let mut all = Vec::new();
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let done = exited.load(Ordering::SeqCst);
                 loop {
-                    let n = file.read(&mut buf)?;
+                    let n = file.read_at(&mut buf, all.len() as u64)?;
                     if n == 0 {
                         break;
                     }

@@ -185,15 +185,19 @@ impl Walk<'_> {
             self.add(scheme, path.to_string(), fs, &meta)?;
         } else if meta.is_dir() {
             let mut ancestors = vec![((meta.dev(), meta.ino()), fs.clone())];
-            self.dir(scheme, path, &fs, &mut ancestors)?;
+            self.dir(scheme, path, true, &fs, &mut ancestors)?;
         }
         Ok(())
     }
 
+    /// Walks directory `fs`, whose artifact name is `name`; `utf8` is false
+    /// when some component of it is not UTF-8 (`name` is then lossy, good
+    /// only for exclude checks, and any file found below is an error).
     fn dir(
         &mut self,
         scheme: &str,
         name: &str,
+        utf8: bool,
         fs: &Path,
         ancestors: &mut Vec<((u64, u64), PathBuf)>,
     ) -> Result<(), SnapshotError> {
@@ -207,8 +211,8 @@ impl Walk<'_> {
             let child_fs = entry.path();
             let file_name = entry.file_name();
             let child_name = match std::str::from_utf8(file_name.as_bytes()) {
-                Ok(s) => Some(join(name, s)),
-                Err(_) => None,
+                Ok(s) if utf8 => Some(join(name, s)),
+                _ => None,
             };
             // For the exclude check, a non-UTF-8 name is matched in its lossy form.
             let match_name = child_name
@@ -245,7 +249,7 @@ impl Walk<'_> {
                 self.add(scheme, child_name, child_fs, &meta)?;
             }
         }
-        for (match_name, _, child_fs, meta) in subdirs {
+        for (match_name, child_name, child_fs, meta) in subdirs {
             let key = (meta.dev(), meta.ino());
             if let Some((_, ancestor)) = ancestors.iter().find(|(k, _)| *k == key) {
                 return Err(SnapshotError::SymlinkLoop {
@@ -254,7 +258,13 @@ impl Walk<'_> {
                 });
             }
             ancestors.push((key, child_fs.clone()));
-            self.dir(scheme, &match_name, &child_fs, ancestors)?;
+            self.dir(
+                scheme,
+                &match_name,
+                child_name.is_some(),
+                &child_fs,
+                ancestors,
+            )?;
             ancestors.pop();
         }
         Ok(())

@@ -28,7 +28,8 @@ fn sigset(signals: &[i32]) -> libc::sigset_t {
 }
 
 /// Blocks `signals` in the calling thread; threads spawned afterwards inherit
-/// the mask. (Child processes do not: std resets the mask before exec.)
+/// the mask, and so do child processes unless `unblock_signals_in_child`
+/// is applied to their `Command` (std does not reset the mask before exec).
 pub fn block_signals(signals: &[i32]) -> io::Result<()> {
     let set = sigset(signals);
     // SAFETY: `set` is an initialized sigset_t; the old-mask pointer may be null.
@@ -118,4 +119,24 @@ pub fn own_inherited_fd(fd: i32) -> std::os::fd::OwnedFd {
     // that opened it for us without O_CLOEXEC; nothing else in this process
     // owns it, and the caller takes it once.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+/// Makes `command`'s child start with no signal blocked, whatever this
+/// process blocks (the recorder blocks its stop signals for its signal thread).
+pub fn unblock_signals_in_child(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // sigemptyset and pthread_sigmask on a local set, both async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::from_raw_os_error(rc))
+            }
+        });
+    }
 }

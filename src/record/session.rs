@@ -99,9 +99,10 @@ pub fn run(
         cwd: spec.cwd.clone(),
         argv: spec.argv.clone(),
     };
-    let spawned = std::process::Command::new("/proc/self/exe")
-        .args(sandbox.to_args())
-        .spawn();
+    let mut command = std::process::Command::new("/proc/self/exe");
+    command.args(sandbox.to_args());
+    crate::sys::unblock_signals_in_child(&mut command);
+    let spawned = command.spawn();
     let restored = cloexec(&fuse, true);
     drop(status_write);
     let mut helper = spawned.map_err(SessionError::Helper)?;
