@@ -57,9 +57,11 @@ fn report(err: &anyhow::Error) {
 fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     let interrupts = Interrupts::install().context("cannot set up signal handling")?;
     if args.materials.is_empty() && args.products.is_empty() && !args.no_command {
+        return run_precise(args, &interrupts);
+    }
+    if args.root.is_some() || args.allow_incomplete {
         bail!(
-            "precise recording (no -m/-p) is not available in this version of tracelink; \
-             record in snapshot mode with -m/--materials and -p/--products (e.g. -m . -p .)"
+            "--root and --allow-incomplete belong to precise recording; snapshot mode (-m/-p) records the paths it is given"
         );
     }
     if args.no_command && !args.command.is_empty() {
@@ -115,6 +117,133 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     let name = link::file_name(&link.name, &signer.keyid);
     signer.write(&link, &args.metadata_directory, &name, &interrupts)?;
     Ok(interrupted(&interrupts).unwrap_or(exit_code))
+}
+
+/// `tracelink run` without -m/-p: precise recording (design.md sections 3, 5, 6).
+fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i32> {
+    if args.command.is_empty() {
+        bail!(
+            "no command given: put it after `--` (or record in snapshot mode with -m/-p, or -x -p for a step without a command)"
+        );
+    }
+    if args.artifacts.base_path.is_some() {
+        bail!(
+            "--base-path is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
+        );
+    }
+    if !args.artifacts.lstrip_paths.is_empty() {
+        bail!(
+            "--lstrip-paths is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
+        );
+    }
+    if args.record_streams || args.run_timeout.is_some() {
+        bail!(
+            "--record-streams and --run-timeout are not supported in precise mode yet; use snapshot mode (-m/-p) for them"
+        );
+    }
+    if !nix::unistd::geteuid().is_root() {
+        bail!(
+            "precise recording needs root in this version (the unprivileged user-namespace mode is not built yet); record in snapshot mode with -m/-p instead"
+        );
+    }
+    let signer = Signer::load(&args.signing)?;
+    let algs = Algorithm::parse_list(&args.artifacts.hash)?;
+    let excludes = match &args.artifacts.exclude {
+        Some(patterns) => ExcludeSet::new(patterns)?,
+        None => ExcludeSet::defaults(),
+    };
+    check_output_dir(&args.metadata_directory)?;
+    let root_arg = args.root.clone().unwrap_or_else(|| ".".into());
+    let root = std::fs::canonicalize(&root_arg)
+        .with_context(|| format!("--root {}", root_arg.display()))?;
+    if !root.is_dir() {
+        bail!("--root {}: not a directory", root.display());
+    }
+    let spec = tracelink::record::precise::RecordSpec {
+        session: session::SessionSpec {
+            root,
+            cwd: std::env::current_dir().context("cannot read the current directory")?,
+            argv: args.command.iter().map(Into::into).collect(),
+            ttl: Duration::from_secs(1),
+            passthrough: true,
+            threads: tracelink::hash::default_threads().max(2),
+        },
+        algs,
+        exclude: std::sync::Arc::new(move |path: &str| excludes.is_excluded(path)),
+    };
+    let recording = tracelink::record::precise::record(&spec, &|pid| interrupts.forward_to(pid))?;
+    interrupts.forward_to(0);
+    if let Some(code) = interrupted(interrupts) {
+        return Ok(code);
+    }
+    let status = &recording.status;
+    if let Some((errno, message)) = &status.spawn_error {
+        let code = if *errno == libc::ENOENT { 127 } else { 126 };
+        eprintln!(
+            "tracelink: error: cannot run {:?}: {message}",
+            args.command[0]
+        );
+        return Ok(code);
+    }
+    let (return_value, exit_code) = match (status.code, status.signal) {
+        (Some(code), _) => (i64::from(code), code),
+        (None, Some(sig)) => (-i64::from(sig), 128 + sig),
+        (None, None) => bail!("the sandbox ended without reporting the command's status"),
+    };
+
+    let name = link::file_name(&args.signing.step_name, &signer.keyid);
+    let trace_name = format!("{name}.trace.json");
+    let trace_bytes =
+        serde_json::to_vec_pretty(&recording.trace).context("cannot encode the trace")?;
+    let trace_path = link::write_atomically(&args.metadata_directory, &trace_name, &trace_bytes)?;
+    let complete = recording.incomplete.is_empty();
+    if !complete {
+        for reason in &recording.incomplete {
+            eprintln!("tracelink: incomplete: {reason}");
+        }
+        if !args.allow_incomplete {
+            eprintln!(
+                "tracelink: the recording is incomplete, so no link was signed (trace: {}); --allow-incomplete signs it marked incomplete",
+                trace_path.display()
+            );
+            return Ok(EXIT_FAILURE);
+        }
+    }
+    use sha2::Digest as _;
+    let mut environment = serde_json::Map::new();
+    environment.insert(
+        "tracelink".into(),
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "mode": "precise",
+            "complete": complete,
+            "trace": {"name": trace_name, "sha256": hex::encode(sha2::Sha256::digest(&trace_bytes))},
+        }),
+    );
+    let to_map = |m: &std::collections::BTreeMap<String, tracelink::record::precise::Digests>| -> ArtifactMap {
+        m.iter()
+            .map(|(path, digests)| {
+                (
+                    path.clone(),
+                    digests.iter().map(|(alg, hex)| (alg.name().to_string(), hex.clone())).collect(),
+                )
+            })
+            .collect()
+    };
+    let link = Link {
+        name: args.signing.step_name.clone(),
+        command: args.command.clone(),
+        materials: to_map(&recording.materials),
+        products: to_map(&recording.products),
+        byproducts: Byproducts {
+            return_value: Some(return_value),
+            stdout: Some(String::new()),
+            stderr: Some(String::new()),
+        },
+        environment,
+    };
+    signer.write(&link, &args.metadata_directory, &name, interrupts)?;
+    Ok(interrupted(interrupts).unwrap_or(exit_code))
 }
 
 fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
@@ -194,8 +323,17 @@ fn mount_run(args: cli::MountRunArgs) -> anyhow::Result<i32> {
     let outcome = session::run(
         &spec,
         std::sync::Arc::new(tracelink::record::fs::NoObserver),
+        &|_| {},
     )?;
     let status = outcome.status;
+    eprintln!(
+        "tracelink: served through FUSE {}",
+        if outcome.passthrough {
+            "with passthrough"
+        } else {
+            "without passthrough"
+        }
+    );
     for (pid, name) in &status.stragglers {
         eprintln!(
             "tracelink: straggler still running when the command ended, killed: pid {pid} ({name})"

@@ -36,8 +36,16 @@ pub enum Commands {
         file's device, inode, size, mtime and ctime are all unchanged and it was last \
         changed more than a second before it was hashed (--rehash reads everything \
         again).\n\n\
-        Precise mode (no -m/-p, recording what the command really read and wrote \
-        through a monitored FUSE mount) is not available in this version.")]
+        Precise mode (no -m/-p, the default): the command runs with --root served \
+        through a monitored FUSE mount in private mount and PID namespaces; \
+        materials are the files under the root it read, changed or removed (with \
+        their content from before the run), products the files it created or \
+        changed. The runtime trace is written beside the link \
+        (<step>.<keyid8>.link.trace.json) and its digest is signed in \
+        environment.tracelink. A run whose monitoring is incomplete (a process \
+        still running when the command ended, a file that could not be hashed, a \
+        name that is not UTF-8) is not signed unless --allow-incomplete. Needs \
+        root and /dev/fuse in this version.")]
     Run(RunArgs),
     /// Record a step in two parts, for work that cannot be wrapped in one command
     #[command(subcommand)]
@@ -184,6 +192,17 @@ pub struct RunArgs {
     /// Hash every product again instead of reusing unchanged materials' digests
     #[arg(long)]
     pub rehash: bool,
+
+    /// Precise mode: the monitored tree (default: the current directory).
+    /// Artifact paths are relative to it; the command still starts in the
+    /// current directory
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Precise mode: sign the link even if the monitoring was incomplete
+    /// (marked incomplete in environment.tracelink)
+    #[arg(long)]
+    pub allow_incomplete: bool,
 
     /// The command and its arguments, after `--`
     #[arg(last = true, value_name = "COMMAND")]

@@ -91,6 +91,11 @@ impl Interrupts {
         Ok(Interrupts { received, child })
     }
 
+    /// Forward stop signals to `pid` from now on (0: to nobody).
+    pub fn forward_to(&self, pid: i32) {
+        self.child.store(pid, Ordering::SeqCst);
+    }
+
     /// The stop signal received so far, if any.
     pub fn received(&self) -> Option<i32> {
         match self.received.load(Ordering::SeqCst) {

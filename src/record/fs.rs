@@ -34,84 +34,33 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A backing file's identity: (device, inode).
-pub type Node = (u64, u64);
+pub use super::semantics::{Entry, Event, Kind, Node};
 
-/// What a request did, in terms of names relative to R and backing nodes.
-/// Sent after the real operation succeeded, before the reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FsEvent {
-    /// The first lookup of a name found this entry.
-    Found {
-        path: String,
-        node: Node,
-        kind: FileType,
-    },
-    Open {
-        path: String,
-        node: Node,
-        read: bool,
-        write: bool,
-        truncate: bool,
-        pid: u32,
-    },
-    Create {
-        path: String,
-        node: Node,
-        pid: u32,
-    },
-    Truncate {
-        path: String,
-        node: Node,
-        pid: u32,
-    },
-    Unlink {
-        path: String,
-        node: Node,
-        pid: u32,
-    },
-    Rename {
-        from: String,
-        to: String,
-        node: Node,
-        replaced: Option<Node>,
-        pid: u32,
-    },
-    Link {
-        from: String,
-        to: String,
-        node: Node,
-        pid: u32,
-    },
-    Symlink {
-        path: String,
-        target: OsString,
-        pid: u32,
-    },
-    Mkdir {
-        path: String,
-        pid: u32,
-    },
-    Rmdir {
-        path: String,
-        pid: u32,
-    },
-}
-
-/// Receives the filesystem's events. Called on FUSE worker threads.
+/// Receives the filesystem's observations. Called on FUSE worker threads,
+/// before the request is answered.
 pub trait Observer: Send + Sync {
-    fn event(&self, event: FsEvent);
+    /// A request succeeded; `event` says what it did.
+    fn event(&self, event: Event);
+    /// `node` was opened for reading through `file` (its first read is the
+    /// moment to start hashing its before-state in the background).
+    fn read_open(&self, _node: Node, _file: &File) {}
+    /// A request is about to change or remove the content of the regular
+    /// file `node`; return only once its before-state is safe. `open` opens
+    /// it for reading.
+    fn before_change(&self, _node: Node, _open: &dyn Fn() -> std::io::Result<File>) {}
 }
 
 /// An observer that ignores everything (a plain passthrough mount).
 pub struct NoObserver;
 impl Observer for NoObserver {
-    fn event(&self, _: FsEvent) {}
+    fn event(&self, _: Event) {}
 }
 
 /// Settings of the mount.
 #[derive(Debug, Clone)]
 pub struct FsConfig {
+    /// R's absolute path (to resolve absolute symlinks that point into R).
+    pub root_path: std::path::PathBuf,
     /// How long the kernel may cache entries and attributes.
     pub ttl: Duration,
     /// Ask for FUSE passthrough (needs CAP_SYS_ADMIN in the initial user namespace).
@@ -182,7 +131,7 @@ pub struct TraceFs {
     handles: Mutex<HashMap<u64, Handle>>,
     backing: Mutex<HashMap<u64, Weak<BackingId>>>,
     next_fh: AtomicU64,
-    passthrough: AtomicBool,
+    passthrough: Arc<AtomicBool>,
     config: FsConfig,
     observer: Arc<dyn Observer>,
 }
@@ -275,7 +224,7 @@ impl TraceFs {
             handles: Mutex::new(HashMap::new()),
             backing: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
-            passthrough: AtomicBool::new(false),
+            passthrough: Arc::new(AtomicBool::new(false)),
             config,
             observer,
         })
@@ -284,6 +233,12 @@ impl TraceFs {
     /// Whether open files are served by kernel passthrough.
     pub fn uses_passthrough(&self) -> bool {
         self.passthrough.load(Ordering::Relaxed)
+    }
+
+    /// A flag that tells, once the kernel connection is set up, whether
+    /// passthrough is in use (readable after the filesystem moved into its session).
+    pub fn passthrough_flag(&self) -> Arc<AtomicBool> {
+        self.passthrough.clone()
     }
 
     fn place(&self, ino: u64) -> Result<Place, Errno> {
@@ -356,7 +311,6 @@ impl TraceFs {
         } else {
             None
         };
-        let path = table.child_path(parent, name)?;
         let ino = table.next;
         table.next += 1;
         table.inodes.insert(
@@ -371,8 +325,6 @@ impl TraceFs {
             },
         );
         table.by_node.insert(node, ino);
-        drop(table);
-        self.observer.event(FsEvent::Found { path, node, kind });
         Ok(ino)
     }
 
@@ -383,12 +335,164 @@ impl TraceFs {
 
     // ---- the operations, as plain functions ------------------------------
 
+    /// LOOKUP from the kernel: the entry is announced to the observer.
     pub fn do_lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
         let dir = self.dir_fd(parent)?;
         let st = nix::sys::stat::fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(errno)?;
         let ino = self.remember(parent, name, &st)?;
+        let path = self.child_path(parent, name)?;
+        let entry = self.entry_of(path, &dir, name, &st);
+        self.observer.event(Event::Found(entry));
         Ok(attr(ino, &st))
+    }
+
+    /// The attributes of an entry this daemon just made (not announced: the
+    /// request that made it was).
+    fn made(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
+        let dir = self.dir_fd(parent)?;
+        let st = nix::sys::stat::fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(errno)?;
+        let ino = self.remember(parent, name, &st)?;
+        Ok(attr(ino, &st))
+    }
+
+    /// The semantics' view of a directory entry at `path` (= `name` in `dir`).
+    fn entry_of(&self, path: String, dir: &OwnedFd, name: &OsStr, st: &FileStat) -> Entry {
+        let node = (st.st_dev, st.st_ino);
+        match kind_of(st.st_mode) {
+            FileType::RegularFile => Entry {
+                nlink: st.st_nlink,
+                ..Entry::file(path, node)
+            },
+            FileType::Directory => Entry::dir(path, node),
+            FileType::Symlink => {
+                let target = nix::fcntl::readlinkat(dir.as_fd(), name)
+                    .ok()
+                    .and_then(|t| self.resolve_symlink(&path, Path::new(&t)));
+                Entry::symlink(path, node, target.as_ref().map(|(p, n)| (p.as_str(), *n)))
+            }
+            _ => Entry {
+                path,
+                node,
+                kind: Kind::Other,
+                nlink: 0,
+                symlink_target: None,
+            },
+        }
+    }
+
+    /// Where the symlink at `link_path` (relative to R) with `target` leads,
+    /// if that is a regular file under R: (its path under R, its node). The
+    /// walk stays beneath R's fd (RESOLVE_BENEATH); anything escaping R,
+    /// dangling or not a regular file gives `None`.
+    fn resolve_symlink(&self, link_path: &str, target: &Path) -> Option<(String, Node)> {
+        let relative = if target.is_absolute() {
+            target
+                .strip_prefix(&self.config.root_path)
+                .ok()?
+                .to_path_buf()
+        } else {
+            Path::new(link_path)
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join(target)
+        };
+        let relative = if relative.as_os_str().is_empty() {
+            Path::new(".").to_path_buf()
+        } else {
+            relative
+        };
+        let how = nix::fcntl::OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+            .resolve(
+                nix::fcntl::ResolveFlag::RESOLVE_BENEATH
+                    | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS,
+            );
+        let fd = nix::fcntl::openat2(self.root.as_fd(), &relative, how).ok()?;
+        let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
+        if kind_of(st.st_mode) != FileType::RegularFile {
+            return None;
+        }
+        let real = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ))
+        .ok()?;
+        let under = real.strip_prefix(&self.config.root_path).ok()?;
+        Some((under.to_string_lossy().into_owned(), (st.st_dev, st.st_ino)))
+    }
+
+    /// Every entry below the directory `name` in `dir`, named as if it were
+    /// still at `old_prefix` (for a directory rename).
+    fn entries_below(
+        &self,
+        dir: &OwnedFd,
+        name: &OsStr,
+        old_prefix: &str,
+        new_prefix: &str,
+        out: &mut Vec<Entry>,
+    ) {
+        let Ok(fd) = nix::fcntl::openat(
+            dir.as_fd(),
+            name,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return;
+        };
+        let Ok(mut listing) = nix::dir::Dir::openat(
+            fd.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return;
+        };
+        let names: Vec<OsString> = listing
+            .iter()
+            .flatten()
+            .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_os_string())
+            .filter(|n| n != "." && n != "..")
+            .collect();
+        for child in names {
+            let Ok(st) = nix::sys::stat::fstatat(
+                fd.as_fd(),
+                child.as_os_str(),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) else {
+                continue;
+            };
+            let child_str = child.to_string_lossy();
+            let old_path = format!("{old_prefix}/{child_str}");
+            let new_path = format!("{new_prefix}/{child_str}");
+            // Resolve symlinks where they are now, then name their targets
+            // as they were before the move.
+            let mut entry = self.entry_of(new_path.clone(), &fd, &child, &st);
+            entry.path = old_path.clone();
+            if let Some((target, _)) = entry.symlink_target.as_mut()
+                && let Some(rest) = target.strip_prefix(&format!("{new_prefix}/"))
+            {
+                *target = format!("{old_prefix}/{rest}");
+            }
+            let is_dir = entry.kind == Kind::Dir;
+            out.push(entry);
+            if is_dir {
+                self.entries_below(&fd, &child, &old_path, &new_path, out);
+            }
+        }
+    }
+
+    /// Opens the entry `name` in `dir` for reading, never following a symlink.
+    fn open_read(dir: &OwnedFd, name: &OsStr) -> std::io::Result<File> {
+        nix::fcntl::openat(
+            dir.as_fd(),
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(std::io::Error::from)
     }
 
     pub fn do_forget(&self, ino: u64, n: u64) {
@@ -475,12 +579,11 @@ impl TraceFs {
                     .map_err(errno)?,
                 ),
             };
+            let _ = path;
+            self.observer
+                .before_change(node, &|| Self::open_read(dir, name));
             file.set_len(size).map_err(io_errno)?;
-            self.observer.event(FsEvent::Truncate {
-                path,
-                node,
-                pid: req_pid,
-            });
+            self.observer.event(Event::Truncate { node, pid: req_pid });
         }
         if let Some(mode) = mode {
             let mode = Mode::from_bits_truncate(mode);
@@ -586,11 +689,11 @@ impl TraceFs {
         )
         .map_err(errno)?;
         self.new_entry_owner(&dir, name, uid, gid)?;
-        let attr = self.do_lookup(parent, name)?;
+        let attr = self.made(parent, name)?;
         if kind == SFlag::S_IFREG {
             let path = self.child_path(parent, name)?;
             let node = self.node_of(attr.ino.0)?;
-            self.observer.event(FsEvent::Create { path, node, pid });
+            self.observer.event(Event::Create { path, node, pid });
         }
         Ok(attr)
     }
@@ -609,8 +712,8 @@ impl TraceFs {
             .map_err(errno)?;
         self.new_entry_owner(&dir, name, uid, gid)?;
         let path = self.child_path(parent, name)?;
-        self.observer.event(FsEvent::Mkdir { path, pid });
-        self.do_lookup(parent, name)
+        self.observer.event(Event::Mkdir { path, pid });
+        self.made(parent, name)
     }
 
     pub fn do_unlink(
@@ -629,12 +732,15 @@ impl TraceFs {
         } else {
             nix::unistd::UnlinkatFlags::NoRemoveDir
         };
+        if kind_of(st.st_mode) == FileType::RegularFile {
+            self.observer
+                .before_change((st.st_dev, st.st_ino), &|| Self::open_read(&dir, name));
+        }
         nix::unistd::unlinkat(dir.as_fd(), name, flag).map_err(errno)?;
-        let node = (st.st_dev, st.st_ino);
         self.observer.event(if dir_flag {
-            FsEvent::Rmdir { path, pid }
+            Event::Rmdir { path, pid }
         } else {
-            FsEvent::Unlink { path, node, pid }
+            Event::Unlink { path, pid }
         });
         Ok(())
     }
@@ -651,12 +757,13 @@ impl TraceFs {
         nix::unistd::symlinkat(target, dir.as_fd(), name).map_err(errno)?;
         self.new_entry_owner(&dir, name, uid, gid)?;
         let path = self.child_path(parent, name)?;
-        self.observer.event(FsEvent::Symlink {
+        let resolved_target = self.resolve_symlink(&path, target).map(|(p, _)| p);
+        self.observer.event(Event::Symlink {
             path,
-            target: target.as_os_str().to_os_string(),
+            resolved_target,
             pid,
         });
-        self.do_lookup(parent, name)
+        self.made(parent, name)
     }
 
     pub fn do_rename(
@@ -674,10 +781,20 @@ impl TraceFs {
         let to = self.child_path(newparent, newname)?;
         let st = nix::sys::stat::fstatat(from_dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(errno)?;
-        let replaced =
-            nix::sys::stat::fstatat(to_dir.as_fd(), newname, AtFlags::AT_SYMLINK_NOFOLLOW)
-                .ok()
-                .map(|s| (s.st_dev, s.st_ino));
+        if flags & libc::RENAME_EXCHANGE != 0 {
+            // Not modelled by the semantics; programs fall back to plain renames.
+            return Err(Errno::EINVAL);
+        }
+        let replaced_st =
+            nix::sys::stat::fstatat(to_dir.as_fd(), newname, AtFlags::AT_SYMLINK_NOFOLLOW).ok();
+        let replaced = replaced_st.map(|s| (s.st_dev, s.st_ino));
+        if let Some(r) = replaced_st
+            && kind_of(r.st_mode) == FileType::RegularFile
+            && (r.st_dev, r.st_ino) != (st.st_dev, st.st_ino)
+        {
+            self.observer
+                .before_change((r.st_dev, r.st_ino), &|| Self::open_read(&to_dir, newname));
+        }
         nix::fcntl::renameat2(
             from_dir.as_fd(),
             name,
@@ -695,11 +812,15 @@ impl TraceFs {
                 inode.name = newname.to_os_string();
             }
         }
-        self.observer.event(FsEvent::Rename {
+        let mut moved = Vec::new();
+        if kind_of(st.st_mode) == FileType::Directory {
+            self.entries_below(&to_dir, newname, &from, &to, &mut moved);
+        }
+        self.observer.event(Event::Rename {
             from,
             to,
-            node,
             replaced,
+            moved,
             pid,
         });
         Ok(())
@@ -727,13 +848,13 @@ impl TraceFs {
         .map_err(errno)?;
         let to = self.child_path(newparent, newname)?;
         let node = self.node_of(ino)?;
-        self.observer.event(FsEvent::Link {
+        self.observer.event(Event::Link {
             from,
             to,
             node,
             pid,
         });
-        self.do_lookup(newparent, newname)
+        self.made(newparent, newname)
     }
 
     /// Opens the backing file of `ino`. With passthrough, the backing file
@@ -797,18 +918,34 @@ impl TraceFs {
         }
     }
 
-    fn open_event(&self, pid: u32, ino: u64, flags: i32) -> Result<(), Errno> {
+    /// Tells the observer about an OPEN of `ino` through `file`: a write-open
+    /// first secures the before-state (the last safe point: with passthrough
+    /// the daemon never sees the writes).
+    fn open_event(&self, pid: u32, ino: u64, flags: i32, file: &File) -> Result<(), Errno> {
         let acc = flags & libc::O_ACCMODE;
+        let read = acc == libc::O_RDONLY || acc == libc::O_RDWR;
+        let write = acc == libc::O_WRONLY || acc == libc::O_RDWR;
+        let truncate = flags & libc::O_TRUNC != 0;
         let path = self.path(ino)?;
         let node = self.node_of(ino)?;
-        self.observer.event(FsEvent::Open {
+        if write || truncate {
+            let Place::Entry(dir, name) = self.place(ino)? else {
+                return Err(Errno::EISDIR);
+            };
+            self.observer
+                .before_change(node, &|| Self::open_read(&dir, &name));
+        }
+        self.observer.event(Event::Open {
             path,
             node,
-            read: acc == libc::O_RDONLY || acc == libc::O_RDWR,
-            write: acc == libc::O_WRONLY || acc == libc::O_RDWR,
-            truncate: flags & libc::O_TRUNC != 0,
+            read,
+            write,
+            truncate,
             pid,
         });
+        if read {
+            self.observer.read_open(node, file);
+        }
         Ok(())
     }
 
@@ -1091,7 +1228,7 @@ impl fuser::Filesystem for TraceFs {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let result = self.open_backing_file(ino.0, flags.0).and_then(|file| {
-            self.open_event(req.pid(), ino.0, flags.0)?;
+            self.open_event(req.pid(), ino.0, flags.0, &file)?;
             Ok(file)
         });
         let file = match result {
@@ -1152,7 +1289,7 @@ impl fuser::Filesystem for TraceFs {
             let st = nix::sys::stat::fstat(fd.as_fd()).map_err(errno)?;
             let ino = self.remember(parent.0, name, &st)?;
             let path = self.child_path(parent.0, name)?;
-            self.observer.event(FsEvent::Create {
+            self.observer.event(Event::Create {
                 path,
                 node: (st.st_dev, st.st_ino),
                 pid: req.pid(),

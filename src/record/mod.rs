@@ -3,6 +3,7 @@
 //! nothing of in-toto links or keys.
 
 pub mod fs;
+pub mod precise;
 pub mod sandbox;
 pub mod semantics;
 pub mod session;

@@ -70,6 +70,7 @@ fn cloexec(fd: impl AsFd, on: bool) -> nix::Result<()> {
 pub fn run(
     spec: &SessionSpec,
     observer: Arc<dyn Observer>,
+    on_spawn: &dyn Fn(i32),
 ) -> Result<SessionOutcome, SessionError> {
     let root = nix::fcntl::open(
         &spec.root,
@@ -106,17 +107,20 @@ pub fn run(
     let restored = cloexec(&fuse, true);
     drop(status_write);
     let mut helper = spawned.map_err(SessionError::Helper)?;
+    on_spawn(helper.id() as i32);
     restored.map_err(|e| SessionError::Helper(e.into()))?;
 
     let fs = TraceFs::new(
         root,
         FsConfig {
+            root_path: spec.root.clone(),
             ttl: spec.ttl,
             passthrough: spec.passthrough,
         },
         observer,
     )
     .map_err(|e| SessionError::Fuse(std::io::Error::from_raw_os_error(e.code())))?;
+    let passthrough = fs.passthrough_flag();
     let config = {
         let mut c = fuser::Config::default();
         c.n_threads = Some(spec.threads.max(1));
@@ -159,6 +163,6 @@ pub fn run(
     served.map_err(SessionError::Fuse)?;
     Ok(SessionOutcome {
         status,
-        passthrough: spec.passthrough,
+        passthrough: passthrough.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

@@ -1,0 +1,411 @@
+//! Precise recording of one run: the observer that turns the filesystem's
+//! requests into semantics events and before-state digests, and the end of
+//! the run (product digests, completeness, the runtime trace).
+//!
+//! Before-states: a file's content before the run is hashed in the
+//! background from its first read-open; a request that would change or
+//! remove a pre-existing file whose before-state is not yet known waits
+//! for that hash (or hashes it there and then). Products are hashed in
+//! parallel after the tree has ended. This module knows files, digests and
+//! processes; it knows nothing of in-toto links or keys.
+
+use super::fs::Observer;
+use super::semantics::{Event, Node, Note, Outcome, Tracker};
+use super::session::{self, SessionError, SessionSpec};
+use crate::hash::{self, Algorithm};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// Digests of one file: (algorithm, hex), in the order asked for.
+pub type Digests = Vec<(Algorithm, String)>;
+
+/// A before-state hash in flight.
+#[derive(Default)]
+struct Slot {
+    done: Mutex<Option<Result<(), String>>>,
+    cv: Condvar,
+}
+
+impl Slot {
+    fn finish(&self, result: Result<(), String>) {
+        *self.done.lock().unwrap() = Some(result);
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap();
+        while done.is_none() {
+            done = self.cv.wait(done).unwrap();
+        }
+    }
+}
+
+/// Who touched an artifact, for the trace.
+#[derive(Debug, Default, Clone)]
+struct Access {
+    readers: BTreeSet<u32>,
+    writers: BTreeSet<u32>,
+}
+
+struct Shared {
+    tracker: Mutex<Tracker<Digests>>,
+    algs: Vec<Algorithm>,
+    slots: Mutex<HashMap<Node, Arc<Slot>>>,
+    errors: Mutex<Vec<String>>,
+    accesses: Mutex<BTreeMap<String, Access>>,
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+    unrepresentable: AtomicBool,
+}
+
+/// The observer: feeds the tracker and hashes before-states.
+pub struct Recorder {
+    shared: Arc<Shared>,
+    jobs: crossbeam_channel::Sender<(Node, File, Arc<Slot>)>,
+}
+
+/// Reads a file from the start with positional reads (the descriptor may
+/// be shared with the process being recorded; its offset is left alone).
+struct ReadFromStart<'a> {
+    file: &'a File,
+    offset: u64,
+}
+
+impl std::io::Read for ReadFromStart<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+impl Shared {
+    fn hash_before(&self, node: Node, file: &File) -> Result<(), String> {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut reader = ReadFromStart { file, offset: 0 };
+        match hash::digest_reader(&mut reader, &self.algs, &mut buf) {
+            Ok(digests) => {
+                self.tracker.lock().unwrap().set_before(node, digests);
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("cannot hash the before-state of inode {node:?}: {e}");
+                self.errors.lock().unwrap().push(msg.clone());
+                Err(msg)
+            }
+        }
+    }
+}
+
+impl Recorder {
+    /// A recorder hashing with `algs` on `threads` background workers.
+    pub fn new(algs: &[Algorithm], threads: usize) -> Recorder {
+        let shared = Arc::new(Shared {
+            tracker: Mutex::new(Tracker::new()),
+            algs: algs.to_vec(),
+            slots: Mutex::new(HashMap::new()),
+            errors: Mutex::new(Vec::new()),
+            accesses: Mutex::new(BTreeMap::new()),
+            counts: Mutex::new(BTreeMap::new()),
+            unrepresentable: AtomicBool::new(false),
+        });
+        let (jobs, rx) = crossbeam_channel::unbounded::<(Node, File, Arc<Slot>)>();
+        for _ in 0..threads.max(1) {
+            let rx = rx.clone();
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("before-state".into())
+                .spawn(move || {
+                    for (node, file, slot) in rx {
+                        slot.finish(shared.hash_before(node, &file));
+                    }
+                })
+                .expect("cannot start a hashing thread");
+        }
+        Recorder { shared, jobs }
+    }
+
+    fn count(&self, what: &'static str) {
+        *self.shared.counts.lock().unwrap().entry(what).or_default() += 1;
+    }
+
+    fn access(&self, path: &str, pid: u32, write: bool) {
+        let mut accesses = self.shared.accesses.lock().unwrap();
+        let entry = accesses.entry(path.to_string()).or_default();
+        if write {
+            entry.writers.insert(pid);
+        } else {
+            entry.readers.insert(pid);
+        }
+    }
+}
+
+impl Observer for Recorder {
+    fn event(&self, event: Event) {
+        let (kind, path) = match &event {
+            Event::Found(e) => ("lookup", &e.path),
+            Event::Open { path, .. } => ("open", path),
+            Event::Create { path, .. } => ("create", path),
+            Event::Truncate { .. } => ("truncate", &String::new()),
+            Event::Unlink { path, .. } => ("unlink", path),
+            Event::Rename { to, .. } => ("rename", to),
+            Event::Link { to, .. } => ("link", to),
+            Event::Symlink { path, .. } => ("symlink", path),
+            Event::Mkdir { path, .. } => ("mkdir", path),
+            Event::Rmdir { path, .. } => ("rmdir", path),
+        };
+        self.count(kind);
+        if path.contains('\u{FFFD}') {
+            self.shared.unrepresentable.store(true, Ordering::Relaxed);
+        }
+        match &event {
+            Event::Open {
+                path,
+                read,
+                write,
+                truncate,
+                pid,
+                ..
+            } => {
+                if *read {
+                    self.access(path, *pid, false);
+                }
+                if *write || *truncate {
+                    self.access(path, *pid, true);
+                }
+            }
+            Event::Create { path, pid, .. } => self.access(path, *pid, true),
+            Event::Unlink { path, pid } => self.access(path, *pid, true),
+            Event::Rename { from, to, pid, .. } => {
+                self.access(from, *pid, true);
+                self.access(to, *pid, true);
+            }
+            Event::Link { to, pid, .. } => self.access(to, *pid, true),
+            _ => {}
+        }
+        self.shared.tracker.lock().unwrap().apply(&event);
+    }
+
+    fn read_open(&self, node: Node, file: &File) {
+        if !self.shared.tracker.lock().unwrap().needs_before_state(node) {
+            return;
+        }
+        let mut slots = self.shared.slots.lock().unwrap();
+        if slots.contains_key(&node) {
+            return;
+        }
+        let Ok(copy) = file.try_clone() else { return };
+        let slot = Arc::new(Slot::default());
+        slots.insert(node, slot.clone());
+        let _ = self.jobs.send((node, copy, slot));
+    }
+
+    fn before_change(&self, node: Node, open: &dyn Fn() -> std::io::Result<File>) {
+        if !self.shared.tracker.lock().unwrap().needs_before_state(node) {
+            return;
+        }
+        let pending = self.shared.slots.lock().unwrap().get(&node).cloned();
+        if let Some(slot) = pending {
+            slot.wait();
+            if !self.shared.tracker.lock().unwrap().needs_before_state(node) {
+                return;
+            }
+        }
+        match open() {
+            Ok(file) => {
+                let _ = self.shared.hash_before(node, &file);
+            }
+            Err(e) => self.shared.errors.lock().unwrap().push(format!(
+                "cannot open inode {node:?} to hash its before-state: {e}"
+            )),
+        }
+    }
+}
+
+/// Everything a precise run found out.
+#[derive(Debug)]
+pub struct Recording {
+    pub materials: BTreeMap<String, Digests>,
+    pub products: BTreeMap<String, Digests>,
+    /// Why the record cannot claim completeness (empty: complete).
+    pub incomplete: Vec<String>,
+    pub status: super::sandbox::SandboxStatus,
+    /// The runtime trace (design.md section 6), as JSON.
+    pub trace: Value,
+}
+
+/// How to record.
+#[derive(Clone)]
+pub struct RecordSpec {
+    pub session: SessionSpec,
+    pub algs: Vec<Algorithm>,
+    /// Paths (relative to the root) that are not artifacts.
+    pub exclude: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
+/// Runs the command under precise recording. `on_spawn` learns the pid of
+/// the sandbox helper (signals sent to it reach the command).
+pub fn record(spec: &RecordSpec, on_spawn: &dyn Fn(i32)) -> Result<Recording, SessionError> {
+    let started = std::time::SystemTime::now();
+    let recorder = Arc::new(Recorder::new(&spec.algs, hash::default_threads()));
+    let shared = recorder.shared.clone();
+    let outcome = session::run(&spec.session, recorder.clone(), on_spawn)?;
+    drop(recorder);
+
+    // Every request has been answered and the tree is gone: wait for the
+    // background before-state hashes still running.
+    let slots: Vec<Arc<Slot>> = shared.slots.lock().unwrap().values().cloned().collect();
+    for slot in slots {
+        slot.wait();
+    }
+    let tracker = std::mem::take(&mut *shared.tracker.lock().unwrap());
+    let finals = hash_finals(&spec.session.root, &tracker.final_queries(), &spec.algs);
+    let Outcome {
+        materials,
+        products,
+        notes,
+    } = tracker.finish(|path, node| finals.get(&(path.to_string(), node)).cloned());
+
+    let mut incomplete = Vec::new();
+    for (pid, name) in &outcome.status.stragglers {
+        incomplete.push(format!(
+            "process {pid} ({name}) was still running when the command ended (killed)"
+        ));
+    }
+    for note in notes.iter().filter(|n| n.is_error()) {
+        incomplete.push(describe(note));
+    }
+    incomplete.extend(shared.errors.lock().unwrap().iter().cloned());
+    if shared.unrepresentable.load(Ordering::Relaxed) {
+        incomplete.push(
+            "a path under the root is not valid UTF-8 and cannot be an in-toto artifact name"
+                .into(),
+        );
+    }
+    let exclude = &spec.exclude;
+    let materials: BTreeMap<_, _> = materials.into_iter().filter(|(p, _)| !exclude(p)).collect();
+    let products: BTreeMap<_, _> = products.into_iter().filter(|(p, _)| !exclude(p)).collect();
+
+    let trace = json!({
+        "_type": "tracelink-trace",
+        "version": env!("CARGO_PKG_VERSION"),
+        "root": spec.session.root.to_string_lossy(),
+        "cwd": spec.session.cwd.to_string_lossy(),
+        "command": spec.session.argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
+        "environment": redacted_environment(),
+        "uid": nix::unistd::getuid().as_raw(),
+        "gid": nix::unistd::getgid().as_raw(),
+        "started": started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64().to_string()).unwrap_or_default(),
+        "passthrough": outcome.passthrough,
+        "exit": {
+            "code": outcome.status.code,
+            "signal": outcome.status.signal,
+        },
+        "stragglers": outcome.status.stragglers.iter().map(|(pid, name)| json!({"pid": pid, "name": name})).collect::<Vec<_>>(),
+        "complete": incomplete.is_empty(),
+        "incomplete": incomplete,
+        "artifacts": shared.accesses.lock().unwrap().iter().map(|(path, a)| (path.clone(), json!({
+            "read_by": a.readers, "written_by": a.writers,
+        }))).collect::<serde_json::Map<_, _>>(),
+        "notes": notes.iter().filter(|n| !n.is_error()).map(describe).collect::<Vec<_>>(),
+        "requests": shared.counts.lock().unwrap().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "process_tree": Value::Null,
+    });
+    Ok(Recording {
+        materials,
+        products,
+        incomplete,
+        status: outcome.status,
+        trace,
+    })
+}
+
+/// Hashes every file the tracker asks about, in parallel, from outside the
+/// mount. A query with a node is answered only if the path still holds that
+/// node; a query without one follows the symlink at the path, which must
+/// stay under the root.
+fn hash_finals(
+    root: &Path,
+    queries: &[(String, Option<Node>)],
+    algs: &[Algorithm],
+) -> HashMap<(String, Option<Node>), Digests> {
+    let mut jobs = Vec::new();
+    let mut keys = Vec::new();
+    for (path, node) in queries {
+        let full = root.join(path);
+        let target: Option<PathBuf> = match node {
+            Some(_) => Some(full),
+            None => std::fs::canonicalize(&full)
+                .ok()
+                .filter(|t| t.starts_with(root)),
+        };
+        if let Some(target) = target {
+            let size_hint = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+            jobs.push(hash::Job {
+                path: target,
+                size_hint,
+            });
+            keys.push((path.clone(), *node));
+        }
+    }
+    let results = hash::hash_all(&jobs, algs, hash::default_threads(), &mut |_| true);
+    let mut out = HashMap::new();
+    for (key, result) in keys.into_iter().zip(results) {
+        if let Ok(hashed) = result
+            && key.1.is_none_or(|n| n == (hashed.id.dev, hashed.id.ino))
+        {
+            out.insert(key, hashed.digests);
+        }
+    }
+    out
+}
+
+fn describe(note: &Note) -> String {
+    match note {
+        Note::Transient { path } => format!("transient file {path} (created and removed)"),
+        Note::UnseenHardLinks { paths, nlink } => format!(
+            "{} changed and has {nlink} hard links; the tree used only {}",
+            paths.join(", "),
+            paths.len()
+        ),
+        Note::ChangedAfterDirRename { before, after } => format!(
+            "changed after its directory was renamed: {} (was {})",
+            after.join(", "),
+            before.join(", ")
+        ),
+        Note::NonArtifactSymlink { path } => {
+            format!("symlink {path} does not lead to a regular file under the root")
+        }
+        Note::MissingBeforeState { path } => {
+            format!("the content of {path} before the run is unknown")
+        }
+        Note::MissingFinalDigest { path } => format!("product {path} could not be hashed"),
+        Note::Anomaly { message } => format!("monitoring anomaly: {message}"),
+    }
+}
+
+/// The environment, with the values of variables whose names look secret
+/// replaced by their sha256.
+pub fn redacted_environment() -> serde_json::Map<String, Value> {
+    use sha2::Digest as _;
+    const SECRET: [&str; 6] = ["TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL", "AUTH"];
+    std::env::vars_os()
+        .map(|(k, v)| {
+            let k = k.to_string_lossy().into_owned();
+            let upper = k.to_uppercase();
+            let value = if SECRET.iter().any(|s| upper.contains(s)) {
+                format!(
+                    "sha256:{}",
+                    hex::encode(sha2::Sha256::digest(v.as_encoded_bytes()))
+                )
+            } else {
+                v.to_string_lossy().into_owned()
+            };
+            (k, Value::String(value))
+        })
+        .collect()
+}
