@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The tracelink demo: records a real little C build as a two-step in-toto
-# supply chain (checkout, build) with tracelink, has the owner sign a layout
+# supply chain with tracelink (checkout as a snapshot of the sources, build
+# recorded precisely: exactly the files make read and wrote, through a
+# monitored FUSE mount), shows the runtime trace, has the owner sign a layout
 # with an inspection, verifies everything with in-toto 3.1.0's own
 # in-toto-verify, then tampers with the built program and shows that the
 # verifier catches it. Installs what it needs (Rust build, gcc/make, the
@@ -48,8 +50,20 @@ MAKE
 cd project
 say "step 1 (alice): record the checked-out sources as products"
 show "$tracelink" run -n checkout --signing-key ../keys/alice.pem -d ../links -x -p src Makefile
-say "step 2 (bob): record the build"
-show "$tracelink" run -n build --signing-key ../keys/bob.pem -d ../links -m src Makefile -p build -- make
+say "step 2 (bob): record the build precisely (no -m/-p: tracelink watches what make reads and writes)"
+show "$tracelink" run -n build --signing-key ../keys/bob.pem -d ../links -- make
+cd ..
+say "what the build link says: materials (read) and products (written), and the trace beside it"
+"$venv/bin/python" - <<'PY'
+import glob, json
+link = json.load(open(glob.glob("links/build.*.link")[0]))["signed"]
+print("materials:", ", ".join(sorted(link["materials"])))
+print("products: ", ", ".join(sorted(link["products"])))
+print("tracelink:", json.dumps(link["environment"]["tracelink"]))
+trace = json.load(open(glob.glob("links/build.*.link.trace.json")[0]))
+print("trace: requests", trace["requests"], "complete", trace["complete"])
+PY
+cd project
 cd ..
 
 say "the owner writes and signs the layout"

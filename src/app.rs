@@ -136,11 +136,6 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             "--lstrip-paths is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
         );
     }
-    if args.record_streams || args.run_timeout.is_some() {
-        bail!(
-            "--record-streams and --run-timeout are not supported in precise mode yet; use snapshot mode (-m/-p) for them"
-        );
-    }
     if !nix::unistd::geteuid().is_root() {
         bail!(
             "precise recording needs root in this version (the unprivileged user-namespace mode is not built yet); record in snapshot mode with -m/-p instead"
@@ -167,12 +162,34 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             ttl: Duration::from_secs(1),
             passthrough: true,
             threads: tracelink::hash::default_threads().max(2),
+            timeout: args.run_timeout.map(Duration::from_secs),
         },
         algs,
         exclude: std::sync::Arc::new(move |path: &str| excludes.is_excluded(path)),
     };
-    let recording = tracelink::record::precise::record(&spec, &|pid| interrupts.forward_to(pid))?;
+    let streams = args.record_streams.then(runner::Streams::new).transpose()?;
+    let (stdout, stderr) = match &streams {
+        Some(s) => {
+            let (out, err) = s.stdio()?;
+            (Some(out), Some(err))
+        }
+        None => (None, None),
+    };
+    let shown = streams.map(runner::Streams::show);
+    let recording = tracelink::record::precise::record(
+        &spec,
+        session::SessionIo {
+            stdout,
+            stderr,
+            on_spawn: &|pid| interrupts.forward_to(pid),
+        },
+    );
     interrupts.forward_to(0);
+    let captured = shown.map(runner::Shown::finish).transpose()?;
+    let recording = recording?;
+    if recording.timed_out {
+        return Err(RunError::TimedOut(args.run_timeout.unwrap_or_default()).into());
+    }
     if let Some(code) = interrupted(interrupts) {
         return Ok(code);
     }
@@ -235,10 +252,13 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         command: args.command.clone(),
         materials: to_map(&recording.materials),
         products: to_map(&recording.products),
-        byproducts: Byproducts {
-            return_value: Some(return_value),
-            stdout: Some(String::new()),
-            stderr: Some(String::new()),
+        byproducts: {
+            let (stdout, stderr) = captured.unwrap_or_default();
+            Byproducts {
+                return_value: Some(return_value),
+                stdout: Some(stdout),
+                stderr: Some(stderr),
+            }
         },
         environment,
     };
@@ -319,11 +339,16 @@ fn mount_run(args: cli::MountRunArgs) -> anyhow::Result<i32> {
         ttl: Duration::from_millis(args.ttl_ms),
         passthrough: !args.no_passthrough,
         threads: tracelink::hash::default_threads(),
+        timeout: None,
     };
     let outcome = session::run(
         &spec,
         std::sync::Arc::new(tracelink::record::fs::NoObserver),
-        &|_| {},
+        session::SessionIo {
+            stdout: None,
+            stderr: None,
+            on_spawn: &|_| {},
+        },
     )?;
     let status = outcome.status;
     eprintln!(

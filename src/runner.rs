@@ -116,14 +116,11 @@ pub fn run(
     let mut command = Command::new(&program);
     command.args(&argv[1..]);
     sys::unblock_signals_in_child(&mut command);
-    let captures = if record_streams {
-        let out = Capture::new()?;
-        let err = Capture::new()?;
-        command.stdout(out.writer()?).stderr(err.writer()?);
-        Some((out, err))
-    } else {
-        None
-    };
+    let streams = record_streams.then(Streams::new).transpose()?;
+    if let Some(streams) = &streams {
+        let (out, err) = streams.stdio()?;
+        command.stdout(out).stderr(err);
+    }
     let mut child = command.spawn().map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => RunError::NotFound(program.clone()),
         _ => RunError::CannotExecute {
@@ -134,20 +131,15 @@ pub fn run(
     // Drop our copies of the write ends now that the child has its own.
     drop(command);
     let pid = child.id() as i32;
-    interrupts.child.store(pid, Ordering::SeqCst);
-
-    let exited = Arc::new(AtomicBool::new(false));
-    let tees = captures.map(|(out, err)| {
-        (
-            out.tee(std::io::stdout(), exited.clone()),
-            err.tee(std::io::stderr(), exited.clone()),
-        )
-    });
+    interrupts.forward_to(pid);
+    let tees = streams.map(Streams::show);
     let status = wait(&mut child, pid, timeout);
-    interrupts.child.store(0, Ordering::SeqCst);
-    exited.store(true, Ordering::SeqCst);
+    interrupts.forward_to(0);
     let (stdout, stderr) = match tees {
-        Some((out, err)) => (Some(join_capture(out)?), Some(join_capture(err)?)),
+        Some(tees) => {
+            let (out, err) = tees.finish()?;
+            (Some(out), Some(err))
+        }
         None => (None, None),
     };
     let status = status?;
@@ -191,6 +183,53 @@ fn outcome(status: ExitStatus, stdout: Option<String>, stderr: Option<String>) -
         exit_code,
         stdout,
         stderr,
+    }
+}
+
+/// `--record-streams`: the command's stdout and stderr go to two unlinked
+/// temporary files, which are copied to ours as they grow and kept.
+pub struct Streams {
+    out: Capture,
+    err: Capture,
+}
+
+/// Streams being shown while the command runs.
+pub struct Shown {
+    exited: Arc<AtomicBool>,
+    out: std::thread::JoinHandle<std::io::Result<String>>,
+    err: std::thread::JoinHandle<std::io::Result<String>>,
+}
+
+impl Streams {
+    pub fn new() -> Result<Streams, RunError> {
+        Ok(Streams {
+            out: Capture::new()?,
+            err: Capture::new()?,
+        })
+    }
+
+    /// What to give the command as its stdout and stderr.
+    pub fn stdio(&self) -> Result<(Stdio, Stdio), RunError> {
+        Ok((self.out.writer()?, self.err.writer()?))
+    }
+
+    /// Starts copying the captured output to our stdout and stderr.
+    pub fn show(self) -> Shown {
+        let exited = Arc::new(AtomicBool::new(false));
+        Shown {
+            out: self.out.tee(std::io::stdout(), exited.clone()),
+            err: self.err.tee(std::io::stderr(), exited.clone()),
+            exited,
+        }
+    }
+}
+
+impl Shown {
+    /// Once the command (and everything that could write) has ended: copies
+    /// the rest and returns both streams as lossy UTF-8.
+    pub fn finish(self) -> Result<(String, String), RunError> {
+        self.exited.store(true, Ordering::SeqCst);
+        Ok((join_capture(self.out)?, join_capture(self.err)?))
     }
 }
 

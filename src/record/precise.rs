@@ -234,6 +234,8 @@ pub struct Recording {
     /// Why the record cannot claim completeness (empty: complete).
     pub incomplete: Vec<String>,
     pub status: super::sandbox::SandboxStatus,
+    /// `--run-timeout` struck: the tree was killed.
+    pub timed_out: bool,
     /// The runtime trace (design.md section 6), as JSON.
     pub trace: Value,
 }
@@ -247,13 +249,12 @@ pub struct RecordSpec {
     pub exclude: Arc<dyn Fn(&str) -> bool + Send + Sync>,
 }
 
-/// Runs the command under precise recording. `on_spawn` learns the pid of
-/// the sandbox helper (signals sent to it reach the command).
-pub fn record(spec: &RecordSpec, on_spawn: &dyn Fn(i32)) -> Result<Recording, SessionError> {
+/// Runs the command under precise recording.
+pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording, SessionError> {
     let started = std::time::SystemTime::now();
     let recorder = Arc::new(Recorder::new(&spec.algs, hash::default_threads()));
     let shared = recorder.shared.clone();
-    let outcome = session::run(&spec.session, recorder.clone(), on_spawn)?;
+    let outcome = session::run(&spec.session, recorder.clone(), io)?;
     drop(recorder);
 
     // Every request has been answered and the tree is gone: wait for the
@@ -320,6 +321,7 @@ pub fn record(spec: &RecordSpec, on_spawn: &dyn Fn(i32)) -> Result<Recording, Se
         products,
         incomplete,
         status: outcome.status,
+        timed_out: outcome.timed_out,
         trace,
     })
 }

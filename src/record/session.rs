@@ -47,12 +47,25 @@ pub struct SessionSpec {
     pub ttl: Duration,
     pub passthrough: bool,
     pub threads: usize,
+    /// Kill the whole tree after this long.
+    pub timeout: Option<Duration>,
+}
+
+/// The session's connections to the caller.
+pub struct SessionIo<'a> {
+    /// The command's stdout and stderr (default: ours).
+    pub stdout: Option<std::process::Stdio>,
+    pub stderr: Option<std::process::Stdio>,
+    /// Learns the pid of the sandbox helper: signals sent to it reach the command.
+    pub on_spawn: &'a dyn Fn(i32),
 }
 
 /// What the session saw.
 #[derive(Debug)]
 pub struct SessionOutcome {
     pub status: SandboxStatus,
+    /// The timeout expired and the tree was killed.
+    pub timed_out: bool,
     pub passthrough: bool,
 }
 
@@ -70,7 +83,7 @@ fn cloexec(fd: impl AsFd, on: bool) -> nix::Result<()> {
 pub fn run(
     spec: &SessionSpec,
     observer: Arc<dyn Observer>,
-    on_spawn: &dyn Fn(i32),
+    io: SessionIo<'_>,
 ) -> Result<SessionOutcome, SessionError> {
     let root = nix::fcntl::open(
         &spec.root,
@@ -103,11 +116,18 @@ pub fn run(
     let mut command = std::process::Command::new("/proc/self/exe");
     command.args(sandbox.to_args());
     crate::sys::unblock_signals_in_child(&mut command);
+    if let Some(out) = io.stdout {
+        command.stdout(out);
+    }
+    if let Some(err) = io.stderr {
+        command.stderr(err);
+    }
     let spawned = command.spawn();
+    drop(command);
     let restored = cloexec(&fuse, true);
     drop(status_write);
     let mut helper = spawned.map_err(SessionError::Helper)?;
-    on_spawn(helper.id() as i32);
+    (io.on_spawn)(helper.id() as i32);
     restored.map_err(|e| SessionError::Helper(e.into()))?;
 
     let fs = TraceFs::new(
@@ -150,7 +170,7 @@ pub fn run(
         })
         .map_err(SessionError::Helper)?;
 
-    let _ = helper.wait();
+    let timed_out = wait(&mut helper, spec.timeout);
     let mut text = String::new();
     let _ = status_lines.read_to_string(&mut text);
     let status = SandboxStatus::parse(&text);
@@ -163,6 +183,28 @@ pub fn run(
     served.map_err(SessionError::Fuse)?;
     Ok(SessionOutcome {
         status,
+        timed_out,
         passthrough: passthrough.load(std::sync::atomic::Ordering::Relaxed),
     })
+}
+
+/// Waits for the helper; after `timeout`, kills it (its PID 1 and with it
+/// the whole PID namespace die too). Returns whether the timeout struck.
+fn wait(helper: &mut std::process::Child, timeout: Option<Duration>) -> bool {
+    let Some(timeout) = timeout else {
+        let _ = helper.wait();
+        return false;
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok(Some(_)) | Err(_) = helper.try_wait() {
+            return false;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = helper.kill();
+            let _ = helper.wait();
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
