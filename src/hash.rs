@@ -8,7 +8,6 @@
 //! where present; blake3 is opt-in. This module knows files and digests; it
 //! knows nothing of in-toto, links or how the files were chosen.
 
-use crossbeam_channel as channel;
 use sha2::Digest as _;
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -136,67 +135,84 @@ pub fn default_threads() -> usize {
 }
 
 /// Hashes every job with `algs` on `threads` workers. Results come back in
-/// the order of `jobs`. `tick` runs on the calling thread after each file and
-/// at least every 100 ms; returning `false` from it stops the work and yields
-/// `HashError::Interrupted`.
+/// the order of `jobs`. `tick` runs on the calling thread about every 100 ms
+/// and at the end; returning `false` from it stops the work and yields
+/// `HashError::Interrupted` for the files not yet hashed.
+///
+/// Workers take the next job with one atomic increment and keep their
+/// results to themselves until they finish: no message per file, so tens
+/// of thousands of small files cost no wake-ups.
 pub fn hash_all(
     jobs: &[Job],
     algs: &[Algorithm],
     threads: usize,
     tick: &mut dyn FnMut(&Progress) -> bool,
 ) -> Vec<Result<Hashed, HashError>> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].size_hint));
-    let mut progress = Progress {
+    let next = AtomicUsize::new(0);
+    let files_done = AtomicUsize::new(0);
+    let bytes_done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    // Number of workers still running, and a signal when it reaches zero.
+    let running = (std::sync::Mutex::new(0usize), std::sync::Condvar::new());
+    let progress = |files_done: &AtomicUsize, bytes_done: &AtomicU64| Progress {
+        files_done: files_done.load(Relaxed),
         files_total: jobs.len(),
+        bytes_done: bytes_done.load(Relaxed),
         bytes_total: jobs.iter().map(|j| j.size_hint).sum(),
-        ..Progress::default()
     };
     let mut results: Vec<Option<Result<Hashed, HashError>>> = Vec::new();
     results.resize_with(jobs.len(), || None);
-    let stop = std::sync::atomic::AtomicBool::new(false);
 
     std::thread::scope(|scope| {
-        let (work_tx, work_rx) = channel::bounded::<usize>(jobs.len().max(1));
-        let (done_tx, done_rx) = channel::bounded::<(usize, Result<Hashed, HashError>)>(1024);
-        for i in order {
-            work_tx.send(i).expect("the channel holds every job");
-        }
-        drop(work_tx);
-        for _ in 0..threads.max(1).min(jobs.len().max(1)) {
-            let work_rx = work_rx.clone();
-            let done_tx = done_tx.clone();
-            let stop = &stop;
-            scope.spawn(move || {
-                let mut buf = vec![0u8; BLOCK];
-                for i in work_rx {
-                    let result = if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        Err(HashError::Interrupted)
-                    } else {
-                        hash_file(&jobs[i].path, algs, &mut buf)
-                    };
-                    if done_tx.send((i, result)).is_err() {
-                        return;
+        let workers: Vec<_> = (0..threads.max(1).min(jobs.len().max(1)))
+            .map(|_| {
+                *running.0.lock().unwrap() += 1;
+                let (order, next, files_done, bytes_done, stop, running) =
+                    (&order, &next, &files_done, &bytes_done, &stop, &running);
+                scope.spawn(move || {
+                    let mut buf = vec![0u8; BLOCK];
+                    let mut mine = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, Relaxed);
+                        let Some(&i) = order.get(k) else { break };
+                        let result = if stop.load(Relaxed) {
+                            Err(HashError::Interrupted)
+                        } else {
+                            hash_file(&jobs[i].path, algs, &mut buf)
+                        };
+                        files_done.fetch_add(1, Relaxed);
+                        bytes_done.fetch_add(jobs[i].size_hint, Relaxed);
+                        mine.push((i, result));
                     }
-                }
-            });
-        }
-        drop(done_tx);
-        loop {
-            match done_rx.recv_timeout(Duration::from_millis(100)) {
-                Ok((i, result)) => {
-                    progress.files_done += 1;
-                    progress.bytes_done += jobs[i].size_hint;
-                    results[i] = Some(result);
-                }
-                Err(channel::RecvTimeoutError::Timeout) => {}
-                Err(channel::RecvTimeoutError::Disconnected) => break,
+                    let mut count = running.0.lock().unwrap();
+                    *count -= 1;
+                    running.1.notify_all();
+                    mine
+                })
+            })
+            .collect();
+        let mut count = running.0.lock().unwrap();
+        while *count > 0 {
+            count = running
+                .1
+                .wait_timeout(count, Duration::from_millis(100))
+                .unwrap()
+                .0;
+            if *count > 0 && !tick(&progress(&files_done, &bytes_done)) {
+                stop.store(true, Relaxed);
             }
-            if !tick(&progress) {
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        drop(count);
+        for worker in workers {
+            for (i, result) in worker.join().expect("a hashing worker panicked") {
+                results[i] = Some(result);
             }
         }
     });
+    tick(&progress(&files_done, &bytes_done));
     results
         .into_iter()
         .map(|r| r.unwrap_or(Err(HashError::Interrupted)))
@@ -226,7 +242,11 @@ pub fn hash_file(path: &Path, algs: &[Algorithm], buf: &mut [u8]) -> Result<Hash
                 path: path.to_path_buf(),
             });
         }
-        let digests = digest_reader(&mut file, algs, buf).map_err(read_err)?;
+        // Read exactly the size fstat gave: a file that grows or shrinks
+        // meanwhile is caught by the identity check below, and small files
+        // need no extra read to see the end.
+        let mut limited = std::io::Read::take(&mut file, before.len());
+        let digests = digest_reader(&mut limited, algs, buf).map_err(read_err)?;
         let after = file.metadata().map_err(read_err)?;
         let id = FileId::of(&before);
         if id == FileId::of(&after) {

@@ -153,9 +153,10 @@ pub fn unfinished_file_name(step: &str, keyid: &str) -> String {
 }
 
 /// Signs `link` and returns the file's bytes, laid out as in-toto Python
-/// writes them. The result is parsed back and its signature checked with
-/// the key's public half before it is returned: we never hand out bytes
-/// whose signature we have not verified.
+/// writes them. The bytes are parsed back before they are returned: the
+/// signature must verify with the key's public half and what it covers must
+/// be exactly the link we meant (same canonical bytes). We never hand out
+/// bytes whose signature we have not verified.
 pub fn sign(
     link: &Link,
     key: &PrivateKey,
@@ -163,9 +164,10 @@ pub fn sign(
     wrapper: Wrapper,
 ) -> Result<Vec<u8>, LinkError> {
     let value = link.to_value();
+    let canonical = canonical::encode(&value)?;
     let bytes = match wrapper {
         Wrapper::Classic => {
-            let sig = key.sign(&canonical::encode(&value)?);
+            let sig = key.sign(&canonical);
             let doc = json!({
                 "signatures": [{"keyid": keyid, "sig": hex::encode(sig)}],
                 "signed": value,
@@ -183,19 +185,15 @@ pub fn sign(
             pyjson::dumps(&doc, None).into_bytes()
         }
     };
-    match parse_and_verify(&bytes, &key.public(), keyid) {
-        Ok((parsed, _)) if parsed.to_value() == value => Ok(bytes),
+    match verify_bytes(&bytes, &key.public(), keyid) {
+        Ok((signed, _)) if canonical::encode(&signed).ok() == Some(canonical) => Ok(bytes),
         _ => Err(LinkError::SelfCheck),
     }
 }
 
-/// Parses link metadata (classic or DSSE) and checks that `keyid` signed it
-/// with `public`. Returns the link and the wrapper it came in.
-pub fn parse_and_verify(
-    bytes: &[u8],
-    public: &PublicKey,
-    keyid: &str,
-) -> Result<(Link, Wrapper), String> {
+/// Parses signed metadata (classic or DSSE) and checks that `keyid` signed
+/// it with `public`. Returns the signed object and the wrapper it came in.
+fn verify_bytes(bytes: &[u8], public: &PublicKey, keyid: &str) -> Result<(Value, Wrapper), String> {
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let (signed_value, message, wrapper) = if let Some(signed) = doc.get("signed") {
         let message = canonical::encode(signed).map_err(|e| e.to_string())?;
@@ -231,7 +229,18 @@ pub fn parse_and_verify(
     if !valid {
         return Err(format!("no valid signature by key {keyid}"));
     }
-    Ok((Link::from_value(&signed_value)?, wrapper))
+    Ok((signed_value, wrapper))
+}
+
+/// Parses link metadata (classic or DSSE) and checks that `keyid` signed it
+/// with `public`. Returns the link and the wrapper it came in.
+pub fn parse_and_verify(
+    bytes: &[u8],
+    public: &PublicKey,
+    keyid: &str,
+) -> Result<(Link, Wrapper), String> {
+    let (signed, wrapper) = verify_bytes(bytes, public, keyid)?;
+    Ok((Link::from_value(&signed)?, wrapper))
 }
 
 /// Reads a link file and checks `keyid`'s signature on it.
