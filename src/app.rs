@@ -26,7 +26,7 @@ pub fn main(cli: Cli) -> i32 {
         Commands::Record(RecordCommand::Stop(args)) => record_stop(args),
         Commands::Keygen(args) => keygen(args).map(|()| 0),
         Commands::Sandbox(args) => Ok(sandbox::sandbox_main(sandbox::SandboxSpec {
-            fuse_fd: args.fuse_fd,
+            fuse_sock: args.fuse_sock,
             status_fd: args.status_fd,
             root: args.root,
             cwd: args.cwd,
@@ -136,11 +136,6 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             "--lstrip-paths is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
         );
     }
-    if !nix::unistd::geteuid().is_root() {
-        bail!(
-            "precise recording needs root in this version (the unprivileged user-namespace mode is not built yet); record in snapshot mode with -m/-p instead"
-        );
-    }
     let signer = Signer::load(&args.signing)?;
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
     let excludes = match &args.artifacts.exclude {
@@ -160,7 +155,8 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             cwd: std::env::current_dir().context("cannot read the current directory")?,
             argv: args.command.iter().map(Into::into).collect(),
             ttl: Duration::from_secs(1),
-            passthrough: true,
+            // Passthrough needs CAP_SYS_ADMIN in the initial user namespace.
+            passthrough: nix::unistd::geteuid().is_root(),
             threads: tracelink::hash::default_threads().max(2),
             timeout: args.run_timeout.map(Duration::from_secs),
         },

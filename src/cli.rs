@@ -64,7 +64,7 @@ pub enum Commands {
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
     #[arg(long)]
-    pub fuse_fd: i32,
+    pub fuse_sock: i32,
     #[arg(long)]
     pub status_fd: i32,
     #[arg(long)]

@@ -18,6 +18,7 @@
 //! on a status pipe. This module knows processes and mounts; it knows
 //! nothing of FUSE requests, digests or in-toto.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::os::fd::OwnedFd;
@@ -26,7 +27,8 @@ use std::path::PathBuf;
 /// What the recorder passes to the helper on its command line.
 #[derive(Debug, Clone)]
 pub struct SandboxSpec {
-    pub fuse_fd: i32,
+    /// A Unix socket on which the helper sends back the FUSE connection it mounted.
+    pub fuse_sock: i32,
     pub status_fd: i32,
     pub root: PathBuf,
     pub cwd: PathBuf,
@@ -118,9 +120,30 @@ fn owned(fd: i32) -> OwnedFd {
 
 fn setup(spec: &SandboxSpec) -> Result<(), String> {
     use nix::mount::{MsFlags, mount};
+    use nix::sched::CloneFlags;
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWPID)
-        .map_err(|e| format!("cannot create mount and PID namespaces: {e}"))?;
+    let uid = nix::unistd::getuid();
+    let gid = nix::unistd::getgid();
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        nix::sched::unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID)
+            .map_err(|e| format!("cannot create mount and PID namespaces: {e}"))?;
+    } else {
+        // An unprivileged user gets a user namespace that maps it to itself:
+        // inside it may make private mounts, mount FUSE and a /proc.
+        nix::sched::unshare(
+            CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID,
+        )
+        .map_err(|e| {
+            format!("cannot create user, mount and PID namespaces (are unprivileged user namespaces enabled?): {e}")
+        })?;
+        let write = |file: &str, text: String| {
+            std::fs::write(file, text).map_err(|e| format!("cannot write {file}: {e}"))
+        };
+        write("/proc/self/setgroups", "deny".into())?;
+        write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+        write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    }
     mount(
         None::<&str>,
         "/",
@@ -129,11 +152,20 @@ fn setup(spec: &SandboxSpec) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("cannot make mounts private: {e}"))?;
-    let uid = nix::unistd::getuid();
-    let gid = nix::unistd::getgid();
+    // The connection is opened here, inside the user namespace (the kernel
+    // wants the mounter's namespace to be the opener's), and sent back.
+    let fuse = nix::fcntl::open(
+        "/dev/fuse",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open /dev/fuse: {e}"))?;
+    // Root serves the tree to every user of the sandbox; an unprivileged
+    // recorder only to itself (everything in its user namespace is it).
     let options = format!(
-        "fd={},rootmode=40000,user_id={uid},group_id={gid},allow_other,default_permissions",
-        spec.fuse_fd
+        "fd={},rootmode=40000,user_id={uid},group_id={gid},default_permissions{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fuse),
+        if root { ",allow_other" } else { "" }
     );
     mount(
         Some("tracelink"),
@@ -145,7 +177,10 @@ fn setup(spec: &SandboxSpec) -> Result<(), String> {
     .map_err(|e| format!("cannot mount FUSE over {}: {e}", spec.root.display()))?;
     // Only the recorder may hold the connection: a helper's copy would keep
     // it alive after the recorder died, and the tree would hang.
-    drop(owned(spec.fuse_fd));
+    let sock = std::os::unix::net::UnixStream::from(owned(spec.fuse_sock));
+    crate::sys::send_fd(&sock, std::os::fd::AsFd::as_fd(&fuse))
+        .map_err(|e| format!("cannot hand the FUSE connection to the recorder: {e}"))?;
+    drop(fuse);
     Ok(())
 }
 
@@ -153,16 +188,17 @@ fn setup(spec: &SandboxSpec) -> Result<(), String> {
 fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
     use nix::mount::{MsFlags, mount};
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-    if let Err(e) = mount(
+    // A /proc of our own lets the tree (ps, /proc/self) see its namespace and
+    // us name stragglers. Where the kernel refuses it (a user namespace in a
+    // container with masked /proc paths), stragglers are still found below.
+    let own_proc = mount(
         Some("proc"),
         "/proc",
         Some("proc"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None::<&str>,
-    ) {
-        let _ = writeln!(status, "setup-error cannot mount /proc: {e}");
-        return 125;
-    }
+    )
+    .is_ok();
     // The old cwd is the directory under the mount: enter the mount.
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
         let _ = writeln!(
@@ -204,15 +240,28 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
             Err(_) => break,
         }
     }
-    // Whatever still runs is a straggler: name it, then end it.
-    for (pid, name) in living_processes() {
-        let _ = writeln!(status, "straggler {pid} {name}");
-    }
+    // Whatever still runs is a straggler: name it, end it, and count what
+    // the kill reaped (a process that had already exited is not one).
+    let names: HashMap<i32, String> = if own_proc {
+        living_processes().into_iter().collect()
+    } else {
+        HashMap::new()
+    };
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(-1),
         nix::sys::signal::Signal::SIGKILL,
     );
-    while nix::sys::wait::waitpid(None, None).is_ok() {}
+    loop {
+        match nix::sys::wait::waitpid(None, None) {
+            Ok(nix::sys::wait::WaitStatus::Signaled(pid, nix::sys::signal::Signal::SIGKILL, _)) => {
+                let name = names.get(&pid.as_raw()).map_or("?", String::as_str);
+                let _ = writeln!(status, "straggler {} {name}", pid.as_raw());
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
     code
 }
 
@@ -257,8 +306,8 @@ impl SandboxSpec {
     pub fn to_args(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec![
             "__sandbox".into(),
-            "--fuse-fd".into(),
-            self.fuse_fd.to_string().into(),
+            "--fuse-sock".into(),
+            self.fuse_sock.to_string().into(),
             "--status-fd".into(),
             self.status_fd.to_string().into(),
             "--root".into(),

@@ -94,20 +94,26 @@ pub fn run(
         path: spec.root.clone(),
         source,
     })?;
-    let fuse = nix::fcntl::open(
-        Path::new("/dev/fuse"),
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| SessionError::NoFuse(format!("/dev/fuse: {e}")))?;
+    // Fail early and clearly where FUSE is missing or not ours to use; the
+    // helper opens its own connection inside its namespaces.
+    drop(
+        nix::fcntl::open(
+            Path::new("/dev/fuse"),
+            OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| SessionError::NoFuse(format!("/dev/fuse: {e}")))?,
+    );
+    let (fuse_sock, helper_sock) =
+        std::os::unix::net::UnixStream::pair().map_err(SessionError::Helper)?;
     let (status_read, status_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SessionError::Helper(e.into()))?;
 
     // The helper inherits exactly these two descriptors.
-    cloexec(&fuse, false).map_err(|e| SessionError::Helper(e.into()))?;
+    cloexec(&helper_sock, false).map_err(|e| SessionError::Helper(e.into()))?;
     cloexec(&status_write, false).map_err(|e| SessionError::Helper(e.into()))?;
     let sandbox = SandboxSpec {
-        fuse_fd: fuse.as_raw_fd(),
+        fuse_sock: helper_sock.as_raw_fd(),
         status_fd: status_write.as_raw_fd(),
         root: spec.root.clone(),
         cwd: spec.cwd.clone(),
@@ -124,11 +130,10 @@ pub fn run(
     }
     let spawned = command.spawn();
     drop(command);
-    let restored = cloexec(&fuse, true);
+    drop(helper_sock);
     drop(status_write);
     let mut helper = spawned.map_err(SessionError::Helper)?;
     (io.on_spawn)(helper.id() as i32);
-    restored.map_err(|e| SessionError::Helper(e.into()))?;
 
     let fs = TraceFs::new(
         root,
@@ -161,6 +166,8 @@ pub fn run(
                 .unwrap_or_else(|| "the helper ended before mounting".into()),
         ));
     }
+    let fuse = crate::sys::receive_fd(&fuse_sock).map_err(SessionError::Helper)?;
+    drop(fuse_sock);
     let server = std::thread::Builder::new()
         .name("fuse".into())
         .spawn(move || -> std::io::Result<bool> {
