@@ -12,6 +12,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v cc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 command -v tar >/dev/null || need+=(tar)
+command -v strace >/dev/null || need+=(strace)
+command -v setpriv >/dev/null || need+=(util-linux)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
@@ -24,6 +26,18 @@ fi
 
 TRACELINK_INTOTO_VENV=$(scripts/setup-venv.sh | tail -n 1)
 export TRACELINK_INTOTO_VENV
+
+# Precise recording as an unprivileged user needs a world-usable /dev/fuse
+# (standard distributions ship it 0666; this machine kind ships it 0600) and
+# a user to run as. As root, set both up; tests run as that user then.
+if [ "$(id -u)" -eq 0 ] && [ -e /dev/fuse ]; then
+  if [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+    echo "test.sh: making /dev/fuse usable by unprivileged users (chmod 0666, as distributions ship it)"
+    chmod 0666 /dev/fuse
+  fi
+  id tracelink-test >/dev/null 2>&1 || useradd --create-home --shell /bin/sh tracelink-test
+  export TRACELINK_TEST_USER=tracelink-test
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --check

@@ -1,0 +1,200 @@
+//! Precise recording as an unprivileged user (design.md section 5): through a
+//! user namespace that maps the user to itself, with plain FUSE (no
+//! passthrough). Runs as the user named by `TRACELINK_TEST_USER`
+//! (`scripts/test.sh` creates it and makes /dev/fuse usable, as CI does).
+
+mod common;
+
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The test user's (name, uid, gid), or None after printing SKIP (under CI:
+/// a failure, since CI sets the user up).
+fn test_user(test: &str) -> Option<(String, u32, u32)> {
+    let skip = |why: String| {
+        let msg = format!("SKIP: {test}: {why}");
+        if std::env::var_os("CI").is_some() {
+            panic!("{msg}; CI must run this test");
+        }
+        println!("{msg}");
+        None
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return skip("needs root to switch to the test user".into());
+    }
+    let Some(name) = std::env::var_os("TRACELINK_TEST_USER") else {
+        return skip("TRACELINK_TEST_USER is not set (scripts/test.sh sets it up)".into());
+    };
+    let name = name.to_string_lossy().into_owned();
+    let Ok(Some(user)) = nix::unistd::User::from_name(&name) else {
+        return skip(format!("no user {name}"));
+    };
+    let fuse_mode = std::fs::metadata("/dev/fuse").map(|m| m.permissions().mode() & 0o777);
+    if fuse_mode.ok() != Some(0o666) {
+        return skip("/dev/fuse is not usable by other users (mode 0666 needed)".into());
+    }
+    Some((name, user.uid.as_raw(), user.gid.as_raw()))
+}
+
+/// A work area owned by the test user: a copy of the binary (the checkout
+/// may not be readable by it), a key, the tree and a metadata directory.
+struct Area {
+    _tmp: tempfile::TempDir,
+    bin: PathBuf,
+    key: PathBuf,
+    tree: PathBuf,
+    meta: PathBuf,
+    uid: u32,
+    gid: u32,
+}
+
+impl Area {
+    fn new(uid: u32, gid: u32) -> Area {
+        let tmp = tempfile::tempdir().unwrap();
+        let top = tmp.path();
+        std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = top.join("tracelink");
+        std::fs::copy(env!("CARGO_BIN_EXE_tracelink"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (tree, meta) = (top.join("tree"), top.join("meta"));
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::create_dir(&meta).unwrap();
+        let key = common::rfc8032_key(top);
+        for p in [&tree, &meta, &key] {
+            nix::unistd::chown(p.as_path(), Some(uid.into()), Some(gid.into())).unwrap();
+        }
+        Area {
+            _tmp: tmp,
+            bin,
+            key,
+            tree,
+            meta,
+            uid,
+            gid,
+        }
+    }
+
+    fn put(&self, name: &str, content: &[u8]) {
+        let path = self.tree.join(name);
+        std::fs::write(&path, content).unwrap();
+        nix::unistd::chown(&path, Some(self.uid.into()), Some(self.gid.into())).unwrap();
+    }
+
+    /// `tracelink run -n step -k KEY -d META EXTRA -- sh -c SCRIPT` in the
+    /// tree, as the test user.
+    fn run(&self, extra: &[&str], script: &str) -> Output {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            format!("--reuid={}", self.uid),
+            format!("--regid={}", self.gid),
+            "--clear-groups".into(),
+            "--".into(),
+        ])
+        .arg(&self.bin)
+        .args(["run", "-n", "step", "-k"])
+        .arg(&self.key)
+        .arg("-d")
+        .arg(&self.meta)
+        .args(extra)
+        .args(["--", "sh", "-c", script])
+        .current_dir(&self.tree)
+        .stdin(std::process::Stdio::null());
+        common::output(&mut cmd)
+    }
+
+    fn json(&self, name: &str) -> Value {
+        serde_json::from_slice(&std::fs::read(self.meta.join(name)).unwrap()).unwrap()
+    }
+}
+
+fn sha(bytes: &[u8]) -> Value {
+    json!({"sha256": hex::encode(sha2::Sha256::digest(bytes))})
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn unprivileged_precise_run_records_exact_materials_and_products() {
+    let Some((_, uid, gid)) = test_user("unprivileged_precise_run") else {
+        return;
+    };
+    let area = Area::new(uid, gid);
+    area.put("read.txt", b"read me\n");
+    area.put("append.txt", b"old\n");
+    area.put("gone.txt", b"bye\n");
+    area.put("move.txt", b"moving\n");
+    area.put("untouched.txt", b"never read\n");
+    let out = area.run(
+        &[],
+        "cat read.txt > copy.txt && echo new >> append.txt && rm gone.txt && mv move.txt moved.txt && ls -l > /dev/null",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(
+        entries(&area.meta),
+        ["step.74c181c7.link", "step.74c181c7.link.trace.json"]
+    );
+    let link = area.json("step.74c181c7.link");
+    let signed = &link["signed"];
+    assert_eq!(
+        signed["materials"],
+        json!({
+            "append.txt": sha(b"old\n"),
+            "gone.txt": sha(b"bye\n"),
+            "move.txt": sha(b"moving\n"),
+            "read.txt": sha(b"read me\n"),
+        })
+    );
+    assert_eq!(
+        signed["products"],
+        json!({
+            "append.txt": sha(b"old\nnew\n"),
+            "copy.txt": sha(b"read me\n"),
+            "moved.txt": sha(b"moving\n"),
+        })
+    );
+    assert_eq!(signed["environment"]["tracelink"]["complete"], json!(true));
+    let trace = area.json("step.74c181c7.link.trace.json");
+    assert_eq!(
+        trace["passthrough"],
+        json!(false),
+        "no passthrough without CAP_SYS_ADMIN"
+    );
+    assert_eq!(trace["uid"], json!(uid));
+    // Files the command created belong to the user.
+    let meta = std::fs::metadata(area.tree.join("copy.txt")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), uid);
+}
+
+#[test]
+fn unprivileged_straggler_makes_the_run_incomplete() {
+    let Some((_, uid, gid)) = test_user("unprivileged_straggler") else {
+        return;
+    };
+    let area = Area::new(uid, gid);
+    area.put("a.txt", b"a\n");
+    let started = std::time::Instant::now();
+    let out = area.run(&[], "sleep 60 & cat a.txt");
+    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the straggler must be killed, not waited for"
+    );
+    assert_eq!(entries(&area.meta), ["step.74c181c7.link.trace.json"]);
+    let trace = area.json("step.74c181c7.link.trace.json");
+    assert_eq!(trace["complete"], json!(false));
+    assert_eq!(
+        trace["stragglers"].as_array().map(Vec::len),
+        Some(1),
+        "{trace}"
+    );
+}
