@@ -31,6 +31,7 @@ pub fn main(cli: Cli) -> i32 {
             root: args.root,
             cwd: args.cwd,
             argv: args.command,
+            ptrace: args.ptrace,
         })),
         Commands::MountRun(args) => mount_run(args),
     };
@@ -158,6 +159,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             // Passthrough needs CAP_SYS_ADMIN in the initial user namespace.
             passthrough: nix::unistd::geteuid().is_root(),
             threads: tracelink::hash::default_threads().max(2),
+            ptrace: !args.no_ptrace,
             timeout: args.run_timeout.map(Duration::from_secs),
         },
         algs,
@@ -335,6 +337,7 @@ fn mount_run(args: cli::MountRunArgs) -> anyhow::Result<i32> {
         ttl: Duration::from_millis(args.ttl_ms),
         passthrough: !args.no_passthrough,
         threads: tracelink::hash::default_threads(),
+        ptrace: false,
         timeout: None,
     };
     let outcome = session::run(

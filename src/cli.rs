@@ -71,6 +71,8 @@ pub struct SandboxArgs {
     pub root: PathBuf,
     #[arg(long)]
     pub cwd: PathBuf,
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub ptrace: bool,
     #[arg(last = true, required = true)]
     pub command: Vec<std::ffi::OsString>,
 }
@@ -198,6 +200,13 @@ pub struct RunArgs {
     /// current directory
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+
+    /// Precise mode: do not follow the process tree with ptrace, for commands
+    /// that use ptrace themselves (gdb, strace, sanitizers). The trace then
+    /// has no process tree; files are still attributed to the processes that
+    /// touched them
+    #[arg(long)]
+    pub no_ptrace: bool,
 
     /// Precise mode: sign the link even if the monitoring was incomplete
     /// (marked incomplete in environment.tracelink)

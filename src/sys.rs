@@ -188,3 +188,16 @@ pub fn receive_fd(sock: &std::os::unix::net::UnixStream) -> io::Result<std::os::
     }
     Err(io::Error::other("no file descriptor received"))
 }
+
+/// Makes `command`'s child ask to be traced by its parent (PTRACE_TRACEME)
+/// before it executes: it stops at its exec, where the parent takes over.
+pub fn trace_me_in_child(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes the ptrace(2) system call, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::ptrace::traceme().map_err(|e| io::Error::from_raw_os_error(e as i32))
+        });
+    }
+}

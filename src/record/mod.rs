@@ -7,3 +7,4 @@ pub mod precise;
 pub mod sandbox;
 pub mod semantics;
 pub mod session;
+pub mod tracer;

@@ -60,6 +60,8 @@ struct Shared {
     accesses: Mutex<BTreeMap<String, Access>>,
     counts: Mutex<BTreeMap<&'static str, u64>>,
     unrepresentable: AtomicBool,
+    /// Caller thread id (as FUSE gives it) -> process id in the sandbox.
+    processes: Mutex<HashMap<u32, u32>>,
 }
 
 /// The observer: feeds the tracker and hashes before-states.
@@ -112,6 +114,7 @@ impl Recorder {
             accesses: Mutex::new(BTreeMap::new()),
             counts: Mutex::new(BTreeMap::new()),
             unrepresentable: AtomicBool::new(false),
+            processes: Mutex::new(HashMap::new()),
         });
         let (jobs, rx) = crossbeam_channel::unbounded::<(Node, File, Arc<Slot>)>();
         for _ in 0..threads.max(1) {
@@ -133,7 +136,30 @@ impl Recorder {
         *self.shared.counts.lock().unwrap().entry(what).or_default() += 1;
     }
 
-    fn access(&self, path: &str, pid: u32, write: bool) {
+    /// The sandbox's pid of the process a FUSE caller thread belongs to,
+    /// from /proc/TID/status (never /proc/TID/cmdline, which takes the
+    /// caller's memory lock and can deadlock against a caller blocked in a
+    /// page fault). Falls back to the thread id as FUSE gave it.
+    fn process_of(&self, tid: u32) -> u32 {
+        if let Some(&pid) = self.shared.processes.lock().unwrap().get(&tid) {
+            return pid;
+        }
+        let pid = std::fs::read_to_string(format!("/proc/{tid}/status"))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("NStgid:"))
+                    .and_then(|v| v.split_whitespace().last())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(tid);
+        self.shared.processes.lock().unwrap().insert(tid, pid);
+        pid
+    }
+
+    fn access(&self, path: &str, tid: u32, write: bool) {
+        let pid = self.process_of(tid);
         let mut accesses = self.shared.accesses.lock().unwrap();
         let entry = accesses.entry(path.to_string()).or_default();
         if write {
@@ -314,7 +340,8 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         }))).collect::<serde_json::Map<_, _>>(),
         "notes": notes.iter().filter(|n| !n.is_error()).map(describe).collect::<Vec<_>>(),
         "requests": shared.counts.lock().unwrap().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        "process_tree": Value::Null,
+        "ptrace": spec.session.ptrace,
+        "process_tree": process_tree(&outcome.status.procs, &shared.accesses.lock().unwrap(), spec.session.ptrace),
     });
     Ok(Recording {
         materials,
@@ -364,6 +391,39 @@ fn hash_finals(
         }
     }
     out
+}
+
+/// The process tree with what each process read and wrote (null without ptrace).
+fn process_tree(
+    procs: &[super::tracer::Proc],
+    accesses: &BTreeMap<String, Access>,
+    traced: bool,
+) -> Value {
+    if !traced {
+        return Value::Null;
+    }
+    let mut read: HashMap<u32, Vec<&str>> = HashMap::new();
+    let mut wrote: HashMap<u32, Vec<&str>> = HashMap::new();
+    for (path, access) in accesses {
+        for pid in &access.readers {
+            read.entry(*pid).or_default().push(path);
+        }
+        for pid in &access.writers {
+            wrote.entry(*pid).or_default().push(path);
+        }
+    }
+    Value::Array(
+        procs
+            .iter()
+            .map(|proc| {
+                let mut value = serde_json::to_value(proc).unwrap_or(Value::Null);
+                let pid = proc.pid as u32;
+                value["read"] = json!(read.get(&pid).cloned().unwrap_or_default());
+                value["wrote"] = json!(wrote.get(&pid).cloned().unwrap_or_default());
+                value
+            })
+            .collect(),
+    )
 }
 
 fn describe(note: &Note) -> String {

@@ -33,6 +33,8 @@ pub struct SandboxSpec {
     pub root: PathBuf,
     pub cwd: PathBuf,
     pub argv: Vec<OsString>,
+    /// Follow the process tree with ptrace (off for commands that trace themselves).
+    pub ptrace: bool,
 }
 
 /// The command's end as PID 1 saw it.
@@ -47,6 +49,8 @@ pub struct SandboxStatus {
     pub stragglers: Vec<(i32, String)>,
     /// The helper failed before the command ran.
     pub setup_error: Option<String>,
+    /// The process tree, when followed with ptrace.
+    pub procs: Vec<super::tracer::Proc>,
 }
 
 impl SandboxStatus {
@@ -69,6 +73,11 @@ impl SandboxStatus {
                         .push((pid.parse().unwrap_or(0), name.to_string()));
                 }
                 "setup-error" => status.setup_error = Some(rest.to_string()),
+                "proc" => {
+                    if let Ok(proc) = serde_json::from_str(rest) {
+                        status.procs.push(proc);
+                    }
+                }
                 _ => {}
             }
         }
@@ -208,10 +217,12 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
         );
         return 125;
     }
-    let child = match std::process::Command::new(&spec.argv[0])
-        .args(&spec.argv[1..])
-        .spawn()
-    {
+    let mut command = std::process::Command::new(&spec.argv[0]);
+    command.args(&spec.argv[1..]);
+    if spec.ptrace {
+        crate::sys::trace_me_in_child(&mut command);
+    }
+    let child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             let _ = writeln!(status, "spawn-error {} {e}", e.raw_os_error().unwrap_or(0));
@@ -220,24 +231,25 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
     };
     let command_pid = child.id() as i32;
     let _ = crate::sys::forward_signals_to(command_pid, &FORWARDED);
-    let mut code = 125;
-    loop {
-        match nix::sys::wait::waitpid(None, None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(pid, c)) if pid.as_raw() == command_pid => {
-                let _ = writeln!(status, "exit {c}");
-                code = c;
-                break;
-            }
-            Ok(nix::sys::wait::WaitStatus::Signaled(pid, sig, _))
-                if pid.as_raw() == command_pid =>
-            {
-                let _ = writeln!(status, "signal {}", sig as i32);
-                code = 128 + sig as i32;
-                break;
-            }
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break,
+    let (ended, procs) = if spec.ptrace {
+        super::tracer::follow(command_pid, &spec.root)
+    } else {
+        (wait_for(command_pid), Vec::new())
+    };
+    let code = match ended {
+        Some(super::tracer::Ended::Code(c)) => {
+            let _ = writeln!(status, "exit {c}");
+            c
+        }
+        Some(super::tracer::Ended::Signal(sig)) => {
+            let _ = writeln!(status, "signal {sig}");
+            128 + sig
+        }
+        None => 125,
+    };
+    for proc in &procs {
+        if let Ok(json) = serde_json::to_string(proc) {
+            let _ = writeln!(status, "proc {json}");
         }
     }
     // Whatever still runs is a straggler: name it, end it, and count what
@@ -252,7 +264,7 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
         nix::sys::signal::Signal::SIGKILL,
     );
     loop {
-        match nix::sys::wait::waitpid(None, None) {
+        match nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::__WALL)) {
             Ok(nix::sys::wait::WaitStatus::Signaled(pid, nix::sys::signal::Signal::SIGKILL, _)) => {
                 let name = names.get(&pid.as_raw()).map_or("?", String::as_str);
                 let _ = writeln!(status, "straggler {} {name}", pid.as_raw());
@@ -263,6 +275,23 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
         }
     }
     code
+}
+
+/// Waits (reaping orphans meanwhile) until `command` ends.
+fn wait_for(command: i32) -> Option<super::tracer::Ended> {
+    use nix::sys::wait::WaitStatus;
+    loop {
+        match nix::sys::wait::waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, c)) if pid.as_raw() == command => {
+                return Some(super::tracer::Ended::Code(c));
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == command => {
+                return Some(super::tracer::Ended::Signal(sig as i32));
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Processes of this PID namespace other than PID 1: (pid, name from /proc/PID/status).
@@ -314,6 +343,7 @@ impl SandboxSpec {
             self.root.clone().into(),
             "--cwd".into(),
             self.cwd.clone().into(),
+            format!("--ptrace={}", self.ptrace).into(),
             "--".into(),
         ];
         args.extend(self.argv.iter().cloned());

@@ -47,6 +47,8 @@ pub struct SessionSpec {
     pub ttl: Duration,
     pub passthrough: bool,
     pub threads: usize,
+    /// Follow the process tree with ptrace.
+    pub ptrace: bool,
     /// Kill the whole tree after this long.
     pub timeout: Option<Duration>,
 }
@@ -118,6 +120,7 @@ pub fn run(
         root: spec.root.clone(),
         cwd: spec.cwd.clone(),
         argv: spec.argv.clone(),
+        ptrace: spec.ptrace,
     };
     let mut command = std::process::Command::new("/proc/self/exe");
     command.args(sandbox.to_args());
@@ -167,6 +170,13 @@ pub fn run(
         ));
     }
     let fuse = crate::sys::receive_fd(&fuse_sock).map_err(SessionError::Helper)?;
+    // The rest of the status (the process tree can be large) is read while
+    // the tree runs, so that PID 1 never blocks on a full pipe.
+    let rest = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = status_lines.read_to_string(&mut text);
+        text
+    });
     drop(fuse_sock);
     let server = std::thread::Builder::new()
         .name("fuse".into())
@@ -178,8 +188,7 @@ pub fn run(
         .map_err(SessionError::Helper)?;
 
     let timed_out = wait(&mut helper, spec.timeout);
-    let mut text = String::new();
-    let _ = status_lines.read_to_string(&mut text);
+    let text = rest.join().unwrap_or_default();
     let status = SandboxStatus::parse(&text);
     if let Some(error) = &status.setup_error {
         return Err(SessionError::Setup(error.clone()));
