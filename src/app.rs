@@ -163,6 +163,11 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             timeout: args.run_timeout.map(Duration::from_secs),
         },
         algs,
+        not_inherited: if args.record_streams {
+            vec![1, 2]
+        } else {
+            Vec::new()
+        },
         exclude: std::sync::Arc::new(move |path: &str| excludes.is_excluded(path)),
     };
     let streams = args.record_streams.then(runner::Streams::new).transpose()?;

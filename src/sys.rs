@@ -201,3 +201,20 @@ pub fn trace_me_in_child(command: &mut std::process::Command) {
         });
     }
 }
+
+/// For a descriptor number of this process: whether it is close-on-exec and
+/// its access mode (O_RDONLY, O_WRONLY or O_RDWR); `None` if it is not open.
+pub fn fd_flags(fd: i32) -> Option<(bool, i32)> {
+    // SAFETY: fcntl with F_GETFD/F_GETFL only reads the descriptor's flags;
+    // an fd number that is not open gives -1 (EBADF), nothing else happens.
+    let (fd_flags, fl_flags) = unsafe {
+        (
+            libc::fcntl(fd, libc::F_GETFD),
+            libc::fcntl(fd, libc::F_GETFL),
+        )
+    };
+    if fd_flags < 0 || fl_flags < 0 {
+        return None;
+    }
+    Some((fd_flags & libc::FD_CLOEXEC != 0, fl_flags & libc::O_ACCMODE))
+}

@@ -271,6 +271,9 @@ pub struct Recording {
 pub struct RecordSpec {
     pub session: SessionSpec,
     pub algs: Vec<Algorithm>,
+    /// Descriptors of ours the command will not inherit (e.g. stdout and
+    /// stderr when they are captured).
+    pub not_inherited: Vec<i32>,
     /// Paths (relative to the root) that are not artifacts.
     pub exclude: Arc<dyn Fn(&str) -> bool + Send + Sync>,
 }
@@ -278,6 +281,22 @@ pub struct RecordSpec {
 /// Runs the command under precise recording.
 pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording, SessionError> {
     let started = std::time::SystemTime::now();
+    // Descriptors the command inherits bypass the mount: record the files
+    // under the root they refer to (read: material now; write: product at
+    // the end).
+    let inherited = inherited_files(&spec.session.root, &spec.not_inherited);
+    let mut inherited_materials = BTreeMap::new();
+    let mut inherited_errors = Vec::new();
+    for file in inherited.iter().filter(|f| f.read) {
+        match hash_path(&spec.session.root.join(&file.path), &spec.algs) {
+            Ok(digests) => {
+                inherited_materials.insert(file.path.clone(), digests);
+            }
+            Err(e) => {
+                inherited_errors.push(format!("cannot hash inherited file {}: {e}", file.path))
+            }
+        }
+    }
     let recorder = Arc::new(Recorder::new(&spec.algs, hash::default_threads()));
     let shared = recorder.shared.clone();
     let outcome = session::run(&spec.session, recorder.clone(), io)?;
@@ -307,6 +326,20 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         incomplete.push(describe(note));
     }
     incomplete.extend(shared.errors.lock().unwrap().iter().cloned());
+    incomplete.extend(inherited_errors);
+    let mut materials = materials;
+    let mut products = products;
+    for (path, digests) in inherited_materials {
+        materials.entry(path).or_insert(digests);
+    }
+    for file in inherited.iter().filter(|f| f.write) {
+        match hash_path(&spec.session.root.join(&file.path), &spec.algs) {
+            Ok(digests) => {
+                products.insert(file.path.clone(), digests);
+            }
+            Err(e) => incomplete.push(format!("cannot hash inherited file {}: {e}", file.path)),
+        }
+    }
     if shared.unrepresentable.load(Ordering::Relaxed) {
         incomplete.push(
             "a path under the root is not valid UTF-8 and cannot be an in-toto artifact name"
@@ -332,6 +365,9 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
             "code": outcome.status.code,
             "signal": outcome.status.signal,
         },
+        "inherited": inherited.iter().map(|f| json!({
+            "fd": f.fd, "path": f.path, "read": f.read, "write": f.write,
+        })).collect::<Vec<_>>(),
         "stragglers": outcome.status.stragglers.iter().map(|(pid, name)| json!({"pid": pid, "name": name})).collect::<Vec<_>>(),
         "complete": incomplete.is_empty(),
         "incomplete": incomplete,
@@ -351,6 +387,60 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         timed_out: outcome.timed_out,
         trace,
     })
+}
+
+/// A descriptor the command inherits that refers to a regular file under the root.
+#[derive(Debug, Clone)]
+struct InheritedFile {
+    fd: i32,
+    path: String,
+    read: bool,
+    write: bool,
+}
+
+/// Our open descriptors that the command will inherit (not close-on-exec,
+/// not in `skip`) and that refer to regular files under `root`.
+fn inherited_files(root: &Path, skip: &[i32]) -> Vec<InheritedFile> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return out;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    for fd in fds {
+        if skip.contains(&fd) {
+            continue;
+        }
+        let Some((cloexec, mode)) = crate::sys::fd_flags(fd) else {
+            continue;
+        };
+        if cloexec {
+            continue;
+        }
+        let link = format!("/proc/self/fd/{fd}");
+        let Ok(target) = std::fs::read_link(&link) else {
+            continue;
+        };
+        let Ok(rel) = target.strip_prefix(root) else {
+            continue;
+        };
+        if !std::fs::metadata(&link).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        out.push(InheritedFile {
+            fd,
+            path: rel.to_string_lossy().into_owned(),
+            read: mode == libc::O_RDONLY || mode == libc::O_RDWR,
+            write: mode == libc::O_WRONLY || mode == libc::O_RDWR,
+        });
+    }
+    out
+}
+
+fn hash_path(path: &Path, algs: &[Algorithm]) -> Result<Digests, hash::HashError> {
+    hash::hash_file(path, algs, &mut vec![0u8; 256 * 1024]).map(|h| h.digests)
 }
 
 /// Hashes every file the tracker asks about, in parallel, from outside the
