@@ -48,6 +48,9 @@ pub trait Observer: Send + Sync {
     /// file `node`; return only once its before-state is safe. `open` opens
     /// it for reading.
     fn before_change(&self, _node: Node, _open: &dyn Fn() -> std::io::Result<File>) {}
+    /// A lookup found nothing at `path` (a probe: the tree looked for a file
+    /// that is not there).
+    fn missing(&self, _path: &str, _pid: u32) {}
 }
 
 /// An observer that ignores everything (a plain passthrough mount).
@@ -1049,10 +1052,13 @@ impl fuser::Filesystem for TraceFs {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.do_lookup(parent.0, name) {
             Ok(attr) => reply.entry(&self.config.ttl, &attr, GENERATION),
             Err(e) if e == Errno::ENOENT => {
+                if let Ok(path) = self.child_path(parent.0, name) {
+                    self.observer.missing(&path, req.pid());
+                }
                 // A negative entry (inode 0) lets the kernel cache the miss.
                 let mut attr = attr(
                     0,

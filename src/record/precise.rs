@@ -62,6 +62,10 @@ struct Shared {
     unrepresentable: AtomicBool,
     /// Caller thread id (as FUSE gives it) -> process id in the sandbox.
     processes: Mutex<HashMap<u32, u32>>,
+    /// Lookups that found nothing: path -> the processes that looked.
+    missing: Mutex<BTreeMap<String, BTreeSet<u32>>>,
+    /// Every path a lookup found.
+    found: Mutex<BTreeSet<String>>,
 }
 
 /// The observer: feeds the tracker and hashes before-states.
@@ -115,6 +119,8 @@ impl Recorder {
             counts: Mutex::new(BTreeMap::new()),
             unrepresentable: AtomicBool::new(false),
             processes: Mutex::new(HashMap::new()),
+            missing: Mutex::new(BTreeMap::new()),
+            found: Mutex::new(BTreeSet::new()),
         });
         let (jobs, rx) = crossbeam_channel::unbounded::<(Node, File, Arc<Slot>)>();
         for _ in 0..threads.max(1) {
@@ -185,6 +191,9 @@ impl Observer for Recorder {
             Event::Rmdir { path, .. } => ("rmdir", path),
         };
         self.count(kind);
+        if let Event::Found(entry) = &event {
+            self.shared.found.lock().unwrap().insert(entry.path.clone());
+        }
         if path.contains('\u{FFFD}') {
             self.shared.unrepresentable.store(true, Ordering::Relaxed);
         }
@@ -214,6 +223,13 @@ impl Observer for Recorder {
             _ => {}
         }
         self.shared.tracker.lock().unwrap().apply(&event);
+    }
+
+    fn missing(&self, path: &str, tid: u32) {
+        self.count("lookup-missing");
+        let pid = self.process_of(tid);
+        let mut missing = self.shared.missing.lock().unwrap();
+        missing.entry(path.to_string()).or_default().insert(pid);
     }
 
     fn read_open(&self, node: Node, file: &File) {
@@ -375,6 +391,7 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
             "read_by": a.readers, "written_by": a.writers,
         }))).collect::<serde_json::Map<_, _>>(),
         "notes": notes.iter().filter(|n| !n.is_error()).map(describe).collect::<Vec<_>>(),
+        "probes": probes(&shared),
         "requests": shared.counts.lock().unwrap().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "ptrace": spec.session.ptrace,
         "process_tree": process_tree(&outcome.status.procs, &shared.accesses.lock().unwrap(), spec.session.ptrace),
@@ -481,6 +498,26 @@ fn hash_finals(
         }
     }
     out
+}
+
+/// Lookups that found nothing, and entries that were looked up but never
+/// opened, created or changed (stat-only). With entry caching (TTL > 0) a
+/// repeated probe by another process may not reach the daemon: these lists
+/// are what the kernel asked, not every stat(2) the tree made.
+fn probes(shared: &Shared) -> Value {
+    let accesses = shared.accesses.lock().unwrap();
+    let stat_only: Vec<String> = shared
+        .found
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| !accesses.contains_key(*p))
+        .cloned()
+        .collect();
+    json!({
+        "missing": shared.missing.lock().unwrap().iter().map(|(p, pids)| json!({"path": p, "by": pids})).collect::<Vec<_>>(),
+        "stat_only": stat_only,
+    })
 }
 
 /// The process tree with what each process read and wrote (null without ptrace).

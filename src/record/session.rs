@@ -96,6 +96,7 @@ pub fn run(
         path: spec.root.clone(),
         source,
     })?;
+    raise_open_file_limit();
     // Fail early and clearly where FUSE is missing or not ours to use; the
     // helper opens its own connection inside its namespaces.
     drop(
@@ -222,5 +223,14 @@ fn wait(helper: &mut std::process::Child, timeout: Option<Duration>) -> bool {
             return true;
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Raises this process's open-file limit to its hard maximum: the daemon
+/// holds a descriptor per directory the tree has looked into.
+pub fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
