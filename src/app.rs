@@ -76,6 +76,7 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     let opts = snapshot_options(&args.artifacts)?;
     check_output_dir(&args.metadata_directory)?;
 
+    let t_materials = std::time::Instant::now();
     let materials = record_artifacts(
         &args.materials,
         &opts,
@@ -84,6 +85,7 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
         "materials",
         &interrupts,
     )?;
+    timing("materials", t_materials);
     if let Some(code) = interrupted(&interrupts) {
         return Ok(code);
     }
@@ -103,7 +105,9 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
         return Ok(code);
     }
     let reuse = (!args.rehash).then_some(&materials);
+    let t_products = std::time::Instant::now();
     let products = record_artifacts(&args.products, &opts, &algs, reuse, "products", &interrupts)?;
+    timing("products", t_products);
     if let Some(code) = interrupted(&interrupts) {
         return Ok(code);
     }
@@ -116,7 +120,9 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
         environment: Default::default(),
     };
     let name = link::file_name(&link.name, &signer.keyid);
+    let t_write = std::time::Instant::now();
     signer.write(&link, &args.metadata_directory, &name, &interrupts)?;
+    timing("sign and write", t_write);
     Ok(interrupted(&interrupts).unwrap_or(exit_code))
 }
 
@@ -563,4 +569,14 @@ fn interrupted(interrupts: &Interrupts) -> Option<i32> {
     let sig = interrupts.received()?;
     eprintln!("tracelink: interrupted by signal {sig}; no link was written");
     Some(128 + sig)
+}
+
+/// With TRACELINK_TIMINGS set, says on stderr how long a phase took.
+fn timing(phase: &str, since: std::time::Instant) {
+    if std::env::var_os("TRACELINK_TIMINGS").is_some() {
+        eprintln!(
+            "tracelink: timing: {phase}: {:.3} s",
+            since.elapsed().as_secs_f64()
+        );
+    }
 }

@@ -125,7 +125,15 @@ pub fn record(
     reuse: Option<&Recorded>,
     tick: &mut dyn FnMut(&hash::Progress) -> bool,
 ) -> Result<Recorded, SnapshotError> {
+    let started = std::time::Instant::now();
     let found = find(paths, opts)?;
+    if std::env::var_os("TRACELINK_TIMINGS").is_some() {
+        eprintln!(
+            "tracelink: timing: walk: {:.3} s ({} files)",
+            started.elapsed().as_secs_f64(),
+            found.len()
+        );
+    }
     let reusable: HashMap<(u64, u64), &Hashed> = reuse
         .into_iter()
         .flat_map(|r| r.values())

@@ -67,7 +67,17 @@ fn write_value(value: &Value, indent: Option<usize>, level: usize, out: &mut Str
 /// Python's `ensure_ascii` string encoder.
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
+    let mut rest = s;
+    while !rest.is_empty() {
+        // Printable ASCII other than `"` and `\` is written as it is: copy
+        // such runs whole (artifact paths and digests are mostly that).
+        let plain = rest
+            .bytes()
+            .position(|b| !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\')
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..plain]);
+        rest = &rest[plain..];
+        let Some(c) = rest.chars().next() else { break };
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -76,7 +86,6 @@ fn write_string(s: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
             _ => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
@@ -84,6 +93,7 @@ fn write_string(s: &str, out: &mut String) {
                 }
             }
         }
+        rest = &rest[c.len_utf8()..];
     }
     out.push('"');
 }
