@@ -1367,3 +1367,30 @@ fn links_verify_with_in_toto_sign() {
         }
     }
 }
+
+/// The write-open of a large pre-existing file that nobody read is answered
+/// only after its before-state is hashed (on the hashing pool, not the FUSE
+/// worker), while the other processes of the tree go on.
+#[test]
+fn append_to_an_unread_large_file_keeps_its_before_state() {
+    let Some(case) = Case::new("append_to_an_unread_large_file_keeps_its_before_state") else {
+        return;
+    };
+    let old: Vec<u8> = (0..(64u32 << 20)).map(|i| (i % 251) as u8).collect();
+    case.file("big", &old);
+    case.file("small", A);
+    let mut new = old.clone();
+    new.extend_from_slice(b"tail\n");
+    case.check(
+        &sh("(cat small > copy &) ; printf 'tail\\n' >> big; wait"),
+        &[("big", case.h(&old)), ("small", case.h(A))],
+        &[("big", case.h(&new)), ("copy", case.h(A))],
+    );
+    let (trace, _) = case.trace();
+    assert_eq!(
+        trace["requests"]["deferred-open"],
+        serde_json::json!(1),
+        "the write-open of big waited for its hash off the FUSE worker: {}",
+        trace["requests"]
+    );
+}

@@ -48,6 +48,21 @@ pub trait Observer: Send + Sync {
     /// file `node`; return only once its before-state is safe. `open` opens
     /// it for reading.
     fn before_change(&self, _node: Node, _open: &dyn Fn() -> std::io::Result<File>) {}
+    /// Like `before_change`, without blocking: `proceed` runs once the
+    /// before-state of `node` is safe, possibly later on another thread, so
+    /// the FUSE worker is free meanwhile. `open` opens the file for reading.
+    fn before_change_then(
+        &self,
+        _node: Node,
+        _open: Box<dyn FnOnce() -> std::io::Result<File> + Send>,
+        proceed: Box<dyn FnOnce() + Send>,
+    ) {
+        proceed()
+    }
+    /// `file` (opened for reading) is the content of `node` that a request
+    /// is about to unlink or replace: hash it, later, if its before-state is
+    /// still needed. The open descriptor keeps the old inode alive meanwhile.
+    fn keep_before_state(&self, _node: Node, _file: File) {}
     /// A lookup found nothing at `path` (a probe: the tree looked for a file
     /// that is not there).
     fn missing(&self, _path: &str, _pid: u32) {}
@@ -127,13 +142,100 @@ struct Handle {
     _backing: Option<Arc<BackingId>>,
 }
 
+/// The open files: handles and their kernel backing ids. Shared (`Arc`) so
+/// that an OPEN can be answered from another thread.
+#[derive(Default)]
+struct OpenFiles {
+    handles: Mutex<HashMap<u64, Handle>>,
+    backing: Mutex<HashMap<u64, Weak<BackingId>>>,
+    next_fh: AtomicU64,
+}
+
+impl OpenFiles {
+    fn add_handle(&self, ino: u64, file: File, backing: Option<Arc<BackingId>>) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed) + 1;
+        self.handles.lock().unwrap().insert(
+            fh,
+            Handle {
+                file,
+                ino,
+                _backing: backing,
+            },
+        );
+        fh
+    }
+
+    /// The backing id for `ino`: the one already registered while any handle
+    /// uses it, else a new one for `file`.
+    fn backing_for(
+        &self,
+        ino: u64,
+        file: &File,
+        make: impl FnOnce(&File) -> std::io::Result<BackingId>,
+    ) -> Option<Arc<BackingId>> {
+        let mut map = self.backing.lock().unwrap();
+        if let Some(existing) = map.get(&ino).and_then(Weak::upgrade) {
+            return Some(existing);
+        }
+        match make(file) {
+            Ok(id) => {
+                let id = Arc::new(id);
+                map.insert(ino, Arc::downgrade(&id));
+                Some(id)
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn release(&self, fh: u64) {
+        if let Some(handle) = self.handles.lock().unwrap().remove(&fh) {
+            let mut map = self.backing.lock().unwrap();
+            drop(handle._backing);
+            if map.get(&handle.ino).is_some_and(|w| w.strong_count() == 0) {
+                map.remove(&handle.ino);
+            }
+        }
+    }
+
+    fn handle_file(&self, fh: u64) -> Result<File, Errno> {
+        let handles = self.handles.lock().unwrap();
+        let handle = handles.get(&fh).ok_or(Errno::EBADF)?;
+        handle.file.try_clone().map_err(io_errno)
+    }
+
+    /// Registers `file` for `ino` and answers the OPEN: through passthrough
+    /// when `passthrough` and the kernel takes a backing id, else plainly.
+    fn answer_open(&self, ino: u64, file: File, flags: i32, passthrough: bool, reply: ReplyOpen) {
+        let read_only = flags & libc::O_ACCMODE == libc::O_RDONLY;
+        // No FLUSH round trip for read-only opens.
+        let fopen = if read_only {
+            FopenFlags::FOPEN_NOFLUSH
+        } else {
+            FopenFlags::empty()
+        };
+        let backing = if passthrough {
+            self.backing_for(ino, &file, |f| reply.open_backing(f))
+        } else {
+            None
+        };
+        match backing {
+            Some(id) => {
+                let fh = self.add_handle(ino, file, Some(id.clone()));
+                reply.opened_passthrough(FileHandle(fh), fopen, &id);
+            }
+            None => {
+                let fh = self.add_handle(ino, file, None);
+                reply.opened(FileHandle(fh), fopen);
+            }
+        }
+    }
+}
+
 /// The passthrough filesystem over R.
 pub struct TraceFs {
     root: Arc<OwnedFd>,
     table: Mutex<Table>,
-    handles: Mutex<HashMap<u64, Handle>>,
-    backing: Mutex<HashMap<u64, Weak<BackingId>>>,
-    next_fh: AtomicU64,
+    files: Arc<OpenFiles>,
     passthrough: Arc<AtomicBool>,
     config: FsConfig,
     observer: Arc<dyn Observer>,
@@ -224,9 +326,7 @@ impl TraceFs {
         Ok(TraceFs {
             root,
             table: Mutex::new(table),
-            handles: Mutex::new(HashMap::new()),
-            backing: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
+            files: Arc::new(OpenFiles::default()),
             passthrough: Arc::new(AtomicBool::new(false)),
             config,
             observer,
@@ -564,7 +664,8 @@ impl TraceFs {
             let path = self.path(ino)?;
             let node = self.node_of(ino)?;
             let handle_file = fh.and_then(|fh| {
-                self.handles
+                self.files
+                    .handles
                     .lock()
                     .unwrap()
                     .get(&fh)
@@ -740,9 +841,11 @@ impl TraceFs {
         } else {
             nix::unistd::UnlinkatFlags::NoRemoveDir
         };
-        if kind_of(st.st_mode) == FileType::RegularFile {
-            self.observer
-                .before_change((st.st_dev, st.st_ino), &|| Self::open_read(&dir, name));
+        if kind_of(st.st_mode) == FileType::RegularFile
+            && let Ok(old) = Self::open_read(&dir, name)
+        {
+            // Keep the old inode open and let the observer hash it later.
+            self.observer.keep_before_state((st.st_dev, st.st_ino), old);
         }
         nix::unistd::unlinkat(dir.as_fd(), name, flag).map_err(errno)?;
         self.observer.event(if dir_flag {
@@ -796,12 +899,13 @@ impl TraceFs {
         let replaced_st =
             nix::sys::stat::fstatat(to_dir.as_fd(), newname, AtFlags::AT_SYMLINK_NOFOLLOW).ok();
         let replaced = replaced_st.map(|s| (s.st_dev, s.st_ino));
+        // Keep the replaced file's old inode open and let the observer hash it later.
         if let Some(r) = replaced_st
             && kind_of(r.st_mode) == FileType::RegularFile
             && (r.st_dev, r.st_ino) != (st.st_dev, st.st_ino)
+            && let Ok(old) = Self::open_read(&to_dir, newname)
         {
-            self.observer
-                .before_change((r.st_dev, r.st_ino), &|| Self::open_read(&to_dir, newname));
+            self.observer.keep_before_state((r.st_dev, r.st_ino), old);
         }
         nix::fcntl::renameat2(
             from_dir.as_fd(),
@@ -891,86 +995,12 @@ impl TraceFs {
         Ok(File::from(fd))
     }
 
-    fn add_handle(&self, ino: u64, file: File, backing: Option<Arc<BackingId>>) -> u64 {
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().unwrap().insert(
-            fh,
-            Handle {
-                file,
-                ino,
-                _backing: backing,
-            },
-        );
-        fh
-    }
-
-    /// The backing id for `ino`: the one already registered while any handle
-    /// uses it, else a new one for `file`.
-    fn backing_for(
-        &self,
-        ino: u64,
-        file: &File,
-        make: impl FnOnce(&File) -> std::io::Result<BackingId>,
-    ) -> Option<Arc<BackingId>> {
-        let mut map = self.backing.lock().unwrap();
-        if let Some(existing) = map.get(&ino).and_then(Weak::upgrade) {
-            return Some(existing);
-        }
-        match make(file) {
-            Ok(id) => {
-                let id = Arc::new(id);
-                map.insert(ino, Arc::downgrade(&id));
-                Some(id)
-            }
-            Err(_) => None,
-        }
-    }
-
-    /// Tells the observer about an OPEN of `ino` through `file`: a write-open
-    /// first secures the before-state (the last safe point: with passthrough
-    /// the daemon never sees the writes).
-    fn open_event(&self, pid: u32, ino: u64, flags: i32, file: &File) -> Result<(), Errno> {
-        let acc = flags & libc::O_ACCMODE;
-        let read = acc == libc::O_RDONLY || acc == libc::O_RDWR;
-        let write = acc == libc::O_WRONLY || acc == libc::O_RDWR;
-        let truncate = flags & libc::O_TRUNC != 0;
-        let path = self.path(ino)?;
-        let node = self.node_of(ino)?;
-        if write || truncate {
-            let Place::Entry(dir, name) = self.place(ino)? else {
-                return Err(Errno::EISDIR);
-            };
-            self.observer
-                .before_change(node, &|| Self::open_read(&dir, &name));
-        }
-        self.observer.event(Event::Open {
-            path,
-            node,
-            read,
-            write,
-            truncate,
-            pid,
-        });
-        if read {
-            self.observer.read_open(node, file);
-        }
-        Ok(())
-    }
-
     pub fn do_release(&self, fh: u64) {
-        if let Some(handle) = self.handles.lock().unwrap().remove(&fh) {
-            let mut map = self.backing.lock().unwrap();
-            drop(handle._backing);
-            if map.get(&handle.ino).is_some_and(|w| w.strong_count() == 0) {
-                map.remove(&handle.ino);
-            }
-        }
+        self.files.release(fh);
     }
 
     fn handle_file(&self, fh: u64) -> Result<File, Errno> {
-        let handles = self.handles.lock().unwrap();
-        let handle = handles.get(&fh).ok_or(Errno::EBADF)?;
-        handle.file.try_clone().map_err(io_errno)
+        self.files.handle_file(fh)
     }
 
     pub fn do_read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
@@ -1238,34 +1268,57 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let result = self.open_backing_file(ino.0, flags.0).and_then(|file| {
-            self.open_event(req.pid(), ino.0, flags.0, &file)?;
-            Ok(file)
-        });
-        let file = match result {
-            Ok(file) => file,
+        let flags = flags.0;
+        let opened = (|| -> Result<_, Errno> {
+            let file = self.open_backing_file(ino.0, flags)?;
+            let path = self.path(ino.0)?;
+            let node = self.node_of(ino.0)?;
+            let place = self.place(ino.0)?;
+            Ok((file, path, node, place))
+        })();
+        let (file, path, node, place) = match opened {
+            Ok(v) => v,
             Err(e) => return reply.error(e),
         };
-        let read_only = flags.0 & libc::O_ACCMODE == libc::O_RDONLY;
-        let fopen = if read_only {
-            FopenFlags::FOPEN_NOFLUSH
-        } else {
-            FopenFlags::empty()
-        };
-        let backing = if self.uses_passthrough() {
-            self.backing_for(ino.0, &file, |f| reply.open_backing(f))
-        } else {
-            None
-        };
-        match backing {
-            Some(id) => {
-                let fh = self.add_handle(ino.0, file, Some(id.clone()));
-                reply.opened_passthrough(FileHandle(fh), fopen, &id);
+        let acc = flags & libc::O_ACCMODE;
+        let read = acc == libc::O_RDONLY || acc == libc::O_RDWR;
+        let write = acc == libc::O_WRONLY || acc == libc::O_RDWR;
+        let truncate = flags & libc::O_TRUNC != 0;
+        let pid = req.pid();
+        let observer = self.observer.clone();
+        let files = self.files.clone();
+        let passthrough = self.uses_passthrough();
+        let ino = ino.0;
+        // Everything after the safe point: the observer hears of the open
+        // and the kernel gets its answer.
+        let finish = move || {
+            observer.event(Event::Open {
+                path,
+                node,
+                read,
+                write,
+                truncate,
+                pid,
+            });
+            if read {
+                observer.read_open(node, &file);
             }
-            None => {
-                let fh = self.add_handle(ino.0, file, None);
-                reply.opened(FileHandle(fh), fopen);
-            }
+            files.answer_open(ino, file, flags, passthrough, reply);
+        };
+        if write || truncate {
+            // The last safe point for a pre-existing file's before-state
+            // (with passthrough the daemon never sees the writes). The worker
+            // does not wait for the hash: the answer goes out when it is done.
+            let Place::Entry(dir, name) = place else {
+                return finish();
+            };
+            self.observer.before_change_then(
+                node,
+                Box::new(move || Self::open_read(&dir, &name)),
+                Box::new(finish),
+            );
+        } else {
+            finish();
         }
     }
 
@@ -1312,13 +1365,14 @@ impl fuser::Filesystem for TraceFs {
             Err(e) => return reply.error(e),
         };
         let backing = if self.uses_passthrough() {
-            self.backing_for(attr.ino.0, &file, |f| reply.open_backing(f))
+            self.files
+                .backing_for(attr.ino.0, &file, |f| reply.open_backing(f))
         } else {
             None
         };
         match backing {
             Some(id) => {
-                let fh = self.add_handle(attr.ino.0, file, Some(id.clone()));
+                let fh = self.files.add_handle(attr.ino.0, file, Some(id.clone()));
                 reply.created_passthrough(
                     &self.config.ttl,
                     &attr,
@@ -1329,7 +1383,7 @@ impl fuser::Filesystem for TraceFs {
                 );
             }
             None => {
-                let fh = self.add_handle(attr.ino.0, file, None);
+                let fh = self.files.add_handle(attr.ino.0, file, None);
                 reply.created(
                     &self.config.ttl,
                     &attr,

@@ -24,25 +24,62 @@ use std::sync::{Arc, Condvar, Mutex};
 /// Digests of one file: (algorithm, hex), in the order asked for.
 pub type Digests = Vec<(Algorithm, String)>;
 
-/// A before-state hash in flight.
+/// A before-state hash in flight, and what waits for it.
 #[derive(Default)]
 struct Slot {
-    done: Mutex<Option<Result<(), String>>>,
+    state: Mutex<SlotState>,
     cv: Condvar,
 }
 
-impl Slot {
-    fn finish(&self, result: Result<(), String>) {
-        *self.done.lock().unwrap() = Some(result);
-        self.cv.notify_all();
-    }
+type Continuation = Box<dyn FnOnce() + Send>;
 
-    fn wait(&self) {
-        let mut done = self.done.lock().unwrap();
-        while done.is_none() {
-            done = self.cv.wait(done).unwrap();
+#[derive(Default)]
+struct SlotState {
+    done: bool,
+    waiters: Vec<Continuation>,
+}
+
+impl Slot {
+    /// Marks the hash done and runs what waited for it.
+    fn finish(&self) {
+        let waiters = {
+            let mut state = self.state.lock().unwrap();
+            state.done = true;
+            std::mem::take(&mut state.waiters)
+        };
+        self.cv.notify_all();
+        for waiter in waiters {
+            waiter();
         }
     }
+
+    /// Blocks until the hash is done.
+    fn wait(&self) {
+        let mut state = self.state.lock().unwrap();
+        while !state.done {
+            state = self.cv.wait(state).unwrap();
+        }
+    }
+
+    /// Runs `then` once the hash is done: now, or on the thread that finishes it.
+    fn then(&self, then: Continuation) {
+        let mut state = self.state.lock().unwrap();
+        if state.done {
+            drop(state);
+            then();
+        } else {
+            state.waiters.push(then);
+        }
+    }
+}
+
+/// Where a before-state hash reads from.
+enum Source {
+    /// A descriptor already open on the file (a reader's, or the old inode
+    /// of a file being unlinked or replaced).
+    File(File),
+    /// Open the file when the job runs.
+    Open(Box<dyn FnOnce() -> std::io::Result<File> + Send>),
 }
 
 /// Who touched an artifact, for the trace.
@@ -71,7 +108,7 @@ struct Shared {
 /// The observer: feeds the tracker and hashes before-states.
 pub struct Recorder {
     shared: Arc<Shared>,
-    jobs: crossbeam_channel::Sender<(Node, File, Arc<Slot>)>,
+    jobs: crossbeam_channel::Sender<(Node, Source, Arc<Slot>)>,
 }
 
 /// Reads a file from the start with positional reads (the descriptor may
@@ -91,6 +128,15 @@ impl std::io::Read for ReadFromStart<'_> {
 
 impl Shared {
     fn hash_before(&self, node: Node, file: &File) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = file.metadata()
+            && (meta.dev(), meta.ino()) != node
+        {
+            let msg =
+                format!("inode {node:?} was replaced before its before-state could be hashed");
+            self.errors.lock().unwrap().push(msg.clone());
+            return Err(msg);
+        }
         let mut buf = vec![0u8; 256 * 1024];
         let mut reader = ReadFromStart { file, offset: 0 };
         match hash::digest_reader(&mut reader, &self.algs, &mut buf) {
@@ -122,15 +168,27 @@ impl Recorder {
             missing: Mutex::new(BTreeMap::new()),
             found: Mutex::new(BTreeSet::new()),
         });
-        let (jobs, rx) = crossbeam_channel::unbounded::<(Node, File, Arc<Slot>)>();
+        let (jobs, rx) = crossbeam_channel::unbounded::<(Node, Source, Arc<Slot>)>();
         for _ in 0..threads.max(1) {
             let rx = rx.clone();
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("before-state".into())
                 .spawn(move || {
-                    for (node, file, slot) in rx {
-                        slot.finish(shared.hash_before(node, &file));
+                    for (node, source, slot) in rx {
+                        let file = match source {
+                            Source::File(file) => Ok(file),
+                            Source::Open(open) => open(),
+                        };
+                        match file {
+                            Ok(file) => {
+                                let _ = shared.hash_before(node, &file);
+                            }
+                            Err(e) => shared.errors.lock().unwrap().push(format!(
+                                "cannot open inode {node:?} to hash its before-state: {e}"
+                            )),
+                        }
+                        slot.finish();
                     }
                 })
                 .expect("cannot start a hashing thread");
@@ -243,7 +301,43 @@ impl Observer for Recorder {
         let Ok(copy) = file.try_clone() else { return };
         let slot = Arc::new(Slot::default());
         slots.insert(node, slot.clone());
-        let _ = self.jobs.send((node, copy, slot));
+        let _ = self.jobs.send((node, Source::File(copy), slot));
+    }
+
+    fn before_change_then(
+        &self,
+        node: Node,
+        open: Box<dyn FnOnce() -> std::io::Result<File> + Send>,
+        proceed: Box<dyn FnOnce() + Send>,
+    ) {
+        if !self.shared.tracker.lock().unwrap().needs_before_state(node) {
+            return proceed();
+        }
+        let mut slots = self.shared.slots.lock().unwrap();
+        if let Some(slot) = slots.get(&node).cloned() {
+            drop(slots);
+            return slot.then(proceed);
+        }
+        let slot = Arc::new(Slot::default());
+        slot.then(proceed);
+        slots.insert(node, slot.clone());
+        drop(slots);
+        self.count("deferred-open");
+        let _ = self.jobs.send((node, Source::Open(open), slot));
+    }
+
+    fn keep_before_state(&self, node: Node, file: File) {
+        if !self.shared.tracker.lock().unwrap().needs_before_state(node) {
+            return;
+        }
+        let mut slots = self.shared.slots.lock().unwrap();
+        if slots.contains_key(&node) {
+            return;
+        }
+        let slot = Arc::new(Slot::default());
+        slots.insert(node, slot.clone());
+        drop(slots);
+        let _ = self.jobs.send((node, Source::File(file), slot));
     }
 
     fn before_change(&self, node: Node, open: &dyn Fn() -> std::io::Result<File>) {
