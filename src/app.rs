@@ -114,8 +114,8 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     let link = Link {
         name: args.signing.step_name.clone(),
         command: args.command.clone(),
-        materials: artifact_map(&materials),
-        products: artifact_map(&products),
+        materials: artifact_map(materials.iter().map(|(n, h)| (n, &h.digests))),
+        products: artifact_map(products.iter().map(|(n, h)| (n, &h.digests))),
         byproducts,
         environment: Default::default(),
     };
@@ -145,10 +145,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
     }
     let signer = Signer::load(&args.signing)?;
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
-    let excludes = match &args.artifacts.exclude {
-        Some(patterns) => ExcludeSet::new(patterns)?,
-        None => ExcludeSet::defaults(),
-    };
+    let excludes = excludes(&args.artifacts)?;
     check_output_dir(&args.metadata_directory)?;
     let root_arg = args.root.clone().unwrap_or_else(|| ".".into());
     let root = std::fs::canonicalize(&root_arg)
@@ -246,21 +243,11 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             "trace": {"name": trace_name, "sha256": hex::encode(sha2::Sha256::digest(&trace_bytes))},
         }),
     );
-    let to_map = |m: &std::collections::BTreeMap<String, tracelink::record::precise::Digests>| -> ArtifactMap {
-        m.iter()
-            .map(|(path, digests)| {
-                (
-                    path.clone(),
-                    digests.iter().map(|(alg, hex)| (alg.name().to_string(), hex.clone())).collect(),
-                )
-            })
-            .collect()
-    };
     let link = Link {
         name: args.signing.step_name.clone(),
         command: args.command.clone(),
-        materials: to_map(&recording.materials),
-        products: to_map(&recording.products),
+        materials: artifact_map(recording.materials.iter()),
+        products: artifact_map(recording.products.iter()),
         byproducts: {
             let (stdout, stderr) = captured.unwrap_or_default();
             Byproducts {
@@ -290,7 +277,7 @@ fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
     )?;
     let link = Link {
         name: args.signing.step_name.clone(),
-        materials: artifact_map(&materials),
+        materials: artifact_map(materials.iter().map(|(n, h)| (n, &h.digests))),
         ..Link::default()
     };
     let name = link::unfinished_file_name(&link.name, &signer.keyid);
@@ -327,7 +314,7 @@ fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
         );
     }
     let products = record_artifacts(&args.products, &opts, &algs, None, "products", &interrupts)?;
-    link.products = artifact_map(&products);
+    link.products = artifact_map(products.iter().map(|(n, h)| (n, &h.digests)));
     let name = link::file_name(&link.name, &signer.keyid);
     signer.write(&link, &args.metadata_directory, &name, &interrupts)?;
     if let Some(code) = interrupted(&interrupts) {
@@ -503,10 +490,7 @@ fn keyid_format(arg: KeyIdFormatArg) -> KeyIdFormat {
 }
 
 fn snapshot_options(args: &cli::ArtifactArgs) -> anyhow::Result<snapshot::Options> {
-    let excludes = match &args.exclude {
-        Some(patterns) => ExcludeSet::new(patterns)?,
-        None => ExcludeSet::defaults(),
-    };
+    let excludes = excludes(args)?;
     if let Some(base) = &args.base_path
         && !base.is_dir()
     {
@@ -550,18 +534,27 @@ fn record_artifacts(
     }
 }
 
-fn artifact_map(recorded: &Recorded) -> ArtifactMap {
+/// The link's view of recorded artifacts: name -> {algorithm name: hex}.
+fn artifact_map<'a>(
+    recorded: impl Iterator<Item = (&'a String, &'a Vec<(Algorithm, String)>)>,
+) -> ArtifactMap {
     recorded
-        .iter()
-        .map(|(name, hashed)| {
-            let digests: DigestSet = hashed
-                .digests
+        .map(|(name, digests)| {
+            let digests: DigestSet = digests
                 .iter()
                 .map(|(alg, hex)| (alg.name().to_string(), hex.clone()))
                 .collect();
             (name.clone(), digests)
         })
         .collect()
+}
+
+/// `--exclude` patterns, or in-toto-run's defaults.
+fn excludes(args: &cli::ArtifactArgs) -> anyhow::Result<ExcludeSet> {
+    Ok(match &args.exclude {
+        Some(patterns) => ExcludeSet::new(patterns)?,
+        None => ExcludeSet::defaults(),
+    })
 }
 
 /// The exit status for a stop signal, after saying that no link was written.
