@@ -45,7 +45,7 @@ pub enum Commands {
         environment.tracelink. A run whose monitoring is incomplete (a process \
         still running when the command ended, a file that could not be hashed, a \
         name that is not UTF-8) is not signed unless --allow-incomplete. Needs \
-        root and /dev/fuse in this version.")]
+        /dev/fuse; without root also unprivileged user namespaces.")]
     Run(RunArgs),
     /// Record a step in two parts, for work that cannot be wrapped in one command
     #[command(subcommand)]
