@@ -121,7 +121,7 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     };
     let name = link::file_name(&link.name, &signer.keyid);
     let t_write = std::time::Instant::now();
-    signer.write(&link, &args.metadata_directory, &name, &interrupts)?;
+    signer.write(link, &args.metadata_directory, &name, &interrupts)?;
     timing("sign and write", t_write);
     Ok(interrupted(&interrupts).unwrap_or(exit_code))
 }
@@ -258,7 +258,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         },
         environment,
     };
-    signer.write(&link, &args.metadata_directory, &name, interrupts)?;
+    signer.write(link, &args.metadata_directory, &name, interrupts)?;
     Ok(interrupted(interrupts).unwrap_or(exit_code))
 }
 
@@ -281,7 +281,7 @@ fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
         ..Link::default()
     };
     let name = link::unfinished_file_name(&link.name, &signer.keyid);
-    signer.write(&link, Path::new("."), &name, &interrupts)?;
+    signer.write(link, Path::new("."), &name, &interrupts)?;
     Ok(interrupted(&interrupts).unwrap_or(0))
 }
 
@@ -316,7 +316,7 @@ fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
     let products = record_artifacts(&args.products, &opts, &algs, None, "products", &interrupts)?;
     link.products = artifact_map(products.iter().map(|(n, h)| (n, &h.digests)));
     let name = link::file_name(&link.name, &signer.keyid);
-    signer.write(&link, &args.metadata_directory, &name, &interrupts)?;
+    signer.write(link, &args.metadata_directory, &name, &interrupts)?;
     if let Some(code) = interrupted(&interrupts) {
         return Ok(code);
     }
@@ -462,21 +462,20 @@ impl Signer {
     /// unless a stop signal arrived meanwhile.
     fn write(
         &self,
-        link: &Link,
+        link: Link,
         dir: &Path,
         name: &str,
         interrupts: &Interrupts,
     ) -> anyhow::Result<()> {
+        let (materials, products) = (link.materials.len(), link.products.len());
         let bytes = link::sign(link, &self.key, &self.keyid, self.wrapper)?;
         if interrupts.received().is_some() {
             return Ok(());
         }
         let path = link::write_atomically(dir, name, &bytes)?;
         eprintln!(
-            "tracelink: wrote {} ({} materials, {} products)",
+            "tracelink: wrote {} ({materials} materials, {products} products)",
             path.display(),
-            link.materials.len(),
-            link.products.len()
         );
         Ok(())
     }

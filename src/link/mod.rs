@@ -68,6 +68,45 @@ pub struct Link {
 }
 
 impl Link {
+    /// The JSON object that is signed, taking the link's data without copying it.
+    pub fn into_value(self) -> Value {
+        let mut byproducts = Map::new();
+        if let Some(rv) = self.byproducts.return_value {
+            byproducts.insert("return-value".into(), json!(rv));
+        }
+        if let Some(out) = self.byproducts.stdout {
+            byproducts.insert("stdout".into(), Value::String(out));
+        }
+        if let Some(err) = self.byproducts.stderr {
+            byproducts.insert("stderr".into(), Value::String(err));
+        }
+        let artifacts = |map: ArtifactMap| -> Value {
+            Value::Object(
+                map.into_iter()
+                    .map(|(path, digests)| {
+                        let digests = digests
+                            .into_iter()
+                            .map(|(alg, hex)| (alg, Value::String(hex)))
+                            .collect();
+                        (path, Value::Object(digests))
+                    })
+                    .collect(),
+            )
+        };
+        let mut obj = Map::new();
+        obj.insert("_type".into(), json!("link"));
+        obj.insert("name".into(), Value::String(self.name));
+        obj.insert(
+            "command".into(),
+            Value::Array(self.command.into_iter().map(Value::String).collect()),
+        );
+        obj.insert("materials".into(), artifacts(self.materials));
+        obj.insert("products".into(), artifacts(self.products));
+        obj.insert("byproducts".into(), Value::Object(byproducts));
+        obj.insert("environment".into(), Value::Object(self.environment));
+        Value::Object(obj)
+    }
+
     /// The JSON object that is signed.
     pub fn to_value(&self) -> Value {
         let mut byproducts = Map::new();
@@ -174,23 +213,30 @@ pub fn unfinished_file_name(step: &str, keyid: &str) -> String {
 /// be exactly the link we meant (same canonical bytes). We never hand out
 /// bytes whose signature we have not verified.
 pub fn sign(
-    link: &Link,
+    link: Link,
     key: &PrivateKey,
     keyid: &str,
     wrapper: Wrapper,
 ) -> Result<Vec<u8>, LinkError> {
-    let value = link.to_value();
+    let value = link.into_value();
     // `meant` is what the signature covers: the canonical bytes of `signed`
     // (classic) or the PAE of the payload (DSSE).
     let (bytes, meant) = match wrapper {
         Wrapper::Classic => {
-            let canonical = canonical::encode(&value)?;
-            let sig = key.sign(&canonical);
-            let doc = json!({
-                "signatures": [{"keyid": keyid, "sig": hex::encode(sig)}],
-                "signed": value,
+            // Lay out the `signed` part of the file while the canonical
+            // bytes are made and signed; the signature goes in the head.
+            let (canonical, body) = std::thread::scope(|scope| {
+                let body = scope.spawn(|| pyjson::dumps_at(&value, Some(1), 1));
+                let canonical = canonical::encode(&value);
+                (canonical, body.join().expect("the encoder thread panicked"))
             });
-            (pyjson::dumps(&doc, Some(1)).into_bytes(), canonical)
+            let canonical = canonical?;
+            let sig = hex::encode(key.sign(&canonical));
+            let text = format!(
+                "{{\n \"signatures\": [\n  {{\n   \"keyid\": {},\n   \"sig\": \"{sig}\"\n  }}\n ],\n \"signed\": {body}\n}}",
+                pyjson::dumps(&json!(keyid), None)
+            );
+            (text.into_bytes(), canonical)
         }
         Wrapper::Dsse => {
             let payload = pyjson::dumps(&value, None).into_bytes();
@@ -374,7 +420,7 @@ mod tests {
     fn demo_link_file_is_byte_identical_to_in_toto_runs() {
         let key = rfc8032();
         let keyid = key.keyid(KeyIdFormat::Python);
-        let bytes = sign(&demo_link(), &key, &keyid, Wrapper::Classic).unwrap();
+        let bytes = sign(demo_link(), &key, &keyid, Wrapper::Classic).unwrap();
         let want = std::fs::read(vector("demo.74c181c7.link")).unwrap();
         assert_eq!(
             String::from_utf8(bytes).unwrap(),
@@ -397,7 +443,7 @@ mod tests {
     fn dsse_vector_is_reproduced_from_the_same_payload() {
         let key = rfc8032();
         let keyid = key.keyid(KeyIdFormat::Python);
-        let ours = sign(&demo_link(), &key, &keyid, Wrapper::Dsse).unwrap();
+        let ours = sign(demo_link(), &key, &keyid, Wrapper::Dsse).unwrap();
         let want = std::fs::read(vector("demo.74c181c7.dsse.link")).unwrap();
         assert_eq!(
             String::from_utf8(ours).unwrap(),

@@ -17,6 +17,13 @@ pub fn dumps(value: &Value, indent: Option<usize>) -> String {
     out
 }
 
+/// Like `dumps`, for a value nested `level` deep in an indented document.
+pub fn dumps_at(value: &Value, indent: Option<usize>, level: usize) -> String {
+    let mut out = String::with_capacity(512);
+    write_value(value, indent, level, &mut out);
+    out
+}
+
 fn newline(indent: Option<usize>, level: usize, out: &mut String) {
     if let Some(width) = indent {
         out.push('\n');
