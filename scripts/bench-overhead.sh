@@ -498,9 +498,9 @@ if a.exact_materials is not None and sorted(mats) != sorted(a.exact_materials):
     errors.append(f"materials {sorted(mats)[:10]}, expected exactly {sorted(a.exact_materials)}")
 if a.no_products and prods:
     errors.append(f"unexpected products {sorted(prods)[:10]}")
-req = t.get("requests")
+req = t.get("fuse_requests")
 if not isinstance(req, dict):
-    errors.append("the trace has no 'requests' object")
+    errors.append("the trace has no 'fuse_requests' object")
     req = {}
 with open(a.counts_out, "w") as f:
     json.dump(req, f)
@@ -896,7 +896,7 @@ if want where; then
       replies=$(awk '$NF == "writev" { print $4 }' "$run/strace.txt")
       ioctls=$(awk '$NF == "ioctl" { print $4 }' "$run/strace.txt")
       echo "   FUSE replies written (writev on /dev/fuse): ${replies:-0}, i.e. about that many requests served"
-      echo "   (the trace's 'requests' object counts only the recorded events: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(d.values()))' "$meta.counts.json" 2>/dev/null || echo '?'));"
+      echo "   (the trace's 'fuse_requests' counts every request served by kind: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(d.values()))' "$meta.counts.json" 2>/dev/null || echo '?'));"
       echo "   ioctl ${ioctls:-0} (passthrough backing-file open/close); the rest is hashing and bookkeeping"
     fi
   else
@@ -983,7 +983,7 @@ for i in "${!sum_name[@]}"; do
     "$r" "${sum_target[$i]}" "${sum_reqs[$i]}" "${sum_result[$i]}"
 done
 echo "(native/traced s: medians of the wall time; ratio = traced median / native median; requests = median of the"
-echo " trace's 'requests' total per traced run: recorded events, not every FUSE request; see section where)"
+echo " FUSE requests served per traced run, from the trace's 'fuse_requests')"
 if [ -n "$wide_ratio" ] && [ -n "$build_ratio" ]; then
   echo "untouched files: ratio ${wide_ratio}x with them vs ${build_ratio}x without" \
     "($(awk -v a="$wide_ratio" -v b="$build_ratio" 'BEGIN { printf "%+.3f", a - b }'))"

@@ -61,7 +61,10 @@ print("materials:", ", ".join(sorted(link["materials"])))
 print("products: ", ", ".join(sorted(link["products"])))
 print("tracelink:", json.dumps(link["environment"]["tracelink"]))
 trace = json.load(open(glob.glob("links/build.*.link.trace.json")[0]))
-print("trace: requests", trace["requests"], "complete", trace["complete"])
+print("trace: FUSE requests", trace["fuse_requests"], "complete", trace["complete"])
+for proc in trace["process_tree"] or []:
+    argv = " ".join(proc["execs"][-1]["argv"]) if proc["execs"] else "?"
+    print(f"  pid {proc['pid']} (parent {proc['ppid']}): {argv[:60]}  read {proc['read']} wrote {proc['wrote']}")
 PY
 cd project
 cd ..

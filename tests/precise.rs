@@ -1388,9 +1388,9 @@ fn append_to_an_unread_large_file_keeps_its_before_state() {
     );
     let (trace, _) = case.trace();
     assert_eq!(
-        trace["requests"]["deferred-open"],
+        trace["events"]["deferred-open"],
         serde_json::json!(1),
         "the write-open of big waited for its hash off the FUSE worker: {}",
-        trace["requests"]
+        trace["events"]
     );
 }

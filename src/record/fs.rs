@@ -142,6 +142,63 @@ struct Handle {
     _backing: Option<Arc<BackingId>>,
 }
 
+/// Requests served, by kind (for the trace: where the time goes).
+pub struct RequestCounts {
+    counts: Vec<AtomicU64>,
+}
+
+impl RequestCounts {
+    const KINDS: &'static [&'static str] = &[
+        "lookup",
+        "forget",
+        "getattr",
+        "setattr",
+        "readlink",
+        "mknod",
+        "mkdir",
+        "unlink",
+        "rmdir",
+        "symlink",
+        "rename",
+        "link",
+        "open",
+        "create",
+        "read",
+        "write",
+        "flush",
+        "release",
+        "fsync",
+        "opendir",
+        "readdir",
+        "statfs",
+        "getxattr",
+        "listxattr",
+        "lseek",
+    ];
+
+    fn new() -> RequestCounts {
+        RequestCounts {
+            counts: Self::KINDS.iter().map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn count(&self, kind: &str) {
+        if let Some(i) = Self::KINDS.iter().position(|k| *k == kind) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// (kind, number served), for kinds served at least once.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        Self::KINDS
+            .iter()
+            .zip(&self.counts)
+            .map(|(k, c)| (*k, c.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
 /// The open files: handles and their kernel backing ids. Shared (`Arc`) so
 /// that an OPEN can be answered from another thread.
 #[derive(Default)]
@@ -236,6 +293,7 @@ pub struct TraceFs {
     root: Arc<OwnedFd>,
     table: Mutex<Table>,
     files: Arc<OpenFiles>,
+    requests: Arc<RequestCounts>,
     passthrough: Arc<AtomicBool>,
     config: FsConfig,
     observer: Arc<dyn Observer>,
@@ -327,6 +385,7 @@ impl TraceFs {
             root,
             table: Mutex::new(table),
             files: Arc::new(OpenFiles::default()),
+            requests: Arc::new(RequestCounts::new()),
             passthrough: Arc::new(AtomicBool::new(false)),
             config,
             observer,
@@ -336,6 +395,11 @@ impl TraceFs {
     /// Whether open files are served by kernel passthrough.
     pub fn uses_passthrough(&self) -> bool {
         self.passthrough.load(Ordering::Relaxed)
+    }
+
+    /// The counts of requests served, readable after the filesystem moved into its session.
+    pub fn request_counts(&self) -> Arc<RequestCounts> {
+        self.requests.clone()
     }
 
     /// A flag that tells, once the kernel connection is set up, whether
@@ -1083,6 +1147,7 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        self.requests.count("lookup");
         match self.do_lookup(parent.0, name) {
             Ok(attr) => reply.entry(&self.config.ttl, &attr, GENERATION),
             Err(e) if e == Errno::ENOENT => {
@@ -1102,10 +1167,12 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.requests.count("forget");
         self.do_forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.requests.count("getattr");
         match self.do_getattr(ino.0) {
             Ok(attr) => reply.attr(&self.config.ttl, &attr),
             Err(e) => reply.error(e),
@@ -1130,6 +1197,7 @@ impl fuser::Filesystem for TraceFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        self.requests.count("setattr");
         match self.do_setattr(
             req.pid(),
             ino.0,
@@ -1147,6 +1215,7 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.requests.count("readlink");
         match self.do_readlink(ino.0) {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(e),
@@ -1163,6 +1232,7 @@ impl fuser::Filesystem for TraceFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
+        self.requests.count("mknod");
         match self.do_mknod(
             (req.pid(), req.uid(), req.gid()),
             parent.0,
@@ -1185,6 +1255,7 @@ impl fuser::Filesystem for TraceFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
+        self.requests.count("mkdir");
         match self.do_mkdir(
             (req.pid(), req.uid(), req.gid()),
             parent.0,
@@ -1198,6 +1269,7 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.requests.count("unlink");
         match self.do_unlink(req.pid(), parent.0, name, false) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -1205,6 +1277,7 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.requests.count("rmdir");
         match self.do_unlink(req.pid(), parent.0, name, true) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -1219,6 +1292,7 @@ impl fuser::Filesystem for TraceFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
+        self.requests.count("symlink");
         match self.do_symlink(
             (req.pid(), req.uid(), req.gid()),
             parent.0,
@@ -1240,6 +1314,7 @@ impl fuser::Filesystem for TraceFs {
         flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
+        self.requests.count("rename");
         match self.do_rename(
             req.pid(),
             parent.0,
@@ -1261,6 +1336,7 @@ impl fuser::Filesystem for TraceFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
+        self.requests.count("link");
         match self.do_link(req.pid(), ino.0, newparent.0, newname) {
             Ok(attr) => reply.entry(&self.config.ttl, &attr, GENERATION),
             Err(e) => reply.error(e),
@@ -1268,6 +1344,7 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.requests.count("open");
         let flags = flags.0;
         let opened = (|| -> Result<_, Errno> {
             let file = self.open_backing_file(ino.0, flags)?;
@@ -1332,6 +1409,7 @@ impl fuser::Filesystem for TraceFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        self.requests.count("create");
         let result = (|| -> Result<(FileAttr, File), Errno> {
             let dir = self.dir_fd(parent.0)?;
             let acc = if self.uses_passthrough() {
@@ -1406,6 +1484,7 @@ impl fuser::Filesystem for TraceFs {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
+        self.requests.count("read");
         match self.do_read(fh.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
@@ -1424,6 +1503,7 @@ impl fuser::Filesystem for TraceFs {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
+        self.requests.count("write");
         match self.do_write(fh.0, offset, data, flags.0 & libc::O_APPEND != 0) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
@@ -1438,6 +1518,7 @@ impl fuser::Filesystem for TraceFs {
         _lock_owner: fuser::LockOwner,
         reply: ReplyEmpty,
     ) {
+        self.requests.count("flush");
         reply.ok();
     }
 
@@ -1451,6 +1532,7 @@ impl fuser::Filesystem for TraceFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.requests.count("release");
         self.do_release(fh.0);
         reply.ok();
     }
@@ -1463,6 +1545,7 @@ impl fuser::Filesystem for TraceFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.requests.count("fsync");
         let result = self.handle_file(fh.0).and_then(|f| {
             if datasync {
                 f.sync_data()
@@ -1478,6 +1561,7 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.requests.count("opendir");
         match self.dir_fd(ino.0) {
             Ok(_) => reply.opened(FileHandle(0), FopenFlags::empty()),
             Err(e) => reply.error(e),
@@ -1492,6 +1576,7 @@ impl fuser::Filesystem for TraceFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        self.requests.count("readdir");
         match self.do_readdir(ino.0) {
             Ok(entries) => {
                 for (i, (entry_ino, kind, name)) in entries.iter().enumerate().skip(offset as usize)
@@ -1507,6 +1592,7 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.requests.count("statfs");
         match self.do_statfs() {
             Ok(s) => reply.statfs(
                 s.blocks(),
@@ -1530,10 +1616,12 @@ impl fuser::Filesystem for TraceFs {
         _size: u32,
         reply: ReplyXattr,
     ) {
+        self.requests.count("getxattr");
         reply.error(Errno::ENOSYS);
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
+        self.requests.count("listxattr");
         reply.error(Errno::ENOSYS);
     }
 
@@ -1546,6 +1634,7 @@ impl fuser::Filesystem for TraceFs {
         whence: i32,
         reply: ReplyLseek,
     ) {
+        self.requests.count("lseek");
         let result = self.handle_file(fh.0).and_then(|f| {
             nix::unistd::lseek(
                 f.as_fd(),

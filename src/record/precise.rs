@@ -486,7 +486,8 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         }))).collect::<serde_json::Map<_, _>>(),
         "notes": notes.iter().filter(|n| !n.is_error()).map(describe).collect::<Vec<_>>(),
         "probes": probes(&shared),
-        "requests": shared.counts.lock().unwrap().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "fuse_requests": outcome.requests.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "events": shared.counts.lock().unwrap().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "ptrace": spec.session.ptrace,
         "process_tree": process_tree(&outcome.status.procs, &shared.accesses.lock().unwrap(), spec.session.ptrace),
     });

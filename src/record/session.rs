@@ -68,6 +68,8 @@ pub struct SessionOutcome {
     pub status: SandboxStatus,
     /// The timeout expired and the tree was killed.
     pub timed_out: bool,
+    /// FUSE requests served, by kind.
+    pub requests: Vec<(&'static str, u64)>,
     pub passthrough: bool,
 }
 
@@ -150,6 +152,7 @@ pub fn run(
     )
     .map_err(|e| SessionError::Fuse(std::io::Error::from_raw_os_error(e.code())))?;
     let passthrough = fs.passthrough_flag();
+    let requests = fs.request_counts();
     let config = {
         let mut c = fuser::Config::default();
         c.n_threads = Some(spec.threads.max(1));
@@ -197,10 +200,23 @@ pub fn run(
     let served = server
         .join()
         .map_err(|_| SessionError::Fuse(std::io::Error::other("the FUSE server panicked")))?;
-    served.map_err(SessionError::Fuse)?;
+    match served {
+        Ok(_) => {}
+        // The connection ends with the namespace; when that races with the
+        // last requests the kernel reports it aborted. Once the command's
+        // end is known, that is the normal end of the session.
+        Err(e)
+            if (status.code.is_some() || status.signal.is_some())
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::ECONNABORTED | libc::ENODEV | libc::ENOTCONN)
+                ) => {}
+        Err(e) => return Err(SessionError::Fuse(e)),
+    }
     Ok(SessionOutcome {
         status,
         timed_out,
+        requests: requests.snapshot(),
         passthrough: passthrough.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
