@@ -198,3 +198,39 @@ fn unprivileged_straggler_makes_the_run_incomplete() {
         "{trace}"
     );
 }
+
+/// As root every file is readable, so the refusals of unreadable files and
+/// directories (snapshot mode) are checked here, as the test user.
+#[test]
+fn unprivileged_snapshot_refuses_unreadable_file_and_directory() {
+    let Some((_, uid, gid)) = test_user("unprivileged_snapshot_refuses_unreadable") else {
+        return;
+    };
+    for (what, setup) in [("file", "locked.txt"), ("directory", "locked")] {
+        let area = Area::new(uid, gid);
+        area.put("ok.txt", b"ok\n");
+        let locked = area.tree.join(setup);
+        if what == "directory" {
+            std::fs::create_dir(&locked).unwrap();
+            std::fs::write(locked.join("secret.txt"), b"secret\n").unwrap();
+        } else {
+            std::fs::write(&locked, b"secret\n").unwrap();
+        }
+        nix::unistd::chown(&locked, Some(uid.into()), Some(gid.into())).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let out = area.run(&["-m", ".", "-p", "."], "true");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{what}: {}",
+            common::show(&out)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(setup),
+            "{what}: the error names {setup}: {stderr}"
+        );
+        assert_eq!(entries(&area.meta), Vec::<String>::new(), "{what}: no link");
+    }
+}
