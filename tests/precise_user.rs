@@ -234,3 +234,41 @@ fn unprivileged_snapshot_refuses_unreadable_file_and_directory() {
         assert_eq!(entries(&area.meta), Vec::<String>::new(), "{what}: no link");
     }
 }
+
+/// Regression: in the user namespace other owners are unmapped, and the
+/// kernel refused to create entries in the user's own directory when its
+/// group was root (seen in the overhead benchmark). Permission outcomes must
+/// be those of a native run: allowed where the user may write, refused where
+/// it may not.
+#[test]
+fn unprivileged_writes_follow_the_real_permissions_of_foreign_owned_entries() {
+    let Some((_, uid, gid)) = test_user("unprivileged_foreign_owners") else {
+        return;
+    };
+    let area = Area::new(uid, gid);
+    let shared = area.tree.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    nix::unistd::chown(&shared, Some(uid.into()), Some(0.into())).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let rootdir = area.tree.join("rootdir");
+    std::fs::create_dir(&rootdir).unwrap();
+    std::fs::set_permissions(&rootdir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(rootdir.join("root.txt"), b"root\n").unwrap();
+    let out = area.run(
+        &[],
+        "mkdir shared/made && echo x > shared/made/f && cat rootdir/root.txt > copy && \
+         if touch rootdir/nope 2>/dev/null; then echo WRONG; exit 9; fi",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert!(area.tree.join("shared/made/f").exists());
+    assert!(!rootdir.join("nope").exists());
+    let link = area.json("step.74c181c7.link");
+    assert_eq!(
+        link["signed"]["products"],
+        json!({"copy": sha(b"root\n"), "shared/made/f": sha(b"x\n")})
+    );
+    assert_eq!(
+        link["signed"]["materials"],
+        json!({"rootdir/root.txt": sha(b"root\n")})
+    );
+}

@@ -81,6 +81,9 @@ pub struct FsConfig {
     pub root_path: std::path::PathBuf,
     /// How long the kernel may cache entries and attributes.
     pub ttl: Duration,
+    /// Show every entry as owned by this (uid, gid): for an unprivileged
+    /// recorder, whose user namespace maps only its own ids.
+    pub present_owner: Option<(u32, u32)>,
     /// Ask for FUSE passthrough (needs CAP_SYS_ADMIN in the initial user namespace).
     pub passthrough: bool,
 }
@@ -392,6 +395,21 @@ impl TraceFs {
         })
     }
 
+    /// The attributes the kernel sees. An unprivileged recorder shows every
+    /// entry as owned by its user: in its user namespace other owners are
+    /// unmapped, and the kernel refuses any write to an inode with an
+    /// unmapped owner or group even where the real permissions allow it.
+    /// Permission outcomes stay the real ones: the daemon makes every change
+    /// with the user's real credentials, and the real filesystem decides.
+    fn attr_of(&self, ino: u64, st: &FileStat) -> FileAttr {
+        let mut attr = attr(ino, st);
+        if let Some((uid, gid)) = self.config.present_owner {
+            attr.uid = uid;
+            attr.gid = gid;
+        }
+        attr
+    }
+
     /// Whether open files are served by kernel passthrough.
     pub fn uses_passthrough(&self) -> bool {
         self.passthrough.load(Ordering::Relaxed)
@@ -511,7 +529,7 @@ impl TraceFs {
         let path = self.child_path(parent, name)?;
         let entry = self.entry_of(path, &dir, name, &st);
         self.observer.event(Event::Found(entry));
-        Ok(attr(ino, &st))
+        Ok(self.attr_of(ino, &st))
     }
 
     /// The attributes of an entry this daemon just made (not announced: the
@@ -521,7 +539,7 @@ impl TraceFs {
         let st = nix::sys::stat::fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(errno)?;
         let ino = self.remember(parent, name, &st)?;
-        Ok(attr(ino, &st))
+        Ok(self.attr_of(ino, &st))
     }
 
     /// The semantics' view of a directory entry at `path` (= `name` in `dir`).
@@ -678,7 +696,7 @@ impl TraceFs {
 
     pub fn do_getattr(&self, ino: u64) -> Result<FileAttr, Errno> {
         let st = Self::stat_place(&self.place(ino)?)?;
-        Ok(attr(ino, &st))
+        Ok(self.attr_of(ino, &st))
     }
 
     /// The parent directory fd and name of `ino`, or `None` for the root.
@@ -1436,7 +1454,7 @@ impl fuser::Filesystem for TraceFs {
                 node: (st.st_dev, st.st_ino),
                 pid: req.pid(),
             });
-            Ok((attr(ino, &st), File::from(fd)))
+            Ok((self.attr_of(ino, &st), File::from(fd)))
         })();
         let (attr, file) = match result {
             Ok(v) => v,

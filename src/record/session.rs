@@ -145,6 +145,12 @@ pub fn run(
         root,
         FsConfig {
             root_path: spec.root.clone(),
+            present_owner: (!nix::unistd::geteuid().is_root()).then(|| {
+                (
+                    nix::unistd::getuid().as_raw(),
+                    nix::unistd::getgid().as_raw(),
+                )
+            }),
             ttl: spec.ttl,
             passthrough: spec.passthrough,
         },
