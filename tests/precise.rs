@@ -402,7 +402,18 @@ impl Case {
     /// Runs COMMAND in the root, expects exit 0, a complete link and these
     /// exact materials and products.
     fn check(&self, command: &[&str], materials: &[(&str, String)], products: &[(&str, String)]) {
-        let out = self.run(&[], command);
+        self.check_with(&[], command, materials, products);
+    }
+
+    /// `check` with extra flags for tracelink.
+    fn check_with(
+        &self,
+        flags: &[&str],
+        command: &[&str],
+        materials: &[(&str, String)],
+        products: &[(&str, String)],
+    ) {
+        let out = self.run(flags, command);
         let signed = self.recorded(&out, 0, command);
         self.expect(&format!("{command:?}"), &signed, materials, products);
     }
@@ -1393,4 +1404,42 @@ fn append_to_an_unread_large_file_keeps_its_before_state() {
         "the write-open of big waited for its hash off the FUSE worker: {}",
         trace["events"]
     );
+}
+
+/// A command that uses ptrace itself cannot run under the tracer; with
+/// --no-ptrace it does, files are still recorded, and the trace lists the
+/// processes as they first touched the root instead of a process tree.
+#[test]
+fn no_ptrace_lets_a_tracing_command_run() {
+    let Some(case) = Case::new("no_ptrace_lets_a_tracing_command_run") else {
+        return;
+    };
+    if Command::new("strace").arg("-V").output().is_err() {
+        if std::env::var_os("CI").is_some() {
+            panic!("strace is missing; scripts/test.sh installs it");
+        }
+        println!("SKIP: no_ptrace_lets_a_tracing_command_run: strace not installed");
+        return;
+    }
+    case.file("a", A);
+    let command = ["strace", "-f", "-o", "/dev/null", "cat", "a"];
+    let traced = case.run(&[], &command);
+    assert_ne!(
+        traced.status.code(),
+        Some(0),
+        "strace cannot attach under tracelink's own tracer: {}",
+        String::from_utf8_lossy(&traced.stderr)
+    );
+    let _ = fs::remove_file(case.link_path());
+    let _ = fs::remove_file(case.trace_path());
+    case.check_with(&["--no-ptrace"], &command, &[("a", case.h(A))], &[]);
+    let (trace, _) = case.trace();
+    assert_eq!(trace["process_tree"], Value::Null);
+    let names: Vec<&str> = trace["processes_seen"]["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(names.contains(&"cat"), "{names:?}");
 }

@@ -99,6 +99,8 @@ struct Shared {
     unrepresentable: AtomicBool,
     /// Caller thread id (as FUSE gives it) -> process id in the sandbox.
     processes: Mutex<HashMap<u32, u32>>,
+    /// Sandbox pid -> (name, global parent pid) at the process's first request.
+    seen: Mutex<BTreeMap<u32, (String, String)>>,
     /// Lookups that found nothing: path -> the processes that looked.
     missing: Mutex<BTreeMap<String, BTreeSet<u32>>>,
     /// Every path a lookup found.
@@ -166,6 +168,7 @@ impl Recorder {
             unrepresentable: AtomicBool::new(false),
             processes: Mutex::new(HashMap::new()),
             missing: Mutex::new(BTreeMap::new()),
+            seen: Mutex::new(BTreeMap::new()),
             found: Mutex::new(BTreeSet::new()),
         });
         let (jobs, rx) = crossbeam_channel::unbounded::<(Node, Source, Arc<Slot>)>();
@@ -208,17 +211,29 @@ impl Recorder {
         if let Some(&pid) = self.shared.processes.lock().unwrap().get(&tid) {
             return pid;
         }
-        let pid = std::fs::read_to_string(format!("/proc/{tid}/status"))
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("NStgid:"))
-                    .and_then(|v| v.split_whitespace().last())
-                    .and_then(|v| v.parse().ok())
-            })
+        let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let pid = field("NStgid:")
+            .split_whitespace()
+            .last()
+            .and_then(|v| v.parse().ok())
             .unwrap_or(tid);
         self.shared.processes.lock().unwrap().insert(tid, pid);
+        // Without ptrace this first touch of the root is all we learn of the
+        // process: its name and (global) parent, from /proc/TID/status.
+        self.shared
+            .seen
+            .lock()
+            .unwrap()
+            .entry(pid)
+            .or_insert_with(|| (field("Name:"), field("PPid:")));
         pid
     }
 
@@ -490,6 +505,16 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         "events": shared.counts.lock().unwrap().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "ptrace": spec.session.ptrace,
         "process_tree": process_tree(&outcome.status.procs, &shared.accesses.lock().unwrap(), spec.session.ptrace),
+        "processes_seen": if spec.session.ptrace {
+            Value::Null
+        } else {
+            json!({
+                "note": "--no-ptrace: processes as they first touched the root; execs elsewhere were not observed",
+                "processes": shared.seen.lock().unwrap().iter().map(|(pid, (name, ppid))| json!({
+                    "pid": pid, "name": name, "parent_global_pid": ppid,
+                })).collect::<Vec<_>>(),
+            })
+        },
     });
     Ok(Recording {
         materials,
