@@ -145,6 +145,9 @@ struct Handle {
     _backing: Option<Arc<BackingId>>,
 }
 
+/// A directory's entries: (inode, type, name).
+pub type Listing = Vec<(u64, FileType, OsString)>;
+
 /// Requests served, by kind (for the trace: where the time goes).
 pub struct RequestCounts {
     counts: Vec<AtomicU64>,
@@ -152,6 +155,7 @@ pub struct RequestCounts {
 
 impl RequestCounts {
     const KINDS: &'static [&'static str] = &[
+        "releasedir",
         "lookup",
         "forget",
         "getattr",
@@ -296,6 +300,8 @@ pub struct TraceFs {
     root: Arc<OwnedFd>,
     table: Mutex<Table>,
     files: Arc<OpenFiles>,
+    /// Open directories' listings, by handle.
+    listings: Mutex<HashMap<u64, Arc<Listing>>>,
     requests: Arc<RequestCounts>,
     passthrough: Arc<AtomicBool>,
     config: FsConfig,
@@ -388,6 +394,7 @@ impl TraceFs {
             root,
             table: Mutex::new(table),
             files: Arc::new(OpenFiles::default()),
+            listings: Mutex::new(HashMap::new()),
             requests: Arc::new(RequestCounts::new()),
             passthrough: Arc::new(AtomicBool::new(false)),
             config,
@@ -1115,7 +1122,7 @@ impl TraceFs {
         Ok(data.len() as u32)
     }
 
-    pub fn do_readdir(&self, ino: u64) -> Result<Vec<(u64, FileType, OsString)>, Errno> {
+    pub fn do_readdir(&self, ino: u64) -> Result<Listing, Errno> {
         let dir = self.dir_fd(ino)?;
         let mut d = nix::dir::Dir::openat(
             dir.as_fd(),
@@ -1580,22 +1587,47 @@ impl fuser::Filesystem for TraceFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         self.requests.count("opendir");
-        match self.dir_fd(ino.0) {
-            Ok(_) => reply.opened(FileHandle(0), FopenFlags::empty()),
+        // The listing is read once per open directory and served from memory
+        // (readdir comes in many small pieces; rereading the directory for
+        // each would be quadratic in its size).
+        match self.do_readdir(ino.0) {
+            Ok(entries) => {
+                let fh = self.files.next_fh.fetch_add(1, Ordering::Relaxed) + 1;
+                self.listings.lock().unwrap().insert(fh, Arc::new(entries));
+                reply.opened(FileHandle(fh), FopenFlags::empty())
+            }
             Err(e) => reply.error(e),
         }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.requests.count("releasedir");
+        self.listings.lock().unwrap().remove(&fh.0);
+        reply.ok();
     }
 
     fn readdir(
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
         self.requests.count("readdir");
-        match self.do_readdir(ino.0) {
+        let listing = self.listings.lock().unwrap().get(&fh.0).cloned();
+        let entries = match listing {
+            Some(entries) => Ok(entries),
+            None => self.do_readdir(ino.0).map(Arc::new),
+        };
+        match entries {
             Ok(entries) => {
                 for (i, (entry_ino, kind, name)) in entries.iter().enumerate().skip(offset as usize)
                 {
