@@ -45,3 +45,7 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --no-fail-fast -- --nocapture
+if [ -n "${TRACELINK_TEST_USER:-}" ]; then
+  echo "== the precise-recording suite again, as the unprivileged user $TRACELINK_TEST_USER"
+  TRACELINK_PRECISE_AS_USER=$TRACELINK_TEST_USER cargo test --locked --no-fail-fast --test precise -- --nocapture
+fi

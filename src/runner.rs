@@ -44,6 +44,47 @@ impl RunError {
     }
 }
 
+/// Finds the program to execute the way a shell does: a name with a `/` is
+/// used as it is; otherwise the first executable regular file of that name
+/// in a `$PATH` directory, skipping directories that cannot be searched
+/// (execvp would instead fail with EACCES if one of them is unreadable, and
+/// a missing command would look like a permission problem).
+pub fn resolve_program(program: &std::ffi::OsStr) -> Result<std::path::PathBuf, RunError> {
+    use std::os::unix::ffi::OsStrExt;
+    let shown = program.to_string_lossy().into_owned();
+    if program.is_empty() {
+        return Err(RunError::NotFound(shown));
+    }
+    if program.as_bytes().contains(&b'/') {
+        return Ok(program.into());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut not_executable = None;
+    for dir in std::env::split_paths(&path) {
+        let candidate = if dir.as_os_str().is_empty() {
+            std::path::PathBuf::from(program)
+        } else {
+            dir.join(program)
+        };
+        match std::fs::metadata(&candidate) {
+            Ok(meta) if meta.is_file() => {
+                if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok() {
+                    return Ok(candidate);
+                }
+                not_executable.get_or_insert(candidate);
+            }
+            _ => {}
+        }
+    }
+    match not_executable {
+        Some(path) => Err(RunError::CannotExecute {
+            program: path.to_string_lossy().into_owned(),
+            source: std::io::Error::from_raw_os_error(libc::EACCES),
+        }),
+        None => Err(RunError::NotFound(shown)),
+    }
+}
+
 /// How the command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -113,7 +154,8 @@ pub fn run(
     interrupts: &Interrupts,
 ) -> Result<Outcome, RunError> {
     let program = argv.first().cloned().unwrap_or_default();
-    let mut command = Command::new(&program);
+    let mut command = Command::new(resolve_program(program.as_ref())?);
+    std::os::unix::process::CommandExt::arg0(&mut command, &program);
     command.args(&argv[1..]);
     sys::unblock_signals_in_child(&mut command);
     let streams = record_streams.then(Streams::new).transpose()?;

@@ -41,6 +41,16 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// Gives `path` and everything below it to uid:gid (symlinks themselves).
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        for entry in fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}
+
 /// Whether precise recording can run here. Prints a SKIP line when it cannot;
 /// under CI, panics instead (CI runs as root with FUSE).
 fn precise_available(test: &str) -> bool {
@@ -169,6 +179,10 @@ fn processes_seeing_mount(path: &Path) -> Vec<(String, Vec<(String, String)>)> {
 /// One test's trees.
 struct Case {
     _tmp: tempfile::TempDir,
+    /// The user tracelink runs as (`TRACELINK_PRECISE_AS_USER`: the whole
+    /// suite runs again as that unprivileged user), with a copy of the
+    /// binary it can execute.
+    as_user: Option<(u32, u32, PathBuf)>,
     /// The monitored root (canonical path: it is compared with the trace).
     root: PathBuf,
     meta: PathBuf,
@@ -196,8 +210,25 @@ impl Case {
             fs::create_dir(d).unwrap();
         }
         let key = common::rfc8032_key(&keys);
+        let as_user = std::env::var_os("TRACELINK_PRECISE_AS_USER").map(|name| {
+            let name = name.to_string_lossy().into_owned();
+            let user = nix::unistd::User::from_name(&name)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| panic!("TRACELINK_PRECISE_AS_USER: no user {name}"));
+            let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
+            let bin = base.join("tracelink");
+            fs::copy(env!("CARGO_BIN_EXE_tracelink"), &bin).unwrap();
+            for p in [&meta, &out, &keys, &key] {
+                std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+            }
+            (uid, gid, bin)
+        });
         Some(Case {
             _tmp: tmp,
+            as_user,
             root,
             meta,
             out,
@@ -247,7 +278,19 @@ impl Case {
     /// `tracelink run -n step -k KEY -d META FLAGS -- COMMAND` in `cwd`,
     /// stdin closed, not yet started.
     fn command(&self, cwd: &Path, flags: &[&str], command: &[&str]) -> Command {
-        let mut cmd = common::tracelink();
+        let mut cmd = match &self.as_user {
+            None => common::tracelink(),
+            Some((uid, gid, bin)) => {
+                // Everything the test put in the root becomes the user's.
+                chown_tree(&self.root, *uid, *gid);
+                let mut cmd = Command::new("setpriv");
+                cmd.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .args(["--clear-groups", "--"])
+                    .arg(bin);
+                cmd
+            }
+        };
         cmd.current_dir(cwd)
             .stdin(Stdio::null())
             .args(["run", "-n", STEP, "-k"])

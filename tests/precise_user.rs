@@ -83,6 +83,29 @@ impl Area {
         nix::unistd::chown(&path, Some(self.uid.into()), Some(self.gid.into())).unwrap();
     }
 
+    /// `tracelink run -n step -k KEY -d META -- ARGV` in the tree, as the
+    /// test user, with `PATH=path`.
+    fn run_argv(&self, argv: &[&str], path: &str) -> Output {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            format!("--reuid={}", self.uid),
+            format!("--regid={}", self.gid),
+            "--clear-groups".into(),
+            "--".into(),
+        ])
+        .arg(&self.bin)
+        .args(["run", "-n", "step", "-k"])
+        .arg(&self.key)
+        .arg("-d")
+        .arg(&self.meta)
+        .arg("--")
+        .args(argv)
+        .env("PATH", path)
+        .current_dir(&self.tree)
+        .stdin(std::process::Stdio::null());
+        common::output(&mut cmd)
+    }
+
     /// `tracelink run -n step -k KEY -d META EXTRA -- sh -c SCRIPT` in the
     /// tree, as the test user.
     fn run(&self, extra: &[&str], script: &str) -> Output {
@@ -271,4 +294,28 @@ fn unprivileged_writes_follow_the_real_permissions_of_foreign_owned_entries() {
         link["signed"]["materials"],
         json!({"rootdir/root.txt": sha(b"root\n")})
     );
+}
+
+/// Regression: with a `$PATH` directory the user may not search, execvp
+/// reports a missing command as EACCES, and tracelink said 126 "Permission
+/// denied" where a shell says 127 "command not found".
+#[test]
+fn missing_command_with_an_unsearchable_path_directory_is_not_found() {
+    let Some((_, uid, gid)) = test_user("missing_command_unsearchable_path") else {
+        return;
+    };
+    let area = Area::new(uid, gid);
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", private.path().display());
+    let out = area.run_argv(&["tracelink-no-such-command"], &path);
+    assert_eq!(out.status.code(), Some(127), "{}", common::show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        common::show(&out)
+    );
+    // A command found further down the PATH still runs.
+    let out = area.run_argv(&["true"], &path);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
 }

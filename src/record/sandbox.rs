@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 
 /// What the recorder passes to the helper on its command line.
@@ -217,8 +218,19 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
         );
         return 125;
     }
-    let mut command = std::process::Command::new(&spec.argv[0]);
-    command.args(&spec.argv[1..]);
+    let program = match crate::runner::resolve_program(&spec.argv[0]) {
+        Ok(program) => program,
+        Err(e) => {
+            let errno = match e {
+                crate::runner::RunError::NotFound(_) => libc::ENOENT,
+                _ => libc::EACCES,
+            };
+            let _ = writeln!(status, "spawn-error {errno} {e}");
+            return 127;
+        }
+    };
+    let mut command = std::process::Command::new(program);
+    command.arg0(&spec.argv[0]).args(&spec.argv[1..]);
     if spec.ptrace {
         crate::sys::trace_me_in_child(&mut command);
     }
