@@ -10,3 +10,4 @@ pub mod record;
 pub mod runner;
 pub mod snapshot;
 pub mod sys;
+pub mod verify;
