@@ -1000,7 +1000,12 @@ fn background_process_makes_the_run_incomplete_without_a_link() {
     };
     case.file("a", A);
     let marker = sleep_marker();
-    let script = format!("sleep {marker} & cat a; echo done");
+    // Wait (boundedly) until the background child has become `sleep`: on a
+    // busy machine the foreground could otherwise finish while the child is
+    // still the forked shell, and the straggler would be named `sh`.
+    let script = format!(
+        "sleep {marker} & i=0; while [ $i -lt 500 ] && [ \"$(cat /proc/$!/comm 2>/dev/null)\" != sleep ]; do i=$((i+1)); sleep 0.01; done; cat a; echo done"
+    );
     let started = Instant::now();
     let out = case.run(&[], &sh(&script));
     assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
@@ -1036,7 +1041,12 @@ fn background_process_with_allow_incomplete_signs_an_incomplete_link() {
     };
     case.file("a", A);
     let marker = sleep_marker();
-    let script = format!("sleep {marker} & cat a; echo done");
+    // Wait (boundedly) until the background child has become `sleep`: on a
+    // busy machine the foreground could otherwise finish while the child is
+    // still the forked shell, and the straggler would be named `sh`.
+    let script = format!(
+        "sleep {marker} & i=0; while [ $i -lt 500 ] && [ \"$(cat /proc/$!/comm 2>/dev/null)\" != sleep ]; do i=$((i+1)); sleep 0.01; done; cat a; echo done"
+    );
     let command = sh(&script);
     let out = case.run(&["--allow-incomplete"], &command);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
