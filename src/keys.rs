@@ -3,8 +3,11 @@
 //!
 //! Formats: PKCS#8 PEM private keys (v1 as `openssl genpkey -algorithm ed25519`
 //! writes them, v2 with the public key, and encrypted PKCS#8), SPKI PEM public
-//! keys, and the legacy securesystemslib JSON ed25519 key. Only ed25519 for
-//! now; RSA and ECDSA keys are recognised and refused with a clear error.
+//! keys, and the legacy securesystemslib JSON ed25519 key. Signing is
+//! ed25519 only (RSA and ECDSA private keys are recognised and refused with a
+//! clear error); verification also takes RSA (`rsassa-pss-sha256`) and ECDSA
+//! P-256 (`ecdsa-sha2-nistp256`) public keys, from PEM files or from layout
+//! key dictionaries, named by keyid exactly as securesystemslib 1.6 does.
 //! This module knows keys and bytes; it knows nothing of links, files on the
 //! command line or terminals (prompting for a password is the caller's job).
 
@@ -67,24 +70,84 @@ pub enum KeyIdFormat {
     Legacy,
 }
 
-/// An ed25519 public key.
+/// The kinds of public key tracelink can verify with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// keytype `ed25519`, scheme `ed25519`.
+    Ed25519,
+    /// keytype `rsa`, scheme `rsassa-pss-sha256` (PSS, MGF1-SHA256, any salt length).
+    Rsa,
+    /// keytype `ecdsa`, scheme `ecdsa-sha2-nistp256` (P-256, SHA-256, DER signature).
+    Ecdsa,
+}
+
+impl KeyType {
+    /// The securesystemslib `keytype` string.
+    pub fn keytype(self) -> &'static str {
+        match self {
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa => "rsa",
+            KeyType::Ecdsa => "ecdsa",
+        }
+    }
+
+    /// The securesystemslib `scheme` string (the only scheme tracelink supports for the type).
+    pub fn scheme(self) -> &'static str {
+        match self {
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa => "rsassa-pss-sha256",
+            KeyType::Ecdsa => "ecdsa-sha2-nistp256",
+        }
+    }
+}
+
+/// A public key: ed25519, RSA (RSASSA-PSS-SHA256) or ECDSA P-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
-    key: VerifyingKey,
+    key: PublicKeyInner,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PublicKeyInner {
+    Ed25519(VerifyingKey),
+    Rsa(rsa::PublicKey),
+    Ecdsa(p256::PublicKey),
 }
 
 impl PublicKey {
-    /// The raw key as lowercase hex, as in-toto key dictionaries carry it.
+    pub fn key_type(&self) -> KeyType {
+        match self.key {
+            PublicKeyInner::Ed25519(_) => KeyType::Ed25519,
+            PublicKeyInner::Rsa(_) => KeyType::Rsa,
+            PublicKeyInner::Ecdsa(_) => KeyType::Ecdsa,
+        }
+    }
+
+    /// For ed25519 the raw key as lowercase hex, as in-toto key dictionaries
+    /// carry it; for RSA and ECDSA the hex of the SPKI DER.
     pub fn hex(&self) -> String {
-        hex::encode(self.key.as_bytes())
+        match &self.key {
+            PublicKeyInner::Ed25519(key) => hex::encode(key.as_bytes()),
+            _ => hex::encode(self.spki_der()),
+        }
+    }
+
+    /// `keyval.public` as securesystemslib writes it: hex for ed25519, SPKI
+    /// PEM (64-column lines, LF, final newline) for RSA and ECDSA.
+    pub fn keyval_public(&self) -> String {
+        match &self.key {
+            PublicKeyInner::Ed25519(key) => hex::encode(key.as_bytes()),
+            _ => self.to_spki_pem(),
+        }
     }
 
     /// The securesystemslib key dictionary whose canonical form is hashed into the keyid.
     pub fn key_dict(&self, format: KeyIdFormat) -> Value {
+        let kind = self.key_type();
         let mut dict = json!({
-            "keytype": "ed25519",
-            "scheme": "ed25519",
-            "keyval": {"public": self.hex()},
+            "keytype": kind.keytype(),
+            "scheme": kind.scheme(),
+            "keyval": {"public": self.keyval_public()},
         });
         if format == KeyIdFormat::Legacy {
             dict["keyid_hash_algorithms"] = json!(["sha256", "sha512"]);
@@ -97,42 +160,177 @@ impl PublicKey {
         keyid_of(&self.key_dict(format))
     }
 
-    /// SPKI PEM, as `openssl pkey -pubout` writes it.
+    fn spki_der(&self) -> Vec<u8> {
+        use spki::EncodePublicKey as _;
+        match &self.key {
+            PublicKeyInner::Ed25519(key) => {
+                let mut der = SPKI_PREFIX.to_vec();
+                der.extend_from_slice(key.as_bytes());
+                der
+            }
+            PublicKeyInner::Rsa(key) => key
+                .to_public_key_der()
+                .expect("a parsed RSA key always encodes")
+                .into_vec(),
+            PublicKeyInner::Ecdsa(key) => key
+                .to_public_key_der()
+                .expect("a parsed P-256 key always encodes")
+                .into_vec(),
+        }
+    }
+
+    /// SPKI PEM, as `openssl pkey -pubout` and pyca/cryptography write it
+    /// (RSA as rsaEncryption, EC points uncompressed).
     pub fn to_spki_pem(&self) -> String {
-        let mut der = SPKI_PREFIX.to_vec();
-        der.extend_from_slice(self.key.as_bytes());
-        pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, &der)
-            .expect("fixed-size DER always encodes")
+        pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, &self.spki_der())
+            .expect("DER of a public key always encodes")
     }
 
-    /// Checks an ed25519 signature (strict: no malleable or small-order forms).
+    /// Checks a signature over `message` under the key's scheme: ed25519
+    /// (strict: no malleable or small-order forms); RSASSA-PSS with SHA-256,
+    /// MGF1-SHA256 and any salt length (securesystemslib's `PSS.AUTO`);
+    /// ECDSA P-256 with SHA-256 and a DER signature (high S accepted, as
+    /// OpenSSL does).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
-            return false;
-        };
-        self.key.verify_strict(message, &sig).is_ok()
+        use rsa::signature::Verifier as _;
+        match &self.key {
+            PublicKeyInner::Ed25519(key) => {
+                let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+                    return false;
+                };
+                key.verify_strict(message, &sig).is_ok()
+            }
+            PublicKeyInner::Rsa(key) => {
+                let Ok(sig) = rsa::pss::Signature::try_from(signature) else {
+                    return false;
+                };
+                rsa::pss::VerifyingKey::<Sha256>::new_with_auto_salt_len(key.clone())
+                    .verify(message, &sig)
+                    .is_ok()
+            }
+            PublicKeyInner::Ecdsa(key) => {
+                let Ok(sig) = p256::ecdsa::Signature::from_der(signature) else {
+                    return false;
+                };
+                p256::ecdsa::VerifyingKey::from(key)
+                    .verify(message, &sig)
+                    .is_ok()
+            }
+        }
     }
 
-    /// Loads an SPKI PEM public key file.
+    /// Loads a public key file: SPKI PEM (`PUBLIC KEY`) of an ed25519, RSA
+    /// or P-256 key, or a PKCS#1 `RSA PUBLIC KEY` (pyca/cryptography's
+    /// `load_pem_public_key` takes both).
     pub fn load(path: &Path) -> Result<Self, KeyError> {
         let bytes = read(path)?;
-        let (label, der) = decode_pem(path, &bytes)?;
+        Self::from_pem(path, &bytes)
+    }
+
+    /// Parses PEM text; `path` only names the source in errors.
+    fn from_pem(path: &Path, bytes: &[u8]) -> Result<Self, KeyError> {
+        let (label, der) = decode_pem(path, bytes)?;
         match label.as_str() {
-            "PUBLIC KEY" => {}
-            "PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" => {
-                return Err(KeyError::PrivateNotPublic { path: path.into() });
+            "PUBLIC KEY" => Self::from_spki_der(path, &der),
+            "RSA PUBLIC KEY" => {
+                use rsa::pkcs1::DecodeRsaPublicKey as _;
+                let key = rsa::PublicKey::from_pkcs1_der(&der).map_err(|e| malformed(path, e))?;
+                Ok(PublicKey {
+                    key: PublicKeyInner::Rsa(key),
+                })
             }
-            other => return Err(unsupported_label(path, other)),
+            "PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
+                Err(KeyError::PrivateNotPublic { path: path.into() })
+            }
+            other => Err(unsupported_label(path, other)),
         }
-        let spki = spki::SubjectPublicKeyInfoRef::from_der(&der).map_err(|e| malformed(path, e))?;
-        check_algorithm(path, &spki.algorithm.oid.to_string())?;
-        let raw: [u8; 32] = spki
-            .subject_public_key
-            .as_bytes()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| malformed(path, "ed25519 public key is not 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&raw).map_err(|e| malformed(path, e))?;
+    }
+
+    fn from_spki_der(path: &Path, der: &[u8]) -> Result<Self, KeyError> {
+        let spki = spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|e| malformed(path, e))?;
+        let key = match spki.algorithm.oid.to_string().as_str() {
+            OID_ED25519 => {
+                let raw: [u8; 32] = spki
+                    .subject_public_key
+                    .as_bytes()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| malformed(path, "ed25519 public key is not 32 bytes"))?;
+                PublicKeyInner::Ed25519(
+                    VerifyingKey::from_bytes(&raw).map_err(|e| malformed(path, e))?,
+                )
+            }
+            // pyca/cryptography reads an RSA-PSS (OID ...1.10, no parameters)
+            // key as a plain RSA key and writes it back as rsaEncryption.
+            OID_RSA | OID_RSA_PSS => {
+                PublicKeyInner::Rsa(rsa::PublicKey::try_from(spki).map_err(|e| malformed(path, e))?)
+            }
+            OID_EC => PublicKeyInner::Ecdsa(
+                p256::PublicKey::try_from(spki)
+                    .map_err(|e| malformed(path, format!("not a P-256 (secp256r1) key: {e}")))?,
+            ),
+            other => return Err(malformed(path, format!("unknown key algorithm {other}"))),
+        };
         Ok(PublicKey { key })
+    }
+
+    /// A public key from an in-toto layout's key dictionary (`keytype`,
+    /// `scheme`, `keyval.public`): ed25519 keys are hex, RSA and ECDSA keys
+    /// SPKI PEM. The keytype/scheme pairs accepted are those
+    /// securesystemslib 1.6 verifies with for these key kinds:
+    /// `ed25519`/`ed25519`, `rsa`/`rsassa-pss-sha256`,
+    /// `ecdsa`/`ecdsa-sha2-nistp256` and the deprecated
+    /// `ecdsa-sha2-nistp256`/`ecdsa-sha2-nistp256`. The key inside must be
+    /// of the kind the dictionary names. Extra fields
+    /// (`keyid_hash_algorithms`, ...) are ignored.
+    pub fn from_key_dict(dict: &Value) -> Result<Self, KeyError> {
+        let path = Path::new("<key dictionary>");
+        let field = |name: &str| -> Result<&str, KeyError> {
+            dict.get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed(path, format!("{name} is missing or not a string")))
+        };
+        let keytype = field("keytype")?;
+        let scheme = field("scheme")?;
+        let public = dict
+            .get("keyval")
+            .and_then(|keyval| keyval.get("public"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed(path, "keyval.public is missing or not a string"))?;
+        let expected = match (keytype, scheme) {
+            ("ed25519", "ed25519") => KeyType::Ed25519,
+            ("rsa", "rsassa-pss-sha256") => KeyType::Rsa,
+            ("ecdsa" | "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256") => KeyType::Ecdsa,
+            _ => {
+                return Err(KeyError::Unsupported {
+                    path: path.into(),
+                    kind: format!("keytype {keytype:?} with scheme {scheme:?}"),
+                });
+            }
+        };
+        let key = if expected == KeyType::Ed25519 {
+            let raw =
+                hex::decode(public).map_err(|e| malformed(path, format!("keyval.public: {e}")))?;
+            let raw: [u8; 32] = raw
+                .try_into()
+                .map_err(|_| malformed(path, "keyval.public is not 32 bytes"))?;
+            PublicKey {
+                key: PublicKeyInner::Ed25519(
+                    VerifyingKey::from_bytes(&raw).map_err(|e| malformed(path, e))?,
+                ),
+            }
+        } else {
+            Self::from_pem(path, public.as_bytes())?
+        };
+        if key.key_type() != expected {
+            return Err(malformed(
+                path,
+                format!(
+                    "keytype {keytype:?} but keyval.public holds an {} key",
+                    key.key_type().keytype()
+                ),
+            ));
+        }
+        Ok(key)
     }
 }
 
@@ -186,7 +384,7 @@ impl PrivateKey {
 
     pub fn public(&self) -> PublicKey {
         PublicKey {
-            key: self.key.verifying_key(),
+            key: PublicKeyInner::Ed25519(self.key.verifying_key()),
         }
     }
 
@@ -452,5 +650,114 @@ mod tests {
         let key = PrivateKey::load(&vector("rfc8032.pem"), None).unwrap();
         let shown = format!("{key:?}");
         assert!(!shown.contains("9d61b19d"), "{shown}");
+    }
+
+    #[test]
+    fn ed25519_key_dict_round_trips() {
+        let public = PublicKey::load(&vector("rfc8032.pub")).unwrap();
+        for format in [KeyIdFormat::Python, KeyIdFormat::Legacy] {
+            let dict = public.key_dict(format);
+            let back = PublicKey::from_key_dict(&dict).unwrap();
+            assert_eq!(back, public);
+            assert_eq!(back.keyid(format), public.keyid(format));
+        }
+        assert_eq!(public.key_type(), KeyType::Ed25519);
+    }
+
+    fn dict_error(dict: Value) -> String {
+        PublicKey::from_key_dict(&dict).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn key_dict_errors() {
+        let ec_pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEGr6GY2GjKGwygX2ECeuVh6aDHHlH\nlROkwbrDOq1cRZ/9fqcOnjGtsBW2AZIE01/YGNyWZfBV5aqODBltKjvvHg==\n-----END PUBLIC KEY-----\n";
+        let ok = json!({"keytype": "ecdsa", "scheme": "ecdsa-sha2-nistp256", "keyval": {"public": ec_pem}});
+        assert_eq!(
+            PublicKey::from_key_dict(&ok).unwrap().key_type(),
+            KeyType::Ecdsa
+        );
+        // The deprecated keytype securesystemslib still verifies with.
+        let mut old = ok.clone();
+        old["keytype"] = json!("ecdsa-sha2-nistp256");
+        assert_eq!(
+            PublicKey::from_key_dict(&old).unwrap().key_type(),
+            KeyType::Ecdsa
+        );
+
+        let e = dict_error(json!({"scheme": "ed25519", "keyval": {"public": PUBLIC_HEX}}));
+        assert!(e.contains("keytype is missing"), "{e}");
+        let e = dict_error(
+            json!({"keytype": "ed25519", "scheme": 7, "keyval": {"public": PUBLIC_HEX}}),
+        );
+        assert!(e.contains("scheme is missing or not a string"), "{e}");
+        let e = dict_error(json!({"keytype": "ed25519", "scheme": "ed25519", "keyval": {}}));
+        assert!(e.contains("keyval.public is missing"), "{e}");
+        let e = dict_error(
+            json!({"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": "zz"}}),
+        );
+        assert!(e.contains("keyval.public"), "{e}");
+        let e = dict_error(
+            json!({"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": "abcd"}}),
+        );
+        assert!(e.contains("not 32 bytes"), "{e}");
+        // keytype/scheme pairs that do not belong together or are not supported.
+        for (keytype, scheme) in [
+            ("ed25519", "rsassa-pss-sha256"),
+            ("rsa", "ecdsa-sha2-nistp256"),
+            ("ecdsa", "ecdsa-sha2-nistp384"),
+            ("rsa", "rsa-pkcs1v15-sha256"),
+            ("ecdsa", "ed25519"),
+        ] {
+            let mut dict = ok.clone();
+            dict["keytype"] = json!(keytype);
+            dict["scheme"] = json!(scheme);
+            let e = dict_error(dict);
+            assert!(e.contains("not supported"), "{keytype}/{scheme}: {e}");
+        }
+        // An EC key in a dictionary that says RSA.
+        let mut dict = ok.clone();
+        dict["keytype"] = json!("rsa");
+        dict["scheme"] = json!("rsassa-pss-sha256");
+        let e = dict_error(dict);
+        assert!(e.contains("holds an ecdsa key"), "{e}");
+        // An ed25519 PEM where hex is expected, and hex where PEM is expected.
+        let pem = std::fs::read_to_string(vector("rfc8032.pub")).unwrap();
+        let e = dict_error(
+            json!({"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": pem}}),
+        );
+        assert!(e.contains("keyval.public"), "{e}");
+        let mut dict = ok.clone();
+        dict["keyval"]["public"] = json!(PUBLIC_HEX);
+        let e = dict_error(dict);
+        assert!(e.contains("no PEM block"), "{e}");
+        // An ed25519 SPKI PEM in an ecdsa dictionary.
+        let mut dict = ok.clone();
+        dict["keyval"]["public"] = json!(pem);
+        let e = dict_error(dict);
+        assert!(e.contains("holds an ed25519 key"), "{e}");
+        // A private key PEM.
+        let private = std::fs::read_to_string(vector("rfc8032.pem")).unwrap();
+        let mut dict = ok.clone();
+        dict["keyval"]["public"] = json!(private);
+        let e = dict_error(dict);
+        assert!(e.contains("private key"), "{e}");
+        // Garbage inside a PEM block.
+        let mut dict = ok;
+        dict["keyval"]["public"] =
+            json!("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+        let e = dict_error(dict);
+        assert!(e.contains("not a key file"), "{e}");
+    }
+
+    #[test]
+    fn verify_rejects_garbage_signatures_for_every_type() {
+        let ed = PublicKey::load(&vector("rfc8032.pub")).unwrap();
+        let ec_pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEGr6GY2GjKGwygX2ECeuVh6aDHHlH\nlROkwbrDOq1cRZ/9fqcOnjGtsBW2AZIE01/YGNyWZfBV5aqODBltKjvvHg==\n-----END PUBLIC KEY-----\n";
+        let ec = PublicKey::from_pem(Path::new("ec"), ec_pem.as_bytes()).unwrap();
+        for key in [ed, ec] {
+            for sig in [&[][..], &[0u8; 64][..], &[0x30, 0x06, 2, 1, 1, 2, 1, 1][..]] {
+                assert!(!key.verify(b"msg", sig), "{:?}", key.key_type());
+            }
+        }
     }
 }

@@ -1,0 +1,191 @@
+//! RSA and ECDSA public keys against in-toto 3.1.0 / securesystemslib 1.6:
+//! keyids, key dictionaries and signatures made by the Python side must be
+//! what `tracelink::keys::PublicKey` computes and accepts.
+//!
+//! Needs the in-toto 3.1.0 venv (`TRACELINK_INTOTO_VENV`, see tests/common)
+//! and `openssl`; prints `SKIP: ...` without them (fails under `CI`).
+
+mod common;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use tracelink::keys::{KeyIdFormat, KeyType, PublicKey};
+
+const MESSAGE: &[u8] = b"{\"_type\":\"link\",\"name\":\"rsa and ecdsa\"}\n";
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = common::output(Command::new("openssl").args(args).current_dir(dir));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        common::show(&out)
+    );
+}
+
+fn have_openssl(test: &str) -> bool {
+    if Command::new("openssl").arg("version").output().is_ok() {
+        return true;
+    }
+    let msg = format!("SKIP: {test}: openssl not found");
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}; CI must run this test");
+    }
+    println!("{msg}");
+    eprintln!("{msg}");
+    false
+}
+
+/// Key files in a tempdir: NAME.pem (private, when Python should sign) and
+/// NAME.pub (public) for each case.
+fn make_keys(dir: &Path) {
+    let o = |args: &[&str]| openssl(dir, args);
+    o(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:3072",
+        "-out",
+        "rsa.pem",
+    ]);
+    o(&["pkey", "-in", "rsa.pem", "-pubout", "-out", "rsa.pub"]);
+    // The same key as PKCS#1 `RSA PUBLIC KEY`, and as SPKI with CRLF lines.
+    o(&[
+        "rsa",
+        "-in",
+        "rsa.pem",
+        "-RSAPublicKey_out",
+        "-out",
+        "rsa-pkcs1.pub",
+    ]);
+    let pem = std::fs::read_to_string(dir.join("rsa.pub")).unwrap();
+    std::fs::write(dir.join("rsa-crlf.pub"), pem.replace('\n', "\r\n")).unwrap();
+    o(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        "ec.pem",
+    ]);
+    o(&["pkey", "-in", "ec.pem", "-pubout", "-out", "ec.pub"]);
+    // The same key with a compressed point: securesystemslib writes it uncompressed.
+    o(&[
+        "ec",
+        "-in",
+        "ec.pem",
+        "-pubout",
+        "-conv_form",
+        "compressed",
+        "-out",
+        "ec-compressed.pub",
+    ]);
+    // An RSA-PSS (OID 1.2.840.113549.1.1.10) key: read as plain RSA.
+    o(&[
+        "genpkey",
+        "-algorithm",
+        "RSA-PSS",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "pss-key",
+    ]);
+    o(&[
+        "pkey",
+        "-in",
+        "pss-key",
+        "-pubout",
+        "-out",
+        "rsa-pss-oid.pub",
+    ]);
+    std::fs::write(dir.join("msg"), MESSAGE).unwrap();
+}
+
+fn python_view(venv: &Path, dir: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keys/sslib_keys.py");
+    let out = common::output(Command::new(venv.join("bin/python")).arg(script).arg(dir));
+    assert!(
+        out.status.success(),
+        "sslib_keys.py: {}",
+        common::show(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn rsa_and_ecdsa_keys_match_securesystemslib() {
+    let test = "rsa_and_ecdsa_keys_match_securesystemslib";
+    let Some(venv) = common::intoto_venv(test) else {
+        return;
+    };
+    if !have_openssl(test) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_keys(dir);
+    let python = python_view(&venv, dir);
+    let cases = [
+        ("rsa", KeyType::Rsa, 3),
+        ("rsa-pkcs1", KeyType::Rsa, 0),
+        ("rsa-crlf", KeyType::Rsa, 0),
+        ("rsa-pss-oid", KeyType::Rsa, 0),
+        ("ec", KeyType::Ecdsa, 2),
+        ("ec-compressed", KeyType::Ecdsa, 0),
+    ];
+    assert_eq!(python.as_object().unwrap().len(), cases.len(), "{python:#}");
+    for (name, kind, n_sigs) in cases {
+        let entry = &python[name];
+        let mut dict = entry["dict"].clone();
+        let keyid = dict
+            .as_object_mut()
+            .unwrap()
+            .remove("keyid")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        let public = PublicKey::load(&dir.join(format!("{name}.pub")))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(public.key_type(), kind, "{name}");
+        assert_eq!(public.keyid(KeyIdFormat::Python), keyid, "{name}");
+        assert_eq!(public.key_dict(KeyIdFormat::Python), dict, "{name}");
+
+        let from_dict = PublicKey::from_key_dict(&dict).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(from_dict, public, "{name}");
+        assert_eq!(from_dict.keyid(KeyIdFormat::Python), keyid, "{name}");
+
+        let sigs = entry["sigs"].as_object().unwrap();
+        assert_eq!(sigs.len(), n_sigs, "{name}: {sigs:?}");
+        for (label, sig) in sigs {
+            let sig = hex::decode(sig.as_str().unwrap()).unwrap();
+            assert!(
+                public.verify(MESSAGE, &sig),
+                "{name} {label}: Python's signature"
+            );
+            assert!(!public.verify(b"another message", &sig), "{name} {label}");
+            for bit in [0, sig.len() * 4, sig.len() * 8 - 1] {
+                let mut bad = sig.clone();
+                bad[bit / 8] ^= 1 << (bit % 8);
+                assert!(
+                    !public.verify(MESSAGE, &bad),
+                    "{name} {label}: bit {bit} flipped"
+                );
+            }
+            assert!(
+                !public.verify(MESSAGE, &sig[..sig.len() - 1]),
+                "{name} {label}: short"
+            );
+        }
+    }
+    // A signature by one key does not verify under the other kind.
+    let rsa = PublicKey::load(&dir.join("rsa.pub")).unwrap();
+    let ec = PublicKey::load(&dir.join("ec.pub")).unwrap();
+    let ec_sig = hex::decode(python["ec"]["sigs"]["signer"].as_str().unwrap()).unwrap();
+    let rsa_sig = hex::decode(python["rsa"]["sigs"]["signer"].as_str().unwrap()).unwrap();
+    assert!(!rsa.verify(MESSAGE, &ec_sig));
+    assert!(!ec.verify(MESSAGE, &rsa_sig));
+}
