@@ -8,7 +8,8 @@
 //! (`$TRACELINK_INTOTO_VENV/bin/python` or `/work/venv-intoto/bin/python`) the
 //! generator is also re-run live.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -104,18 +105,9 @@ fn exclude_parity_committed_table() {
     println!("{cases} exclude cases match pathspec 1.1.1");
 }
 
-fn venv_python() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(venv) = std::env::var_os("TRACELINK_INTOTO_VENV") {
-        candidates.push(Path::new(&venv).join("bin/python"));
-    }
-    candidates.push(PathBuf::from("/work/venv-intoto/bin/python"));
-    candidates.into_iter().find(|p| p.is_file())
-}
-
 #[test]
 fn exclude_parity_live_pathspec() {
-    let Some(python) = venv_python() else {
+    let Some(python) = common::venv_python() else {
         println!("SKIP: in-toto venv not found");
         return;
     };

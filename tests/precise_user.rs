@@ -83,32 +83,9 @@ impl Area {
         nix::unistd::chown(&path, Some(self.uid.into()), Some(self.gid.into())).unwrap();
     }
 
-    /// `tracelink run -n step -k KEY -d META -- ARGV` in the tree, as the
-    /// test user, with `PATH=path`.
-    fn run_argv(&self, argv: &[&str], path: &str) -> Output {
-        let mut cmd = Command::new("setpriv");
-        cmd.args([
-            format!("--reuid={}", self.uid),
-            format!("--regid={}", self.gid),
-            "--clear-groups".into(),
-            "--".into(),
-        ])
-        .arg(&self.bin)
-        .args(["run", "-n", "step", "-k"])
-        .arg(&self.key)
-        .arg("-d")
-        .arg(&self.meta)
-        .arg("--")
-        .args(argv)
-        .env("PATH", path)
-        .current_dir(&self.tree)
-        .stdin(std::process::Stdio::null());
-        common::output(&mut cmd)
-    }
-
-    /// `tracelink run -n step -k KEY -d META EXTRA -- sh -c SCRIPT` in the
-    /// tree, as the test user.
-    fn run(&self, extra: &[&str], script: &str) -> Output {
+    /// `tracelink run -n step -k KEY -d META EXTRA -- ARGV` in the tree, as
+    /// the test user, not yet started.
+    fn command(&self, extra: &[&str], argv: &[&str]) -> Command {
         let mut cmd = Command::new("setpriv");
         cmd.args([
             format!("--reuid={}", self.uid),
@@ -122,10 +99,21 @@ impl Area {
         .arg("-d")
         .arg(&self.meta)
         .args(extra)
-        .args(["--", "sh", "-c", script])
+        .arg("--")
+        .args(argv)
         .current_dir(&self.tree)
         .stdin(std::process::Stdio::null());
-        common::output(&mut cmd)
+        cmd
+    }
+
+    /// `tracelink run ... -- ARGV` as the test user, with `PATH=path`.
+    fn run_argv(&self, argv: &[&str], path: &str) -> Output {
+        common::output(self.command(&[], argv).env("PATH", path))
+    }
+
+    /// `tracelink run ... EXTRA -- sh -c SCRIPT` as the test user.
+    fn run(&self, extra: &[&str], script: &str) -> Output {
+        common::output(&mut self.command(extra, &["sh", "-c", script]))
     }
 
     fn json(&self, name: &str) -> Value {

@@ -9,8 +9,9 @@
 //! generator is also re-run live (without the venv that test prints `SKIP`,
 //! or fails when the `CI` environment variable is set).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -267,18 +268,9 @@ fn rules_parity_committed_table() {
     );
 }
 
-fn venv_python() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(venv) = std::env::var_os("TRACELINK_INTOTO_VENV") {
-        candidates.push(Path::new(&venv).join("bin/python"));
-    }
-    candidates.push(PathBuf::from("/work/venv-intoto/bin/python"));
-    candidates.into_iter().find(|p| p.is_file())
-}
-
 #[test]
 fn rules_parity_live_in_toto() {
-    let Some(python) = venv_python() else {
+    let Some(python) = common::venv_python() else {
         assert!(
             std::env::var_os("CI").is_none(),
             "in-toto venv not found (set TRACELINK_INTOTO_VENV; scripts/setup-venv.sh makes one)"

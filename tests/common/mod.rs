@@ -17,13 +17,24 @@ pub fn vector(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The venv's python, if the in-toto venv is there (no SKIP line: for
+/// tests that only re-check committed data against the live library).
+pub fn venv_python() -> Option<PathBuf> {
+    let python = venv_dir().join("bin/python");
+    python.is_file().then_some(python)
+}
+
+fn venv_dir() -> PathBuf {
+    std::env::var_os("TRACELINK_INTOTO_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-intoto"))
+}
+
 /// The venv holding in-toto 3.1.0 (`scripts/setup-venv.sh`), or `None` after
 /// printing a SKIP line. Under CI (`CI` set) a missing venv fails the test
 /// instead: CI must run the interoperability tests for real.
 pub fn intoto_venv(test: &str) -> Option<PathBuf> {
-    let venv = std::env::var_os("TRACELINK_INTOTO_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-intoto"));
+    let venv = venv_dir();
     if venv.join("bin/in-toto-verify").exists() {
         return Some(venv);
     }
