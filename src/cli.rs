@@ -52,6 +52,24 @@ pub enum Commands {
     Record(RecordCommand),
     /// Generate an ed25519 key pair: FILE (PKCS#8 PEM, mode 0600) and FILE.pub
     Keygen(KeygenArgs),
+    /// Verify a supply chain's links against a signed in-toto layout
+    #[command(
+        long_about = "Verify a supply chain's links against a signed in-toto layout, \
+        with the verdicts of in-toto 3.1.0's in-toto-verify.\n\n\
+        Checks, in this order: every --verification-keys key signed the layout; the \
+        layout has not expired; each step has links (<step>.<keyid8>.link in --link-dir) \
+        signed by `threshold` distinct authorized functionaries, agreeing on their \
+        artifacts; sublayouts, recursively; every step's artifact rules; then each \
+        inspection is run in the current directory and its rules are applied.\n\n\
+        Exit status: 0 verified, 1 not verified (malformed layouts and links included), \
+        2 command-line errors."
+    )]
+    Verify(VerifyArgs),
+    /// Add a signature to an in-toto layout or link, or check its signatures
+    Sign(SignArgs),
+    /// Layout tooling: draft a layout from recorded links
+    #[command(subcommand)]
+    Layout(LayoutCommand),
     /// Internal: the namespace helper of precise recording
     #[command(name = "__sandbox", hide = true)]
     Sandbox(SandboxArgs),
@@ -272,4 +290,96 @@ pub struct KeygenArgs {
 pub enum KeyIdFormatArg {
     Python,
     Legacy,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The root layout (classic signed JSON or DSSE envelope)
+    #[arg(short = 'l', long, value_name = "FILE")]
+    pub layout: PathBuf,
+
+    /// Public keys (SPKI PEM: ed25519, RSA, ECDSA P-256) of the layout's owners;
+    /// each must have signed the layout
+    #[arg(long = "verification-keys", visible_alias = "layout-key", alias = "layout-keys",
+          value_name = "PUB", num_args = 1.., required = true)]
+    pub verification_keys: Vec<PathBuf>,
+
+    /// Directory holding the links (<step>.<keyid8>.link) and sublayout directories
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub link_dir: PathBuf,
+
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Record inspections precisely (what the command touched) instead of as
+    /// in-toto-verify does (a snapshot of the whole current directory)
+    #[arg(long)]
+    pub precise_inspections: bool,
+
+    /// Kill an inspection command after SECS seconds (in-toto-verify's default is 10)
+    #[arg(long, value_name = "SECS", default_value = "10")]
+    pub inspection_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The layout or link to sign or check
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Private keys to sign with (PKCS#8 PEM: ed25519, RSA, ECDSA P-256). A link
+    /// takes exactly one
+    #[arg(short = 'k', long = "signing-key", value_name = "KEY", num_args = 1..,
+          required_unless_present = "verify", conflicts_with = "verify")]
+    pub signing_keys: Vec<PathBuf>,
+
+    /// Password of encrypted signing keys; -P alone prompts for it
+    #[arg(short = 'P', long = "password", value_name = "PASSWORD", num_args = 0..=1,
+          default_missing_value = "", hide_default_value = true)]
+    pub password: Option<String>,
+
+    /// Keep the existing signatures and add ours (layouts only; the default replaces them)
+    #[arg(short = 'a', long)]
+    pub append: bool,
+
+    /// Where to write the signed file (default: a layout in place, a link as
+    /// <step>.<keyid8>.link beside it)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Keyid convention for the new signatures (default: python)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub keyid_format: Option<KeyIdFormatArg>,
+
+    /// Check the file's signatures instead of signing: every key must have signed it
+    #[arg(long, requires = "verification_keys")]
+    pub verify: bool,
+
+    /// Public keys for --verify
+    #[arg(long = "verification-keys", value_name = "PUB", num_args = 1..)]
+    pub verification_keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LayoutCommand {
+    /// Draft an (unsigned) layout from recorded links, for the owner to review,
+    /// edit and sign
+    Draft(LayoutDraftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LayoutDraftArgs {
+    /// Directory holding the recorded links
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub link_dir: PathBuf,
+
+    /// Public keys of the functionaries; each link's signature decides which key
+    /// is authorized for its step
+    #[arg(long = "functionary-key", value_name = "PUB", num_args = 1.., required = true)]
+    pub functionary_keys: Vec<PathBuf>,
+
+    /// Where to write the draft (default: stdout)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

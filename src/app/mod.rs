@@ -1,7 +1,11 @@
 //! One function per subcommand: the only place that wires the library's
 //! modules together, prints to the user and decides exit statuses.
 
-use crate::cli::{self, Cli, Commands, KeyIdFormatArg, RecordCommand};
+mod draft;
+mod sign;
+mod verify;
+
+use crate::cli::{self, Cli, Commands, KeyIdFormatArg, LayoutCommand, RecordCommand};
 use crate::progress::HashProgress;
 use anyhow::{Context, bail};
 use std::io::IsTerminal as _;
@@ -25,6 +29,9 @@ pub fn main(cli: Cli) -> i32 {
         Commands::Record(RecordCommand::Start(args)) => record_start(args),
         Commands::Record(RecordCommand::Stop(args)) => record_stop(args),
         Commands::Keygen(args) => keygen(args).map(|()| 0),
+        Commands::Verify(args) => Ok(verify::verify(args)),
+        Commands::Sign(args) => sign::sign(args),
+        Commands::Layout(LayoutCommand::Draft(args)) => draft::draft(args),
         Commands::Sandbox(args) => Ok(sandbox::sandbox_main(sandbox::SandboxSpec {
             fuse_sock: args.fuse_sock,
             status_fd: args.status_fd,
