@@ -9,5 +9,6 @@
 //!   of one step or inspection to its materials or products
 //!   (`verify_item_rules`).
 
+pub mod draft;
 pub mod fnmatch;
 pub mod rules;
