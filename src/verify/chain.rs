@@ -1,0 +1,369 @@
+//! Verifying a supply chain against a layout, in the order and with the
+//! verdicts of in-toto 3.1.0's `in_toto_verify` (see notes-verify.md):
+//! layout signatures, expiry, links per step, link signatures and
+//! thresholds, sublayouts, command alignment, threshold agreement, step
+//! rules, inspections, inspection rules.
+//!
+//! Running an inspection's command is the caller's business (an
+//! [`Inspector`]); this module knows nothing of processes, FUSE or terminals.
+
+use super::layout::{Inspection, Layout, Step};
+use super::metadata::Metadata;
+use super::report::{ItemKind, ItemReport, LinkReport, LinkStatus, Report};
+use super::rules::{ArtifactsKind, Rule, apply_rules};
+use crate::keys::PublicKey;
+use crate::link::{self, ArtifactMap, Link};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What an inspection's command did.
+#[derive(Debug, Clone, Default)]
+pub struct Inspected {
+    pub materials: ArtifactMap,
+    pub products: ArtifactMap,
+    pub return_value: i64,
+}
+
+/// Runs inspection commands and records their artifacts.
+pub trait Inspector {
+    /// Runs `inspection.run` and records what it consumed and produced. An
+    /// `Err` (the command cannot run, timed out, ...) fails verification.
+    fn inspect(&mut self, inspection: &Inspection) -> Result<Inspected, String>;
+}
+
+/// A verified layout's summary, standing in for a sublayout's link: the
+/// materials of its first step and the products and command of its last.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub materials: ArtifactMap,
+    pub products: ArtifactMap,
+    pub command: Vec<String>,
+}
+
+/// Verifies the layout in `meta` with the owner keys (keyid, key): every one
+/// must have signed it. Links come from `link_dir`. `now` is Unix seconds.
+/// Findings go into `report`; the `Err` is the first reason verification
+/// failed (also stored in `report.failure`).
+pub fn verify(
+    meta: &Metadata,
+    owner_keys: &[(String, PublicKey)],
+    link_dir: &Path,
+    now: i64,
+    inspector: &mut dyn Inspector,
+    report: &mut Report,
+) -> Result<Summary, String> {
+    let result = verify_inner(meta, owner_keys, link_dir, now, inspector, report);
+    if let Err(reason) = &result {
+        report.failure = Some(reason.clone());
+    }
+    result
+}
+
+/// A step's counted evidence: the link, or a sublayout's summary.
+struct Evidence {
+    keyid: String,
+    materials: ArtifactMap,
+    products: ArtifactMap,
+    command: Vec<String>,
+}
+
+fn verify_inner(
+    meta: &Metadata,
+    owner_keys: &[(String, PublicKey)],
+    link_dir: &Path,
+    now: i64,
+    inspector: &mut dyn Inspector,
+    report: &mut Report,
+) -> Result<Summary, String> {
+    let path = meta.path.display().to_string();
+    if meta.payload_type() != "layout" {
+        return Err(format!("{path}: this is a link, not a layout"));
+    }
+    let layout = Layout::from_value(&meta.payload).map_err(|e| format!("{path}: {e}"))?;
+
+    // 1. Every owner key must have signed the layout.
+    if owner_keys.is_empty() {
+        return Err("layout signature verification needs at least one key".into());
+    }
+    for (keyid, key) in owner_keys {
+        let result = meta.verify_signature(key, keyid);
+        report.signatures.push((keyid.clone(), result.clone()));
+        if let Err(e) = result {
+            return Err(format!("{path}: {e}"));
+        }
+    }
+
+    // 2. Expiry.
+    report.expires = Some(layout.expires.clone());
+    if layout.expires_unix <= now {
+        return Err(format!("{path}: the layout expired at {}", layout.expires));
+    }
+
+    // 3-5. Links per step, their signatures and thresholds; sublayouts.
+    let mut chain: Vec<Vec<Evidence>> = Vec::new();
+    for step in &layout.steps {
+        let mut item = ItemReport::new(ItemKind::Step, &step.name);
+        item.threshold = step.threshold;
+        let result = step_evidence(&layout, step, link_dir, now, inspector, &mut item);
+        report.items.push(item);
+        chain.push(result?);
+    }
+
+    // 7. Command alignment: a warning only.
+    for (step, evidence) in layout.steps.iter().zip(&chain) {
+        for e in evidence {
+            if e.command != step.expected_command {
+                report.warnings.push(format!(
+                    "step {:?}: the link by {} ran {:?}, the layout expects {:?}",
+                    step.name,
+                    &e.keyid[..e.keyid.len().min(8)],
+                    e.command,
+                    step.expected_command
+                ));
+            }
+        }
+    }
+
+    // 8. With threshold > 1 the counted links must agree on their artifacts.
+    for (step, evidence) in layout.steps.iter().zip(&chain) {
+        if step.threshold <= 1 {
+            continue;
+        }
+        if (evidence.len() as i64) < step.threshold {
+            return Err(format!(
+                "step {:?} was not performed by enough functionaries",
+                step.name
+            ));
+        }
+        let first = &evidence[0];
+        if let Some(other) = evidence
+            .iter()
+            .find(|e| e.materials != first.materials || e.products != first.products)
+        {
+            return Err(format!(
+                "step {:?}: links {} and {} have different artifacts",
+                step.name,
+                link::file_name(&step.name, &first.keyid),
+                link::file_name(&step.name, &other.keyid)
+            ));
+        }
+    }
+
+    // The first counted link stands for its step.
+    let mut links: BTreeMap<String, (ArtifactMap, ArtifactMap)> = BTreeMap::new();
+    let mut first_and_last: Vec<&Evidence> = Vec::new();
+    for (step, evidence) in layout.steps.iter().zip(&chain) {
+        let Some(first) = evidence.first() else {
+            return Err(format!(
+                "step {:?} has no counted link (threshold {})",
+                step.name, step.threshold
+            ));
+        };
+        links.insert(
+            step.name.clone(),
+            (first.materials.clone(), first.products.clone()),
+        );
+        first_and_last.push(first);
+    }
+
+    // 9. Step rules, in order, materials then products.
+    for (i, step) in layout.steps.iter().enumerate() {
+        let item = &mut report.items[i];
+        let (materials, products) = &links[&step.name];
+        item.materials = materials.len();
+        item.products = products.len();
+        check_rules(
+            item,
+            &step.expected_materials,
+            &step.expected_products,
+            &links,
+        )?;
+    }
+
+    // 10. Inspections run, then their rules (which may refer to each other).
+    let first_inspection = report.items.len();
+    for inspection in &layout.inspect {
+        let mut item = ItemReport::new(ItemKind::Inspection, &inspection.name);
+        item.run = inspection.run.clone();
+        let result = inspector.inspect(inspection);
+        if let Ok(done) = &result {
+            item.return_value = Some(done.return_value);
+            item.materials = done.materials.len();
+            item.products = done.products.len();
+        }
+        report.items.push(item);
+        let done = result.map_err(|e| format!("inspection {:?}: {e}", inspection.name))?;
+        if done.return_value != 0 {
+            return Err(format!(
+                "inspection {:?}: {:?} exited with {}",
+                inspection.name,
+                inspection.run.join(" "),
+                done.return_value
+            ));
+        }
+        links.insert(inspection.name.clone(), (done.materials, done.products));
+    }
+    for (i, inspection) in layout.inspect.iter().enumerate() {
+        check_rules(
+            &mut report.items[first_inspection + i],
+            &inspection.expected_materials,
+            &inspection.expected_products,
+            &links,
+        )?;
+    }
+
+    Ok(match (first_and_last.first(), first_and_last.last()) {
+        (Some(first), Some(last)) => Summary {
+            materials: first.materials.clone(),
+            products: last.products.clone(),
+            command: last.command.clone(),
+        },
+        _ => Summary::default(),
+    })
+}
+
+/// Applies an item's material rules, then its product rules.
+fn check_rules(
+    item: &mut ItemReport,
+    material_rules: &[Rule],
+    product_rules: &[Rule],
+    links: &BTreeMap<String, (ArtifactMap, ArtifactMap)>,
+) -> Result<(), String> {
+    let (materials, products) = &links[&item.name];
+    for (kind, rules) in [
+        (ArtifactsKind::Materials, material_rules),
+        (ArtifactsKind::Products, product_rules),
+    ] {
+        let outcome = apply_rules(&item.name, rules, kind, materials, products, links);
+        let failure = outcome.result.clone().err();
+        item.rules.push(outcome);
+        if let Some(failure) = failure {
+            let what = match item.kind {
+                ItemKind::Step => "step",
+                ItemKind::Inspection => "inspection",
+            };
+            return Err(format!("{what} {:?}, {kind}: {failure}", item.name));
+        }
+    }
+    Ok(())
+}
+
+/// Loads a step's link files, keeps those validly signed by an authorized
+/// functionary, verifies sublayouts, and checks the threshold of distinct
+/// functionaries.
+fn step_evidence(
+    layout: &Layout,
+    step: &Step,
+    link_dir: &Path,
+    now: i64,
+    inspector: &mut dyn Inspector,
+    item: &mut ItemReport,
+) -> Result<Vec<Evidence>, String> {
+    // in-toto loads one file per authorized keyid (a keyid listed twice is
+    // looked for once) and skips files that are not there.
+    let mut loaded: Vec<(String, Metadata)> = Vec::new();
+    for keyid in &step.pubkeys {
+        if loaded.iter().any(|(k, _)| k == keyid) {
+            continue;
+        }
+        let file = link_dir.join(link::file_name(&step.name, keyid));
+        match Metadata::load(&file) {
+            // in-toto validates what it loads, counted or not.
+            Ok(meta) => {
+                let valid = match meta.payload_type() {
+                    "link" => Link::from_value(&meta.payload).map(drop),
+                    _ => Layout::from_value(&meta.payload).map(drop),
+                };
+                valid.map_err(|e| format!("{}: {e}", file.display()))?;
+                loaded.push((keyid.clone(), meta));
+            }
+            Err(super::metadata::MetadataError::Read { .. }) => item.links.push(LinkReport {
+                keyid: keyid.clone(),
+                file,
+                status: LinkStatus::Missing,
+                sublayout: None,
+            }),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    if (loaded.len() as i64) < step.threshold {
+        return Err(format!(
+            "step {:?} requires {} link file(s), found {} in {}",
+            step.name,
+            step.threshold,
+            loaded.len(),
+            link_dir.display()
+        ));
+    }
+
+    let mut evidence = Vec::new();
+    for (keyid, meta) in loaded {
+        let file = meta.path.clone();
+        // Only keys the layout lists can authorize (loaded keyids come
+        // from the step's pubkeys).
+        let Some(key) = layout.keys.get(&keyid) else {
+            item.links.push(LinkReport {
+                keyid,
+                file,
+                status: LinkStatus::BadSignature("the layout does not list this key".into()),
+                sublayout: None,
+            });
+            continue;
+        };
+        if let Err(e) = meta.verify_signature(&key.key, &key.keyid) {
+            item.links.push(LinkReport {
+                keyid,
+                file,
+                status: LinkStatus::BadSignature(e),
+                sublayout: None,
+            });
+            continue;
+        }
+        if meta.payload_type() == "layout" {
+            let sub_dir = link_dir.join(format!("{}.{}", step.name, &keyid[..keyid.len().min(8)]));
+            let mut sub_report = Report::new(file.clone());
+            let owner = [(key.keyid.clone(), key.key.clone())];
+            let result = verify(&meta, &owner, &sub_dir, now, inspector, &mut sub_report);
+            item.links.push(LinkReport {
+                keyid: keyid.clone(),
+                file: file.clone(),
+                status: LinkStatus::Counted,
+                sublayout: Some(Box::new(sub_report)),
+            });
+            let summary = result.map_err(|e| {
+                format!("sublayout {} of step {:?}: {e}", file.display(), step.name)
+            })?;
+            evidence.push(Evidence {
+                keyid,
+                materials: summary.materials,
+                products: summary.products,
+                command: summary.command,
+            });
+        } else {
+            let link = Link::from_value(&meta.payload)
+                .map_err(|e| format!("{}: not a valid link: {e}", file.display()))?;
+            item.links.push(LinkReport {
+                keyid: keyid.clone(),
+                file,
+                status: LinkStatus::Counted,
+                sublayout: None,
+            });
+            evidence.push(Evidence {
+                keyid,
+                materials: link.materials,
+                products: link.products,
+                command: link.command,
+            });
+        }
+    }
+    // Distinct functionaries: keyids are distinct by construction.
+    if (evidence.len() as i64) < step.threshold {
+        return Err(format!(
+            "step {:?} requires at least {} link(s) validly signed by different authorized functionaries, found {}",
+            step.name,
+            step.threshold,
+            evidence.len()
+        ));
+    }
+    Ok(evidence)
+}
