@@ -1,18 +1,30 @@
 //! Signing and verification keys: loading them from the files in-toto's
-//! tools use, generating new ones, and naming them by keyid.
+//! tools use, generating new ones, signing, and naming keys by keyid.
 //!
-//! Formats: PKCS#8 PEM private keys (v1 as `openssl genpkey -algorithm ed25519`
-//! writes them, v2 with the public key, and encrypted PKCS#8), SPKI PEM public
-//! keys, and the legacy securesystemslib JSON ed25519 key. Signing is
-//! ed25519 only (RSA and ECDSA private keys are recognised and refused with a
-//! clear error); verification also takes RSA (`rsassa-pss-sha256`) and ECDSA
-//! P-256 (`ecdsa-sha2-nistp256`) public keys, from PEM files or from layout
-//! key dictionaries, named by keyid exactly as securesystemslib 1.6 does.
+//! Three kinds of key, signed and named exactly as in-toto 3.1.0
+//! (securesystemslib 1.6's `CryptoSigner` and `SSlibKey`) does:
+//! - ed25519, scheme `ed25519`: `keyval.public` is the raw key in hex;
+//! - RSA, scheme `rsassa-pss-sha256`: PSS with SHA-256, MGF1-SHA256 and a
+//!   32-byte salt when signing (any salt length when verifying);
+//! - ECDSA P-256, scheme `ecdsa-sha2-nistp256`: SHA-256, DER signatures.
+//!
+//! For RSA and ECDSA `keyval.public` is the SPKI PEM. The keyid is the
+//! sha256 of the canonical key dictionary, in in-toto Python's convention or
+//! the legacy one with `keyid_hash_algorithms` (`KeyIdFormat`).
+//!
+//! Private key files: PKCS#8 PEM (v1 as `openssl genpkey` writes it, v2 with
+//! the public key, and encrypted PKCS#8), the traditional OpenSSL
+//! `RSA PRIVATE KEY` and `EC PRIVATE KEY` PEM that in-toto also reads (not
+//! their legacy encrypted form), and the legacy securesystemslib JSON ed25519
+//! key. Public key files: SPKI PEM (and PKCS#1 `RSA PUBLIC KEY`); layouts'
+//! key dictionaries. GPG keys are refused with a clear error. Secrets never
+//! appear in `Debug` output or errors and are zeroized when dropped.
+//!
 //! This module knows keys and bytes; it knows nothing of links, files on the
 //! command line or terminals (prompting for a password is the caller's job).
 
 use crate::link::canonical;
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use pkcs8::der::Decode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -24,6 +36,7 @@ const OID_ED25519: &str = "1.3.101.112";
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 const OID_RSA_PSS: &str = "1.2.840.113549.1.1.10";
 const OID_EC: &str = "1.2.840.10045.2.1";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
 
 /// PKCS#8 v1 DER of an ed25519 key is this prefix followed by the 32-byte seed.
 const PKCS8_V1_PREFIX: [u8; 16] = [
@@ -46,9 +59,13 @@ pub enum KeyError {
     #[error("{path}: not a key file tracelink understands: {reason}")]
     Malformed { path: PathBuf, reason: String },
     #[error(
-        "{path}: {kind} keys are not supported yet (they come with `tracelink verify`); use an ed25519 key (`tracelink keygen`)"
+        "{path}: {kind} keys are not supported; tracelink takes ed25519, RSA (rsassa-pss-sha256) and ECDSA P-256 (ecdsa-sha2-nistp256) keys"
     )]
     Unsupported { path: PathBuf, kind: String },
+    #[error(
+        "{path}: the private key is encrypted in the traditional OpenSSL way (Proc-Type: 4,ENCRYPTED), which tracelink does not read; convert it to encrypted PKCS#8: `openssl pkcs8 -topk8 -in KEY -out NEW`"
+    )]
+    EncryptedTraditional { path: PathBuf },
     #[error("{path}: the private key is encrypted; give its password with -P/--password")]
     NeedsPassword { path: PathBuf },
     #[error("{path}: cannot decrypt the private key (wrong password?)")]
@@ -242,7 +259,7 @@ impl PublicKey {
             "PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
                 Err(KeyError::PrivateNotPublic { path: path.into() })
             }
-            other => Err(unsupported_label(path, other)),
+            other => Err(malformed(path, format!("unexpected PEM block {other:?}"))),
         }
     }
 
@@ -343,22 +360,63 @@ fn keyid_of(dict: &Value) -> String {
 /// Where a private key came from; it decides the default keyid convention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySource {
+    /// A PEM file: PKCS#8 (plain or encrypted) or a traditional OpenSSL
+    /// `RSA PRIVATE KEY` / `EC PRIVATE KEY`.
     Pkcs8,
     LegacyJson,
 }
 
-/// An ed25519 private key. Its secret never appears in `Debug` output.
+/// A private key that signs as in-toto 3.1.0 (securesystemslib's
+/// `CryptoSigner`) does: ed25519, RSA with `rsassa-pss-sha256` or ECDSA
+/// P-256 with `ecdsa-sha2-nistp256`. Its secret never appears in `Debug`
+/// output or in errors, and is zeroized when the key is dropped.
 pub struct PrivateKey {
-    key: SigningKey,
+    key: PrivateKeyInner,
+    /// The public half, computed once (RSA and ECDSA derive it at a cost).
+    public: PublicKey,
     source: KeySource,
     /// For legacy JSON keys: the key dictionary as the file gave it (its
     /// `keyid_hash_algorithms` decide the legacy keyid).
     legacy_dict: Option<Value>,
 }
 
+enum PrivateKeyInner {
+    Ed25519(SigningKey),
+    // Boxed: an RSA key with its precomputed CRT values is large.
+    Rsa(Box<rsa::pss::SigningKey<Sha256>>),
+    Ecdsa(p256::ecdsa::SigningKey),
+}
+
+/// The operating system's random number generator, for the RSA-PSS salt and
+/// blinding (the `rsa` crate is built without its own `getrandom` support).
+struct OsRng;
+
+impl rsa::rand_core::TryRng for OsRng {
+    type Error = getrandom::Error;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut bytes = [0u8; 4];
+        getrandom::fill(&mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        getrandom::fill(dst)
+    }
+}
+
+impl rsa::rand_core::TryCryptoRng for OsRng {}
+
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrivateKey")
+            .field("type", &self.key_type())
             .field("public", &self.public().hex())
             .field("source", &self.source)
             .finish_non_exhaustive()
@@ -366,26 +424,47 @@ impl std::fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
-    /// A fresh key from the operating system's random number generator.
+    /// A fresh ed25519 key from the operating system's random number generator.
     pub fn generate() -> Result<Self, KeyError> {
         let mut seed = Zeroizing::new([0u8; 32]);
         getrandom::fill(seed.as_mut()).map_err(|e| KeyError::Random(e.to_string()))?;
         Ok(Self::from_seed(&seed))
     }
 
-    /// The key with this 32-byte seed.
+    /// The ed25519 key with this 32-byte seed.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self::new(
+            PrivateKeyInner::Ed25519(SigningKey::from_bytes(seed)),
+            KeySource::Pkcs8,
+        )
+    }
+
+    fn new(key: PrivateKeyInner, source: KeySource) -> Self {
+        let public = PublicKey {
+            key: match &key {
+                PrivateKeyInner::Ed25519(key) => PublicKeyInner::Ed25519(key.verifying_key()),
+                PrivateKeyInner::Rsa(key) => {
+                    PublicKeyInner::Rsa(key.as_ref().as_ref().as_ref().clone())
+                }
+                PrivateKeyInner::Ecdsa(key) => {
+                    PublicKeyInner::Ecdsa(p256::PublicKey::from(key.verifying_key()))
+                }
+            },
+        };
         PrivateKey {
-            key: SigningKey::from_bytes(seed),
-            source: KeySource::Pkcs8,
+            key,
+            public,
+            source,
             legacy_dict: None,
         }
     }
 
+    pub fn key_type(&self) -> KeyType {
+        self.public.key_type()
+    }
+
     pub fn public(&self) -> PublicKey {
-        PublicKey {
-            key: PublicKeyInner::Ed25519(self.key.verifying_key()),
-        }
+        self.public.clone()
     }
 
     pub fn source(&self) -> KeySource {
@@ -405,27 +484,73 @@ impl PrivateKey {
     pub fn keyid(&self, format: KeyIdFormat) -> String {
         match (&self.legacy_dict, format) {
             (Some(dict), KeyIdFormat::Legacy) => keyid_of(dict),
-            _ => self.public().keyid(format),
+            _ => self.public.keyid(format),
         }
     }
 
-    /// Ed25519 signature of `message` (deterministic).
+    /// The signature of `message` under the key's scheme, as securesystemslib
+    /// 1.6's `CryptoSigner` makes it:
+    /// - ed25519: the 64-byte signature (deterministic);
+    /// - RSA `rsassa-pss-sha256`: RSASSA-PSS with SHA-256, MGF1-SHA256 and a
+    ///   32-byte salt (`PSS.DIGEST_LENGTH`), as long as the modulus; random;
+    /// - ECDSA `ecdsa-sha2-nistp256`: SHA-256, DER-encoded `(r, s)`; the
+    ///   nonce is derived as in RFC 6979 (any valid signature verifies).
+    pub fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _, Signer as _};
+        Ok(match &self.key {
+            PrivateKeyInner::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
+            PrivateKeyInner::Rsa(key) => key
+                .try_sign_with_rng(&mut OsRng, message)
+                .map_err(|e| KeyError::Random(format!("RSA-PSS signing failed: {e}")))?
+                .to_vec(),
+            PrivateKeyInner::Ecdsa(key) => {
+                let sig: p256::ecdsa::Signature = key.sign(message);
+                sig.to_der().as_bytes().to_vec()
+            }
+        })
+    }
+
+    /// Like `try_sign`; if signing fails (only RSA can: no random numbers),
+    /// the signature is empty, which never verifies: callers check every
+    /// signature they make before writing it (`link::sign` does).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.key.sign(message).to_bytes().to_vec()
+        self.try_sign(message).unwrap_or_default()
     }
 
-    /// PKCS#8 v1 PEM, exactly as `openssl genpkey -algorithm ed25519` writes it.
+    /// PKCS#8 v1 PEM (LF line ends); for ed25519 exactly as
+    /// `openssl genpkey -algorithm ed25519` writes it.
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
-        let mut der = Zeroizing::new(PKCS8_V1_PREFIX.to_vec());
-        der.extend_from_slice(self.key.as_bytes());
-        Zeroizing::new(
-            pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, &der)
-                .expect("fixed-size DER always encodes"),
-        )
+        use pkcs8::EncodePrivateKey as _;
+        match &self.key {
+            PrivateKeyInner::Ed25519(key) => {
+                let mut der = Zeroizing::new(PKCS8_V1_PREFIX.to_vec());
+                der.extend_from_slice(key.as_bytes());
+                Zeroizing::new(
+                    pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, &der)
+                        .expect("fixed-size DER always encodes"),
+                )
+            }
+            PrivateKeyInner::Rsa(key) => {
+                let key: &rsa::PrivateKey = key.as_ref().as_ref();
+                key.to_pkcs8_pem(pkcs8::LineEnding::LF)
+                    .expect("a parsed RSA key always encodes")
+            }
+            PrivateKeyInner::Ecdsa(key) => p256::SecretKey::from(key)
+                .to_pkcs8_pem(pkcs8::LineEnding::LF)
+                .expect("a parsed P-256 key always encodes"),
+        }
     }
 
-    /// Loads a private key file: PKCS#8 PEM (plain or encrypted with
-    /// `password`) or a legacy securesystemslib JSON key.
+    /// Loads a private key file, as in-toto 3.1.0's command-line tools
+    /// (pyca/cryptography's `load_pem_private_key`) and tracelink accept them:
+    /// - PKCS#8 PEM (`PRIVATE KEY`, v1 or v2) of an ed25519, RSA (also with
+    ///   the RSA-PSS OID) or P-256 key;
+    /// - encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`), decrypted with `password`;
+    /// - traditional OpenSSL PEM: PKCS#1 `RSA PRIVATE KEY` and SEC1
+    ///   `EC PRIVATE KEY` (with or without a leading `EC PARAMETERS` block,
+    ///   as `openssl ecparam -genkey` writes it); encrypted traditional PEM
+    ///   (`Proc-Type: 4,ENCRYPTED`) is refused with a conversion hint;
+    /// - a legacy securesystemslib JSON ed25519 key.
     pub fn load(path: &Path, password: Option<&str>) -> Result<Self, KeyError> {
         let bytes = Zeroizing::new(read(path)?);
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
@@ -446,20 +571,68 @@ impl PrivateKey {
                     .map_err(|_| KeyError::Decrypt { path: path.into() })?;
                 Self::from_pkcs8_der(path, plain.as_bytes())
             }
-            "PUBLIC KEY" => Err(KeyError::PublicNotPrivate { path: path.into() }),
-            other => Err(unsupported_label(path, other)),
+            "RSA PRIVATE KEY" => {
+                use rsa::pkcs1::DecodeRsaPrivateKey as _;
+                let key = rsa::PrivateKey::from_pkcs1_der(&der)
+                    .map_err(|e| malformed(path, format!("RSA private key: {e}")))?;
+                Ok(Self::rsa(key))
+            }
+            "EC PRIVATE KEY" => {
+                let key =
+                    p256::SecretKey::from_sec1_der(&der).map_err(|e| ec_error(path, &der, e))?;
+                Ok(Self::ecdsa(&key))
+            }
+            "PUBLIC KEY" | "RSA PUBLIC KEY" => {
+                Err(KeyError::PublicNotPrivate { path: path.into() })
+            }
+            other => Err(malformed(path, format!("unexpected PEM block {other:?}"))),
         }
+    }
+
+    fn rsa(key: rsa::PrivateKey) -> Self {
+        // securesystemslib signs with a salt as long as the digest (32 bytes).
+        Self::new(
+            PrivateKeyInner::Rsa(Box::new(rsa::pss::SigningKey::<Sha256>::new(key))),
+            KeySource::Pkcs8,
+        )
+    }
+
+    fn ecdsa(key: &p256::SecretKey) -> Self {
+        Self::new(
+            PrivateKeyInner::Ecdsa(p256::ecdsa::SigningKey::from(key)),
+            KeySource::Pkcs8,
+        )
     }
 
     fn from_pkcs8_der(path: &Path, der: &[u8]) -> Result<Self, KeyError> {
         let info = pkcs8::PrivateKeyInfoRef::from_der(der).map_err(|e| malformed(path, e))?;
-        check_algorithm(path, &info.algorithm.oid.to_string())?;
-        let key = SigningKey::try_from(info).map_err(|e| malformed(path, e))?;
-        Ok(PrivateKey {
-            key,
-            source: KeySource::Pkcs8,
-            legacy_dict: None,
-        })
+        match info.algorithm.oid.to_string().as_str() {
+            OID_ED25519 => {
+                let key = SigningKey::try_from(info).map_err(|e| malformed(path, e))?;
+                Ok(Self::new(PrivateKeyInner::Ed25519(key), KeySource::Pkcs8))
+            }
+            OID_RSA | OID_RSA_PSS => {
+                let key = rsa::PrivateKey::try_from(info)
+                    .map_err(|e| malformed(path, format!("RSA private key: {e}")))?;
+                Ok(Self::rsa(key))
+            }
+            OID_EC => {
+                let curve = info
+                    .algorithm
+                    .parameters_oid()
+                    .map(|oid| oid.to_string())
+                    .unwrap_or_default();
+                if curve != OID_P256 {
+                    return Err(KeyError::Unsupported {
+                        path: path.into(),
+                        kind: format!("ECDSA {}", curve_name(&curve)),
+                    });
+                }
+                let key = p256::SecretKey::try_from(info).map_err(|e| ec_error(path, der, e))?;
+                Ok(Self::ecdsa(&key))
+            }
+            other => Err(malformed(path, format!("unknown key algorithm {other}"))),
+        }
     }
 
     fn from_legacy_json(path: &Path, bytes: &[u8]) -> Result<Self, KeyError> {
@@ -497,11 +670,9 @@ impl PrivateKey {
         if let Some(algs) = value.get("keyid_hash_algorithms") {
             dict["keyid_hash_algorithms"] = algs.clone();
         }
-        Ok(PrivateKey {
-            key,
-            source: KeySource::LegacyJson,
-            legacy_dict: Some(dict),
-        })
+        let mut key = Self::new(PrivateKeyInner::Ed25519(key), KeySource::LegacyJson);
+        key.legacy_dict = Some(dict);
+        Ok(key)
     }
 }
 
@@ -544,6 +715,9 @@ fn decode_pem(path: &Path, bytes: &[u8]) -> Result<(String, Vec<u8>), KeyError> 
         .find(&end_marker)
         .ok_or_else(|| malformed(path, format!("no {end_marker} line")))?;
     let block = &block[..end + end_marker.len()];
+    if block.contains("Proc-Type:") {
+        return Err(KeyError::EncryptedTraditional { path: path.into() });
+    }
     if label.contains("PGP") {
         return Err(KeyError::Unsupported {
             path: path.into(),
@@ -555,31 +729,35 @@ fn decode_pem(path: &Path, bytes: &[u8]) -> Result<(String, Vec<u8>), KeyError> 
     Ok((label.to_string(), der))
 }
 
-fn unsupported_label(path: &Path, label: &str) -> KeyError {
-    match label {
-        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => KeyError::Unsupported {
-            path: path.into(),
-            kind: "RSA".into(),
-        },
-        "EC PRIVATE KEY" => KeyError::Unsupported {
-            path: path.into(),
-            kind: "ECDSA".into(),
-        },
-        other => malformed(path, format!("unexpected PEM block {other:?}")),
+/// The name of an elliptic curve OID, for error messages.
+fn curve_name(oid: &str) -> String {
+    match oid {
+        OID_P256 => "P-256".into(),
+        "1.3.132.0.34" => "P-384 (secp384r1)".into(),
+        "1.3.132.0.35" => "P-521 (secp521r1)".into(),
+        "1.3.132.0.10" => "secp256k1".into(),
+        "" => "with no named curve".into(),
+        other => format!("curve {other}"),
     }
 }
 
-fn check_algorithm(path: &Path, oid: &str) -> Result<(), KeyError> {
-    let kind = match oid {
-        OID_ED25519 => return Ok(()),
-        OID_RSA | OID_RSA_PSS => "RSA",
-        OID_EC => "ECDSA",
-        other => return Err(malformed(path, format!("unknown key algorithm {other}"))),
-    };
-    Err(KeyError::Unsupported {
-        path: path.into(),
-        kind: kind.into(),
-    })
+/// A P-256 private key that did not parse: name the curve if it is another.
+fn ec_error(path: &Path, der: &[u8], err: impl std::fmt::Display) -> KeyError {
+    // DER of the named-curve OIDs other than P-256 securesystemslib knows.
+    const OTHER_CURVES: [(&[u8], &str); 3] = [
+        (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22], "1.3.132.0.34"),
+        (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23], "1.3.132.0.35"),
+        (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a], "1.3.132.0.10"),
+    ];
+    for (pattern, oid) in OTHER_CURVES {
+        if der.windows(pattern.len()).any(|w| w == pattern) {
+            return KeyError::Unsupported {
+                path: path.into(),
+                kind: format!("ECDSA {}", curve_name(oid)),
+            };
+        }
+    }
+    malformed(path, format!("not a P-256 (secp256r1) private key: {err}"))
 }
 
 #[cfg(test)]
@@ -759,5 +937,193 @@ mod tests {
                 assert!(!key.verify(b"msg", sig), "{:?}", key.key_type());
             }
         }
+    }
+
+    fn key_data(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/keys")
+            .join(name)
+    }
+
+    /// What in-toto 3.1.0 makes of the key files in tests/data/keys
+    /// (intoto_keyids.py wrote it).
+    fn intoto_view(name: &str) -> Value {
+        let text = std::fs::read_to_string(key_data("intoto_keyids.json")).unwrap();
+        let all: Value = serde_json::from_str(&text).unwrap();
+        all[name].clone()
+    }
+
+    fn load_data(name: &str) -> PrivateKey {
+        let password = name.contains("-enc").then_some("tracelink");
+        PrivateKey::load(&key_data(name), password).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn rsa_and_ecdsa_private_keys_get_in_totos_key_dict_and_keyid() {
+        for (name, kind) in [
+            ("rsa.pem", KeyType::Rsa),
+            ("rsa-trad.pem", KeyType::Rsa),
+            ("rsa-enc.pem", KeyType::Rsa),
+            ("rsa-pss.pem", KeyType::Rsa),
+            ("ec.pem", KeyType::Ecdsa),
+            ("ec-trad.pem", KeyType::Ecdsa),
+            ("ecparam.pem", KeyType::Ecdsa),
+        ] {
+            let key = load_data(name);
+            let want = intoto_view(name);
+            assert_eq!(key.key_type(), kind, "{name}");
+            assert_eq!(key.default_keyid_format(), KeyIdFormat::Python, "{name}");
+            assert_eq!(
+                key.keyid(KeyIdFormat::Python),
+                want["keyid"].as_str().unwrap(),
+                "{name}"
+            );
+            assert_eq!(
+                key.public().key_dict(KeyIdFormat::Python),
+                want["dict"],
+                "{name}"
+            );
+            // The legacy keyid hashes the same dictionary with keyid_hash_algorithms.
+            let mut legacy = want["dict"].clone();
+            legacy["keyid_hash_algorithms"] = json!(["sha256", "sha512"]);
+            assert_eq!(key.keyid(KeyIdFormat::Legacy), keyid_of(&legacy), "{name}");
+        }
+    }
+
+    #[test]
+    fn rsa_and_ecdsa_signatures_verify_and_have_securesystemslibs_form() {
+        let message = b"{\"_type\":\"link\"}";
+        for name in ["rsa.pem", "rsa-pss.pem", "ec.pem", "ecparam.pem"] {
+            let key = load_data(name);
+            let sig = key.try_sign(message).unwrap();
+            assert!(key.public().verify(message, &sig), "{name}");
+            assert!(!key.public().verify(b"other", &sig), "{name}");
+            match key.key_type() {
+                KeyType::Rsa => {
+                    // As long as the modulus; randomized (fresh salt each time).
+                    use rsa::traits::PublicKeyParts as _;
+                    let PublicKeyInner::Rsa(public) = &key.public().key else {
+                        unreachable!()
+                    };
+                    assert_eq!(sig.len(), public.size(), "{name}");
+                    assert_ne!(key.sign(message), sig, "{name}: PSS salt is random");
+                    // The salt is 32 bytes (securesystemslib's PSS.DIGEST_LENGTH):
+                    // a verifier fixed to that salt length accepts it.
+                    let fixed =
+                        rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(public.clone(), 32);
+                    let sig = rsa::pss::Signature::try_from(&sig[..]).unwrap();
+                    use rsa::signature::Verifier as _;
+                    assert!(fixed.verify(message, &sig).is_ok(), "{name}");
+                }
+                KeyType::Ecdsa => {
+                    assert_eq!(sig[0], 0x30, "{name}: DER SEQUENCE");
+                    assert!(p256::ecdsa::Signature::from_der(&sig).is_ok(), "{name}");
+                }
+                KeyType::Ed25519 => unreachable!(),
+            }
+        }
+    }
+
+    #[test]
+    fn traditional_and_encrypted_forms_are_the_same_key() {
+        let rsa = load_data("rsa.pem");
+        for name in ["rsa-trad.pem", "rsa-enc.pem"] {
+            assert_eq!(load_data(name).public(), rsa.public(), "{name}");
+        }
+        assert_eq!(
+            load_data("ec-trad.pem").public(),
+            load_data("ec.pem").public()
+        );
+        let public = PublicKey::load(&key_data("rsa.pub")).unwrap();
+        assert_eq!(rsa.public(), public);
+        let public = PublicKey::load(&key_data("ec.pub")).unwrap();
+        assert_eq!(load_data("ec.pem").public(), public);
+    }
+
+    #[test]
+    fn pkcs8_writer_round_trips_rsa_and_ecdsa() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["rsa.pem", "ec.pem"] {
+            let key = load_data(name);
+            let path = dir.path().join(name);
+            std::fs::write(&path, key.to_pkcs8_pem().as_bytes()).unwrap();
+            assert_eq!(
+                PrivateKey::load(&path, None).unwrap().public(),
+                key.public()
+            );
+        }
+        // openssl writes RSA keys as PKCS#8 v1 exactly like this.
+        let file = std::fs::read_to_string(key_data("rsa.pem")).unwrap();
+        assert_eq!(*load_data("rsa.pem").to_pkcs8_pem(), file);
+    }
+
+    #[test]
+    fn encrypted_rsa_key_needs_the_right_password() {
+        let path = key_data("rsa-enc.pem");
+        let err = PrivateKey::load(&path, None).unwrap_err();
+        assert!(matches!(err, KeyError::NeedsPassword { .. }), "{err}");
+        let err = PrivateKey::load(&path, Some("wrong")).unwrap_err();
+        assert!(matches!(err, KeyError::Decrypt { .. }), "{err}");
+    }
+
+    #[test]
+    fn unsupported_private_keys_are_refused_clearly() {
+        for name in ["p384.pem", "p384-trad.pem"] {
+            // in-toto would sign with ecdsa-sha2-nistp384; tracelink does not.
+            assert_eq!(intoto_view(name)["dict"]["scheme"], "ecdsa-sha2-nistp384");
+            let err = PrivateKey::load(&key_data(name), None).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, KeyError::Unsupported { .. }),
+                "{name}: {text}"
+            );
+            assert!(
+                text.contains("P-384") && text.contains(name),
+                "{name}: {text}"
+            );
+        }
+        let path = key_data("rsa-trad-enc.pem");
+        let err = PrivateKey::load(&path, Some("tracelink")).unwrap_err();
+        assert!(
+            matches!(err, KeyError::EncryptedTraditional { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("openssl pkcs8 -topk8"), "{err}");
+        for name in ["rsa.pub", "ec.pub"] {
+            let err = PrivateKey::load(&key_data(name), None).unwrap_err();
+            assert!(
+                matches!(err, KeyError::PublicNotPrivate { .. }),
+                "{name}: {err}"
+            );
+        }
+        for name in ["rsa.pem", "rsa-trad.pem", "ec-trad.pem"] {
+            let err = PublicKey::load(&key_data(name)).unwrap_err();
+            assert!(
+                matches!(err, KeyError::PrivateNotPublic { .. }),
+                "{name}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_and_errors_never_show_rsa_or_ecdsa_secrets() {
+        for name in ["rsa.pem", "ec.pem"] {
+            let key = load_data(name);
+            let shown = format!("{key:?}");
+            let pem = std::fs::read_to_string(key_data(name)).unwrap();
+            for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!shown.contains(line), "{name}: {shown}");
+            }
+            assert!(shown.len() < 2000, "{name}: {shown}");
+        }
+        // A corrupted body: the error names the file, not the bytes.
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(key_data("rsa-trad.pem")).unwrap();
+        let body: Vec<&str> = text.lines().collect();
+        let bad = format!("{}\n{}\n{}\n", body[0], body[1], body[body.len() - 1]);
+        let path = dir.path().join("bad.pem");
+        std::fs::write(&path, bad).unwrap();
+        let err = PrivateKey::load(&path, None).unwrap_err().to_string();
+        assert!(err.contains("bad.pem") && !err.contains(body[1]), "{err}");
     }
 }

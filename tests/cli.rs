@@ -889,18 +889,53 @@ fn legacy_json_key_names_link_with_legacy_keyid() {
     case.signed(&out);
 }
 
-fn assert_not_supported(case: &Case, key: &str) {
+/// The in-toto (Python convention) keyid of an RSA or ECDSA public key
+/// given as SPKI PEM, as securesystemslib forms it.
+fn pem_keyid(keytype: &str, scheme: &str, spki_pem: &str) -> String {
+    let mut text = String::new();
+    canonical(
+        &json!({"keytype": keytype, "keyval": {"public": spki_pem}, "scheme": scheme}),
+        &mut text,
+    );
+    sha256_hex(text.as_bytes())
+}
+
+/// Signs off `f` with the RSA or ECDSA private `key` and checks the link:
+/// named by the in-toto keyid of openssl's idea of the public key, one
+/// signature by that keyid that verifies over the canonical JSON of `signed`.
+fn assert_signs_as(case: &Case, key: &str, keytype: &str, scheme: &str) {
     fs::set_permissions(key, fs::Permissions::from_mode(0o600)).unwrap();
+    let pubpem = openssl(&["pkey", "-in", key, "-pubout"]);
+    let pubpem = String::from_utf8(pubpem.stdout).unwrap();
+    let keyid = pem_keyid(keytype, scheme, &pubpem);
     let out = sign_off(case, key, "");
-    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
-    let err = stderr(&out);
-    assert!(err.contains("not supported"), "{key}: {err}");
-    assert!(err.contains(key), "names the key file: {err}");
-    case.assert_nothing_written(&["f"], &out);
+    assert_eq!(out.status.code(), Some(0), "{key}: {}", common::show(&out));
+    let doc = case.only_link(&format!("step.{}.link", &keyid[..8]), &out);
+    let sigs = doc["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 1, "{doc}");
+    assert_eq!(sigs[0]["keyid"], keyid.as_str());
+    let mut message = String::new();
+    canonical(&doc["signed"], &mut message);
+    let sig = hex::decode(sigs[0]["sig"].as_str().unwrap()).unwrap();
+    let public = case.keys.join("check.pub");
+    fs::write(&public, &pubpem).unwrap();
+    let public = tracelink::keys::PublicKey::load(&public).unwrap();
+    assert!(
+        public.verify(message.as_bytes(), &sig),
+        "{key}: the {scheme} signature verifies"
+    );
+    assert_eq!(
+        doc["signed"]["products"],
+        json!({"f": sha256_set(b"content\n")})
+    );
+    let secrets = pem_body_lines(key);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_no_secret(&out, &secrets);
+    fs::remove_file(case.meta.join(format!("step.{}.link", &keyid[..8]))).unwrap();
 }
 
 #[test]
-fn rsa_keys_are_not_supported_yet() {
+fn rsa_keys_sign_with_rsassa_pss_sha256() {
     let case = Case::new();
     let pkcs8 = s(&case.keys.join("rsa.pem"));
     openssl(&[
@@ -912,16 +947,16 @@ fn rsa_keys_are_not_supported_yet() {
         "-out",
         &pkcs8,
     ]);
-    assert_not_supported(&case, &pkcs8);
+    assert_signs_as(&case, &pkcs8, "rsa", "rsassa-pss-sha256");
     let traditional = s(&case.keys.join("rsa-trad.pem"));
     openssl(&["pkey", "-in", &pkcs8, "-traditional", "-out", &traditional]);
     let text = fs::read_to_string(&traditional).unwrap();
     assert!(text.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
-    assert_not_supported(&case, &traditional);
+    assert_signs_as(&case, &traditional, "rsa", "rsassa-pss-sha256");
 }
 
 #[test]
-fn ecdsa_keys_are_not_supported_yet() {
+fn ecdsa_keys_sign_with_ecdsa_sha2_nistp256() {
     let case = Case::new();
     let pkcs8 = s(&case.keys.join("ec.pem"));
     openssl(&[
@@ -933,16 +968,16 @@ fn ecdsa_keys_are_not_supported_yet() {
         "-out",
         &pkcs8,
     ]);
-    assert_not_supported(&case, &pkcs8);
+    assert_signs_as(&case, &pkcs8, "ecdsa", "ecdsa-sha2-nistp256");
     let traditional = s(&case.keys.join("ec-trad.pem"));
     openssl(&["pkey", "-in", &pkcs8, "-traditional", "-out", &traditional]);
     let text = fs::read_to_string(&traditional).unwrap();
     assert!(text.starts_with("-----BEGIN EC PRIVATE KEY-----"));
-    assert_not_supported(&case, &traditional);
+    assert_signs_as(&case, &traditional, "ecdsa", "ecdsa-sha2-nistp256");
 }
 
 #[test]
-fn ecdsa_key_from_ecparam_genkey_with_parameters_block_is_not_supported_yet() {
+fn ecdsa_key_from_ecparam_genkey_with_parameters_block_signs() {
     // `openssl ecparam -genkey -name prime256v1 -out key.pem` writes an
     // "EC PARAMETERS" block before the "EC PRIVATE KEY" block.
     let case = Case::new();
@@ -950,7 +985,32 @@ fn ecdsa_key_from_ecparam_genkey_with_parameters_block_is_not_supported_yet() {
     openssl(&["ecparam", "-genkey", "-name", "prime256v1", "-out", &key]);
     let text = fs::read_to_string(&key).unwrap();
     assert!(text.starts_with("-----BEGIN EC PARAMETERS-----"));
-    assert_not_supported(&case, &key);
+    assert_signs_as(&case, &key, "ecdsa", "ecdsa-sha2-nistp256");
+}
+
+#[test]
+fn p384_key_is_not_supported_and_names_the_curve() {
+    let case = Case::new();
+    let key = s(&case.keys.join("p384.pem"));
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-384",
+        "-out",
+        &key,
+    ]);
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = sign_off(&case, &key, "");
+    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not supported") && err.contains("P-384"),
+        "{err}"
+    );
+    assert!(err.contains(&key), "names the key file: {err}");
+    case.assert_nothing_written(&["f"], &out);
 }
 
 #[test]

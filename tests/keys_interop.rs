@@ -1,6 +1,8 @@
-//! RSA and ECDSA public keys against in-toto 3.1.0 / securesystemslib 1.6:
+//! RSA and ECDSA keys against in-toto 3.1.0 / securesystemslib 1.6:
 //! keyids, key dictionaries and signatures made by the Python side must be
-//! what `tracelink::keys::PublicKey` computes and accepts.
+//! what `tracelink::keys::PublicKey` computes and accepts, and links that
+//! `tracelink run` signs with RSA and ECDSA private keys (tests/data/keys)
+//! must be named by in-toto's keyid and verify with `in-toto-sign --verify`.
 //!
 //! Needs the in-toto 3.1.0 venv (`TRACELINK_INTOTO_VENV`, see tests/common)
 //! and `openssl`; prints `SKIP: ...` without them (fails under `CI`).
@@ -188,4 +190,170 @@ fn rsa_and_ecdsa_keys_match_securesystemslib() {
     let rsa_sig = hex::decode(python["rsa"]["sigs"]["signer"].as_str().unwrap()).unwrap();
     assert!(!rsa.verify(MESSAGE, &ec_sig));
     assert!(!ec.verify(MESSAGE, &rsa_sig));
+}
+
+/// A private (0600) copy of tests/data/keys/NAME in `dir`.
+fn key_copy(dir: &Path, name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/keys")
+        .join(name);
+    let dst = dir.join(name);
+    std::fs::copy(&src, &dst).unwrap();
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600)).unwrap();
+    dst
+}
+
+/// The keyid in-toto 3.1.0 gives the private key file NAME (intoto_keyids.json).
+fn intoto_keyid(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keys/intoto_keyids.json");
+    let all: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    all[name]["keyid"].as_str().unwrap().to_string()
+}
+
+/// `tracelink run -x -p product -n step -k KEY EXTRA` in `dir`; returns the
+/// link's path, which must be `step.<in-toto keyid8>.link`.
+fn sign_off(dir: &Path, key: &Path, keyid: &str, extra: &[&str]) -> std::path::PathBuf {
+    std::fs::write(dir.join("product"), b"signed off\n").unwrap();
+    let out = common::output(
+        common::tracelink()
+            .args(["run", "-x", "-p", "product", "-n", "step", "-k"])
+            .arg(key)
+            .args(extra)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null()),
+    );
+    assert!(
+        out.status.success(),
+        "{key:?} {extra:?}: {}",
+        common::show(&out)
+    );
+    let link = dir.join(format!("step.{}.link", &keyid[..8]));
+    assert!(link.is_file(), "{link:?} missing: {}", common::show(&out));
+    link
+}
+
+/// `in-toto-sign -f LINK -k PUB --verify` must accept the link.
+fn assert_in_toto_sign_verifies(venv: &Path, dir: &Path, link: &Path, public: &Path) {
+    let out = common::output(
+        Command::new(venv.join("bin/in-toto-sign"))
+            .arg("-f")
+            .arg(link)
+            .arg("-k")
+            .arg(public)
+            .arg("--verify")
+            .current_dir(dir),
+    );
+    assert!(
+        out.status.success(),
+        "in-toto-sign --verify {link:?} with {public:?}: {}",
+        common::show(&out)
+    );
+}
+
+#[test]
+fn links_signed_with_rsa_and_ecdsa_keys_verify_with_in_toto_sign() {
+    let test = "links_signed_with_rsa_and_ecdsa_keys_verify_with_in_toto_sign";
+    let Some(venv) = common::intoto_venv(test) else {
+        return;
+    };
+    for (private, public) in [
+        ("rsa.pem", "rsa.pub"),
+        ("rsa-trad.pem", "rsa.pub"),
+        ("rsa-pss.pem", "rsa-pss.pub"),
+        ("ec.pem", "ec.pub"),
+        ("ec-trad.pem", "ec.pub"),
+        ("ecparam.pem", "ecparam.pub"),
+    ] {
+        for dsse in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path();
+            let key = key_copy(dir, private);
+            let public = key_copy(dir, public);
+            let keyid = intoto_keyid(private);
+            let extra: &[&str] = if dsse { &["--use-dsse"] } else { &[] };
+            let link = sign_off(dir, &key, &keyid, extra);
+            let doc: Value = serde_json::from_slice(&std::fs::read(&link).unwrap()).unwrap();
+            assert_eq!(doc.get("payload").is_some(), dsse, "{private}: {doc}");
+            assert_eq!(doc["signatures"][0]["keyid"], keyid.as_str(), "{private}");
+            assert_in_toto_sign_verifies(&venv, dir, &link, &public);
+            // And a tampered copy is rejected by in-toto too.
+            let text = std::fs::read_to_string(&link).unwrap();
+            let tampered = if dsse {
+                let sig = doc["signatures"][0]["sig"].as_str().unwrap();
+                let mut bad = sig.as_bytes().to_vec();
+                bad[10] = if bad[10] == b'A' { b'B' } else { b'A' };
+                text.replace(sig, std::str::from_utf8(&bad).unwrap())
+            } else {
+                text.replace("product", "producT")
+            };
+            let bad = dir.join("tampered.link");
+            std::fs::write(&bad, tampered).unwrap();
+            let out = common::output(
+                Command::new(venv.join("bin/in-toto-sign"))
+                    .arg("-f")
+                    .arg(&bad)
+                    .arg("-k")
+                    .arg(&public)
+                    .arg("--verify"),
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{private} dsse={dsse}: {}",
+                common::show(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn encrypted_pkcs8_rsa_key_signs_with_password() {
+    let test = "encrypted_pkcs8_rsa_key_signs_with_password";
+    let Some(venv) = common::intoto_venv(test) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let key = key_copy(dir, "rsa-enc.pem");
+    let public = key_copy(dir, "rsa.pub");
+    let keyid = intoto_keyid("rsa-enc.pem");
+    assert_eq!(keyid, intoto_keyid("rsa.pem"));
+    let link = sign_off(dir, &key, &keyid, &["-P", "tracelink"]);
+    assert_in_toto_sign_verifies(&venv, dir, &link, &public);
+
+    // Without the password (and no terminal): a clear error, no link.
+    std::fs::remove_file(&link).unwrap();
+    let out = common::output(
+        common::tracelink()
+            .args(["run", "-x", "-p", "product", "-n", "step", "-k"])
+            .arg(&key)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null()),
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("-P") && err.contains("rsa-enc.pem"), "{err}");
+    assert!(!link.exists());
+}
+
+#[test]
+fn in_toto_reads_the_committed_key_files_as_recorded() {
+    // intoto_keyids.json is what in-toto 3.1.0 made of tests/data/keys; a
+    // newer in-toto (or a regenerated key) must agree with it.
+    let test = "in_toto_reads_the_committed_key_files_as_recorded";
+    let Some(venv) = common::intoto_venv(test) else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/keys");
+    let out = common::output(
+        Command::new(venv.join("bin/python"))
+            .arg("intoto_keyids.py")
+            .current_dir(&dir),
+    );
+    assert!(out.status.success(), "{}", common::show(&out));
+    let live: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recorded: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("intoto_keyids.json")).unwrap()).unwrap();
+    assert_eq!(live, recorded);
 }
