@@ -323,41 +323,62 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = "\
+A layout is written in place (or to -o), its signatures replaced unless \
+--append. A link takes exactly one key and is written to \
+<step>.<keyid8>.link in the current directory (or to -o), as in-toto-sign \
+does. The file keeps its form (classic {signatures, signed} or DSSE \
+envelope) and is laid out as in-toto writes it; every new signature is \
+checked before the file is written, atomically.
+
+Examples:
+  tracelink sign root.layout -k alice.pem bob.pem
+  tracelink sign root.layout -a -k carol.pem -o root.signed.layout
+  tracelink sign unsigned.link -k build.pem
+  tracelink sign root.layout --verify --verification-keys alice.pub bob.pub
+
+Exit status: 0 signed, or every key verified; 1 the file is not in-toto \
+metadata, a signature does not verify, or the result cannot be written; \
+2 usage errors (flags, unusable key files, several keys or --append for a \
+link).")]
 pub struct SignArgs {
-    /// The layout or link to sign or check
+    /// The layout or link to sign or check (classic or DSSE)
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// Private keys to sign with (PKCS#8 PEM: ed25519, RSA, ECDSA P-256). A link
-    /// takes exactly one
+    /// Private keys to sign with: PKCS#8 PEM (also encrypted) or traditional
+    /// RSA/EC PEM; ed25519, RSA (rsassa-pss-sha256), ECDSA P-256. A link
+    /// takes exactly one. Give FILE first, or end the list with --
     #[arg(short = 'k', long = "signing-key", value_name = "KEY", num_args = 1..,
           required_unless_present = "verify", conflicts_with = "verify")]
     pub signing_keys: Vec<PathBuf>,
 
-    /// Password of encrypted signing keys; -P alone prompts for it
+    /// Password of encrypted signing keys (one for all); -P alone prompts for it
     #[arg(short = 'P', long = "password", value_name = "PASSWORD", num_args = 0..=1,
           default_missing_value = "", hide_default_value = true)]
     pub password: Option<String>,
 
     /// Keep the existing signatures and add ours (layouts only; the default replaces them)
-    #[arg(short = 'a', long)]
+    #[arg(short = 'a', long, conflicts_with = "verify")]
     pub append: bool,
 
     /// Where to write the signed file (default: a layout in place, a link as
-    /// <step>.<keyid8>.link beside it)
-    #[arg(short = 'o', long, value_name = "FILE")]
+    /// <step>.<keyid8>.link in the current directory)
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "verify")]
     pub output: Option<PathBuf>,
 
-    /// Keyid convention for the new signatures (default: python)
+    /// Keyid convention for the new signatures (default: python, legacy for a
+    /// legacy JSON key)
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub keyid_format: Option<KeyIdFormatArg>,
 
-    /// Check the file's signatures instead of signing: every key must have signed it
+    /// Check the file's signatures instead of signing: every key given must
+    /// have a valid signature on it (found by its keyid in either convention)
     #[arg(long, requires = "verification_keys")]
     pub verify: bool,
 
-    /// Public keys for --verify
-    #[arg(long = "verification-keys", value_name = "PUB", num_args = 1..)]
+    /// Public keys (SPKI PEM) for --verify
+    #[arg(long = "verification-keys", value_name = "PUB", num_args = 1.., requires = "verify")]
     pub verification_keys: Vec<PathBuf>,
 }
 
