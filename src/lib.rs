@@ -9,5 +9,6 @@ pub mod link;
 pub mod record;
 pub mod runner;
 pub mod snapshot;
+pub mod store;
 pub mod sys;
 pub mod verify;
