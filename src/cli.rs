@@ -403,4 +403,8 @@ pub struct LayoutDraftArgs {
     /// Where to write the draft (default: stdout)
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// The drafted layout expires this many days from now
+    #[arg(long, value_name = "DAYS", default_value = "30")]
+    pub expires: u32,
 }

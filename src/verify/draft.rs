@@ -1,0 +1,1187 @@
+//! Drafting an in-toto layout from recorded precise links, for the owner to
+//! review, edit and sign (`tracelink layout draft`).
+//!
+//! This module is pure: it takes the bytes of link files (with a label that
+//! names them in messages), the functionaries' public keys and the current
+//! time, and returns the unsigned layout as JSON plus a summary and notes. It
+//! knows nothing of files, directories or the terminal; the caller reads the
+//! links and writes the draft.
+//!
+//! What the draft says, step by step (design.md section 3 gives the meaning
+//! of a precise link):
+//!
+//! - Only links with a valid signature by one of the given keys count; a link
+//!   signed by none of them is an error naming it (dropping it would silently
+//!   turn its step's products into "sources nobody produced").
+//! - Steps are ordered by artifact flow: a step whose material equals (path
+//!   and whole digest set) another step's product comes after that step; ties
+//!   are broken by name; a cycle is an error that names the files closing it.
+//! - `expected_materials`: every material is `MATCH`ed `WITH PRODUCTS FROM`
+//!   the latest earlier step that produced it with the same digests (one
+//!   `MATCH * ... FROM step` when the step's materials from that producer are
+//!   exactly all of its products, per-file rules otherwise), then
+//!   `DISALLOW *`. No `DELETE` rules: in a precise link a material that is no
+//!   product was either only read or removed, and the link cannot tell which.
+//!   A `DELETE` would consume every such material that its `MATCH` rejected,
+//!   so a tampered input file would pass; the `MATCH` already accepts a
+//!   removed file whose content came from its producer.
+//! - `expected_products`: `CREATE` for products that are no materials,
+//!   `MODIFY` for products whose digests changed, and, for a file the step
+//!   rewrote with the same bytes, `MATCH file WITH MATERIALS FROM <itself>`
+//!   (exactly "unchanged", which neither `CREATE` nor `MODIFY` accepts, and
+//!   tighter than `ALLOW`), then `DISALLOW *`.
+//! - Materials that no step produced (the sources) come from a suggested
+//!   `checkout` step, first in order, whose products `CREATE` exactly those
+//!   files; the draft verifies once a functionary records that step
+//!   (`tracelink run -n checkout -x -p FILES...`) before the first step.
+//! - Each step's `pubkeys` are the keyids that signed its links (threshold 1);
+//!   `keys` holds their key dictionaries with `keyid` and
+//!   `keyid_hash_algorithms`, so in-toto Python and in-toto-golang read them.
+//!
+//! Finally the drafted rules are applied to the recorded links (and the
+//! suggested checkout) with [`crate::verify::rules`]; any rule that would
+//! reject them is reported as a note, since it points at links that do not
+//! fit together (a file changed between steps outside any recorded step).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+use crate::keys::{KeyIdFormat, PublicKey};
+use crate::link::{self, ArtifactMap, DigestSet, Link};
+use crate::verify::rules::{ArtifactsKind, Rule, apply_rules};
+
+/// Why no draft can be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftError {
+    #[error("{source_name}: not in-toto link metadata: {reason}")]
+    Malformed { source_name: String, reason: String },
+    #[error(
+        "{source_name}: signed by {keyids}, none of which is a given functionary key; \
+         add its functionary's public key (--functionary-key) or move the file out of the link directory"
+    )]
+    UnknownSigner { source_name: String, keyids: String },
+    #[error(
+        "{source_name}: the signature by key {keyid} does not verify (was the link changed after signing?)"
+    )]
+    BadSignature { source_name: String, keyid: String },
+    #[error("no links to draft a layout from")]
+    NoLinks,
+    #[error(
+        "step {step:?}: {first} and {second} record different {what}; with threshold 1 in-toto \
+         checks only one of them, with a higher threshold it rejects both: record the step from \
+         clean trees or keep one link"
+    )]
+    DifferingLinks {
+        step: String,
+        first: String,
+        second: String,
+        what: &'static str,
+    },
+    #[error("the links' artifact flow has a cycle, so the steps have no order: {0}")]
+    Cycle(String),
+}
+
+/// A link whose signature was checked, with the keyids that signed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedLink {
+    /// Names the link in messages (its path).
+    pub source: String,
+    pub link: Link,
+    /// Keyids of the given keys whose signatures on the link verified (sorted).
+    pub signers: Vec<String>,
+}
+
+/// Parses a link file's bytes (classic signed JSON or DSSE) and checks its
+/// signatures against `keys`, under either keyid convention.
+pub fn read_link(
+    source: &str,
+    bytes: &[u8],
+    keys: &[PublicKey],
+) -> Result<RecordedLink, DraftError> {
+    let malformed = |reason: String| DraftError::Malformed {
+        source_name: source.to_owned(),
+        reason,
+    };
+    let doc: Value =
+        serde_json::from_slice(bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let keyids: BTreeSet<String> = doc
+        .get("signatures")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("`signatures` is missing".into()))?
+        .iter()
+        .filter_map(|s| s.get("keyid").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let known = key_index(keys);
+    let mut signers = Vec::new();
+    let mut parsed = None;
+    for keyid in &keyids {
+        let Some((key, _)) = known.get(keyid) else {
+            continue;
+        };
+        match link::parse_and_verify(bytes, key, keyid) {
+            Ok((link, _)) => {
+                signers.push(keyid.clone());
+                parsed = Some(link);
+            }
+            Err(reason) if reason.starts_with("no valid signature") => {
+                return Err(DraftError::BadSignature {
+                    source_name: source.to_owned(),
+                    keyid: keyid.clone(),
+                });
+            }
+            Err(reason) => return Err(malformed(reason)),
+        }
+    }
+    let Some(link) = parsed else {
+        let keyids = if keyids.is_empty() {
+            "no key (it has no signatures)".to_owned()
+        } else {
+            keyids.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        return Err(DraftError::UnknownSigner {
+            source_name: source.to_owned(),
+            keyids,
+        });
+    };
+    Ok(RecordedLink {
+        source: source.to_owned(),
+        link,
+        signers,
+    })
+}
+
+/// keyid (both conventions) -> the key and the convention that names it.
+fn key_index(keys: &[PublicKey]) -> BTreeMap<String, (&PublicKey, KeyIdFormat)> {
+    let mut index = BTreeMap::new();
+    for key in keys {
+        for format in [KeyIdFormat::Python, KeyIdFormat::Legacy] {
+            index.entry(key.keyid(format)).or_insert((key, format));
+        }
+    }
+    index
+}
+
+/// Escapes fnmatch's metacharacters so that the pattern matches exactly `path`.
+pub fn escape_pattern(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '*' | '?' | '[' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Settings of a draft.
+#[derive(Debug, Clone)]
+pub struct DraftOptions {
+    /// The current time, seconds since the Unix epoch (UTC).
+    pub now: i64,
+    /// The layout expires this many days after `now`.
+    pub expires_days: u32,
+    /// Where the links came from, for the readme (e.g. the link directory).
+    pub origin: String,
+}
+
+/// One step of the draft, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepSummary {
+    pub name: String,
+    /// The links it was drafted from (empty for the suggested checkout).
+    pub links: Vec<String>,
+    pub pubkeys: Vec<String>,
+    pub material_rules: usize,
+    pub product_rules: usize,
+}
+
+/// The suggested step that records the files no recorded step produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSuggestion {
+    /// The step name (`checkout`, unless a recorded step has that name).
+    pub step: String,
+    /// The files it must record as products, sorted.
+    pub files: Vec<String>,
+    /// The keyid the functionary should sign it under: a signer of the first
+    /// step that reads these files.
+    pub keyid: String,
+    /// The convention of that keyid (`--keyid-format`).
+    pub keyid_format: KeyIdFormat,
+}
+
+/// A drafted layout.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// `{"signatures": [], "signed": {...}}`.
+    pub layout: Value,
+    /// The `expires` field.
+    pub expires: String,
+    /// In layout order.
+    pub steps: Vec<StepSummary>,
+    pub checkout: Option<CheckoutSuggestion>,
+    /// Things the owner must look at (each one line).
+    pub notes: Vec<String>,
+}
+
+impl Draft {
+    /// The draft as in-toto writes metadata: `json.dumps(indent=1,
+    /// sort_keys=True)`, no final newline.
+    pub fn to_text(&self) -> String {
+        link::pyjson::dumps(&self.layout, Some(1))
+    }
+}
+
+/// One step's artifacts as the draft sees them.
+struct StepData {
+    links: Vec<String>,
+    command: Vec<String>,
+    materials: ArtifactMap,
+    products: ArtifactMap,
+    pubkeys: BTreeSet<String>,
+}
+
+/// Drafts a layout from checked links (see the module documentation).
+pub fn draft(
+    links: &[RecordedLink],
+    keys: &[PublicKey],
+    opts: &DraftOptions,
+) -> Result<Draft, DraftError> {
+    if links.is_empty() {
+        return Err(DraftError::NoLinks);
+    }
+    let mut notes = Vec::new();
+    let mut steps = group_steps(links, &mut notes)?;
+
+    // Materials that no other step produced with the same digests.
+    let mut producers: BTreeMap<(&str, &DigestSet), BTreeSet<&str>> = BTreeMap::new();
+    for (name, data) in &steps {
+        for (path, digests) in &data.products {
+            producers
+                .entry((path.as_str(), digests))
+                .or_default()
+                .insert(name.as_str());
+        }
+    }
+    let mut sources: ArtifactMap = ArtifactMap::new();
+    let mut source_readers: BTreeSet<String> = BTreeSet::new();
+    for (name, data) in &steps {
+        for (path, digests) in &data.materials {
+            let produced = producers
+                .get(&(path.as_str(), digests))
+                .is_some_and(|p| p.iter().any(|t| t != name));
+            if produced {
+                continue;
+            }
+            source_readers.insert(name.clone());
+            match sources.get(path) {
+                Some(seen) if seen != digests => notes.push(format!(
+                    "{path}: the steps read different contents of it and no recorded step \
+                     produced either; it changed between steps outside any recorded step"
+                )),
+                Some(_) => {}
+                None => {
+                    sources.insert(path.clone(), digests.clone());
+                }
+            }
+        }
+    }
+    let checkout_name = (!sources.is_empty()).then(|| {
+        ["checkout", "sources"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain((2..).map(|n| format!("checkout-{n}")))
+            .find(|n| !steps.contains_key(n))
+            .expect("an unused name")
+    });
+    if let Some(name) = &checkout_name {
+        let pubkeys = source_readers
+            .iter()
+            .flat_map(|s| steps[s].pubkeys.iter().cloned())
+            .collect();
+        steps.insert(
+            name.clone(),
+            StepData {
+                links: Vec::new(),
+                command: Vec::new(),
+                materials: ArtifactMap::new(),
+                products: sources.clone(),
+                pubkeys,
+            },
+        );
+    }
+
+    let order = order_steps(&steps, checkout_name.as_deref())?;
+    let mut step_values = Vec::new();
+    let mut summaries = Vec::new();
+    let mut all_rules = BTreeMap::new();
+    for (i, name) in order.iter().enumerate() {
+        let data = &steps[name];
+        let materials = material_rules(name, data, &order[..i], &steps, &mut notes);
+        let products = product_rules(name, data);
+        step_values.push(json!({
+            "_type": "step",
+            "name": name,
+            "threshold": 1,
+            "pubkeys": data.pubkeys,
+            "expected_command": data.command,
+            "expected_materials": materials.iter().map(Rule::to_list).collect::<Vec<_>>(),
+            "expected_products": products.iter().map(Rule::to_list).collect::<Vec<_>>(),
+        }));
+        summaries.push(StepSummary {
+            name: name.clone(),
+            links: data.links.clone(),
+            pubkeys: data.pubkeys.iter().cloned().collect(),
+            material_rules: materials.len(),
+            product_rules: products.len(),
+        });
+        all_rules.insert(name.clone(), (materials, products));
+    }
+    // Apply the draft to the links it came from.
+    let world: BTreeMap<String, (ArtifactMap, ArtifactMap)> = steps
+        .iter()
+        .map(|(n, d)| (n.clone(), (d.materials.clone(), d.products.clone())))
+        .collect();
+    for name in &order {
+        let (m_rules, p_rules) = &all_rules[name];
+        let (materials, products) = &world[name];
+        for (rules, kind) in [
+            (m_rules, ArtifactsKind::Materials),
+            (p_rules, ArtifactsKind::Products),
+        ] {
+            let outcome = apply_rules(name, rules, kind, materials, products, &world);
+            if let Err(failure) = outcome.result {
+                notes.push(format!(
+                    "the recorded links do not pass this draft: expected_{kind} of step \
+                     {name:?}: {failure}"
+                ));
+            }
+        }
+    }
+
+    let known = key_index(keys);
+    let mut key_dicts = Map::new();
+    for keyid in steps.values().flat_map(|d| d.pubkeys.iter()) {
+        if let Some((key, format)) = known.get(keyid) {
+            let mut dict = key.key_dict(*format);
+            dict["keyid"] = json!(keyid);
+            dict["keyid_hash_algorithms"] = json!(["sha256", "sha512"]);
+            key_dicts.insert(keyid.clone(), dict);
+        }
+    }
+
+    let checkout = checkout_name.as_ref().map(|name| {
+        let first_reader = order
+            .iter()
+            .find(|s| source_readers.contains(*s))
+            .expect("a checkout exists only for files some step read");
+        let keyid = steps[first_reader]
+            .pubkeys
+            .iter()
+            .next()
+            .expect("every recorded step has a signer")
+            .clone();
+        let keyid_format = known.get(&keyid).map_or(KeyIdFormat::Python, |(_, f)| *f);
+        CheckoutSuggestion {
+            step: name.clone(),
+            files: sources.keys().cloned().collect(),
+            keyid,
+            keyid_format,
+        }
+    });
+
+    let expires = format_utc(opts.now + i64::from(opts.expires_days) * 86_400);
+    let readme = readme(opts, links.len(), checkout.as_ref());
+    let layout = json!({
+        "signatures": [],
+        "signed": {
+            "_type": "layout",
+            "expires": expires,
+            "readme": readme,
+            "keys": key_dicts,
+            "steps": step_values,
+            "inspect": [],
+        },
+    });
+    Ok(Draft {
+        layout,
+        expires,
+        steps: summaries,
+        checkout,
+        notes,
+    })
+}
+
+/// Groups links by step name; the links of one step must agree.
+fn group_steps(
+    links: &[RecordedLink],
+    notes: &mut Vec<String>,
+) -> Result<BTreeMap<String, StepData>, DraftError> {
+    let mut steps: BTreeMap<String, (&RecordedLink, StepData)> = BTreeMap::new();
+    for recorded in links {
+        let link = &recorded.link;
+        let Some(signer) = recorded.signers.first() else {
+            return Err(DraftError::UnknownSigner {
+                source_name: recorded.source.clone(),
+                keyids: "no key whose signature was checked".into(),
+            });
+        };
+        let file = recorded.source.rsplit('/').next().unwrap_or_default();
+        if !recorded
+            .signers
+            .iter()
+            .any(|k| link::file_name(&link.name, k) == file)
+        {
+            notes.push(format!(
+                "{}: verifiers look for this link of step {:?} as {}; rename the file",
+                recorded.source,
+                link.name,
+                link::file_name(&link.name, signer)
+            ));
+        }
+        if link.byproducts.return_value.is_some_and(|rv| rv != 0) {
+            notes.push(format!(
+                "{}: step {:?} exited with status {}; the draft does not check return values",
+                recorded.source,
+                link.name,
+                link.byproducts.return_value.unwrap_or_default()
+            ));
+        }
+        match steps.get_mut(&link.name) {
+            Some((first, data)) => {
+                let differ = if first.link.materials != link.materials {
+                    Some("materials")
+                } else if first.link.products != link.products {
+                    Some("products")
+                } else {
+                    None
+                };
+                if let Some(what) = differ {
+                    return Err(DraftError::DifferingLinks {
+                        step: link.name.clone(),
+                        first: first.source.clone(),
+                        second: recorded.source.clone(),
+                        what,
+                    });
+                }
+                data.links.push(recorded.source.clone());
+                data.pubkeys.extend(recorded.signers.iter().cloned());
+            }
+            None => {
+                let data = StepData {
+                    links: vec![recorded.source.clone()],
+                    command: link.command.clone(),
+                    materials: link.materials.clone(),
+                    products: link.products.clone(),
+                    pubkeys: recorded.signers.iter().cloned().collect(),
+                };
+                steps.insert(link.name.clone(), (recorded, data));
+            }
+        }
+    }
+    Ok(steps.into_iter().map(|(n, (_, d))| (n, d)).collect())
+}
+
+/// Orders steps by artifact flow (a topological order, ties by name, the
+/// checkout first), or names a cycle.
+fn order_steps(
+    steps: &BTreeMap<String, StepData>,
+    checkout: Option<&str>,
+) -> Result<Vec<String>, DraftError> {
+    // edges[t][s] = a file s read that t produced with the same digests.
+    let mut edges: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+    let mut indegree: BTreeMap<&str, usize> = steps.keys().map(|n| (n.as_str(), 0)).collect();
+    for (s, data) in steps {
+        for (t, other) in steps {
+            if s == t {
+                continue;
+            }
+            let shared = data
+                .materials
+                .iter()
+                .find(|(path, digests)| other.products.get(*path) == Some(digests));
+            if let Some((path, _)) = shared {
+                edges
+                    .entry(t.as_str())
+                    .or_default()
+                    .insert(s.as_str(), path.as_str());
+                *indegree.get_mut(s.as_str()).expect("every step") += 1;
+            }
+        }
+    }
+    let rank = |n: &str| (Some(n) != checkout, n.to_owned());
+    let mut ready: BTreeSet<(bool, String)> = indegree
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| rank(n))
+        .collect();
+    let mut order = Vec::new();
+    while let Some(next) = ready.pop_first() {
+        let name = next.1;
+        for (s, _) in edges.get(name.as_str()).into_iter().flatten() {
+            let d = indegree.get_mut(s).expect("every step");
+            *d -= 1;
+            if *d == 0 {
+                ready.insert(rank(s));
+            }
+        }
+        order.push(name);
+    }
+    if order.len() == steps.len() {
+        return Ok(order);
+    }
+    // Every step left has a predecessor among those left: walk back to a repeat.
+    let done: BTreeSet<&str> = order.iter().map(String::as_str).collect();
+    let left: Vec<&str> = steps
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !done.contains(n))
+        .collect();
+    let predecessor = |s: &str| -> &str {
+        left.iter()
+            .copied()
+            .find(|t| edges.get(t).is_some_and(|e| e.contains_key(s)))
+            .expect("a step in a cycle has a predecessor in it")
+    };
+    let mut walk = vec![left[0]];
+    let start = loop {
+        let p = predecessor(walk.last().expect("non-empty"));
+        if let Some(i) = walk.iter().position(|w| *w == p) {
+            break i;
+        }
+        walk.push(p);
+    };
+    // walk[start..] goes backwards along edges; print it forwards.
+    let mut cycle: Vec<&str> = walk[start..].to_vec();
+    cycle.reverse();
+    let mut text = cycle[0].to_owned();
+    for (i, t) in cycle.iter().enumerate() {
+        let s = cycle[(i + 1) % cycle.len()];
+        text.push_str(&format!(
+            " -> {s} ({s} read {:?} as {t} wrote it)",
+            edges[t][s]
+        ));
+    }
+    Err(DraftError::Cycle(text))
+}
+
+/// `expected_materials` of the step at `earlier.len()` in the order.
+fn material_rules(
+    name: &str,
+    data: &StepData,
+    earlier: &[String],
+    steps: &BTreeMap<String, StepData>,
+    notes: &mut Vec<String>,
+) -> Vec<Rule> {
+    // producer -> files matched from it
+    let mut from: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (path, digests) in &data.materials {
+        let same = earlier
+            .iter()
+            .rev()
+            .find(|t| steps[*t].products.get(path) == Some(digests));
+        let producer = match same {
+            Some(t) => t,
+            None => match earlier
+                .iter()
+                .rev()
+                .find(|t| steps[*t].products.contains_key(path))
+            {
+                Some(t) => {
+                    notes.push(format!(
+                        "{path}: step {name:?} read it with other contents than step {t:?} \
+                         wrote; the draft MATCHes it FROM {t:?} (which these links fail)"
+                    ));
+                    t
+                }
+                None => {
+                    notes.push(format!(
+                        "{path}: step {name:?} read it but no step produced it; no rule lets it pass"
+                    ));
+                    continue;
+                }
+            },
+        };
+        if let Some(later) = earlier
+            .iter()
+            .skip_while(|t| *t != producer)
+            .skip(1)
+            .find(|t| steps[*t].products.contains_key(path))
+        {
+            notes.push(format!(
+                "{path}: step {name:?} reads it as {producer:?} wrote it, but {later:?}, ordered \
+                 in between, wrote other contents; check the step order"
+            ));
+        }
+        from.entry(producer.as_str())
+            .or_default()
+            .insert(path.as_str());
+    }
+    let mut rules = Vec::new();
+    for producer in earlier {
+        let Some(files) = from.get(producer.as_str()) else {
+            continue;
+        };
+        let all: BTreeSet<&str> = steps[producer]
+            .products
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let patterns: Vec<String> = if files.len() > 1 && *files == all {
+            vec!["*".to_owned()]
+        } else {
+            files.iter().map(|f| escape_pattern(f)).collect()
+        };
+        rules.extend(patterns.into_iter().map(|pattern| Rule::Match {
+            pattern,
+            source_prefix: None,
+            dest_type: ArtifactsKind::Products,
+            dest_prefix: None,
+            dest_name: producer.clone(),
+        }));
+    }
+    rules.push(Rule::Disallow("*".into()));
+    rules
+}
+
+/// `expected_products` of a step.
+fn product_rules(name: &str, data: &StepData) -> Vec<Rule> {
+    let (mut created, mut modified, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
+    for (path, digests) in &data.products {
+        let pattern = escape_pattern(path);
+        match data.materials.get(path) {
+            None => created.push(Rule::Create(pattern)),
+            Some(before) if before != digests => modified.push(Rule::Modify(pattern)),
+            Some(_) => unchanged.push(Rule::Match {
+                pattern,
+                source_prefix: None,
+                dest_type: ArtifactsKind::Materials,
+                dest_prefix: None,
+                dest_name: name.to_owned(),
+            }),
+        }
+    }
+    let mut rules = created;
+    rules.append(&mut modified);
+    rules.append(&mut unchanged);
+    rules.push(Rule::Disallow("*".into()));
+    rules
+}
+
+fn readme(opts: &DraftOptions, links: usize, checkout: Option<&CheckoutSuggestion>) -> String {
+    let mut text = format!(
+        "DRAFT by tracelink layout draft on {} from {links} recorded link(s) in {}: review \
+         and edit every step and rule, then sign it. Materials are MATCHed to the step that \
+         last produced them; products are CREATEd or MODIFYd as recorded; all else is \
+         DISALLOWed.",
+        format_utc(opts.now),
+        opts.origin
+    );
+    if let Some(c) = checkout {
+        text.push_str(&format!(
+            " The step {:?} was not recorded: it stands for the {} source file(s) no recorded \
+             step produced. This layout verifies only once a functionary records it before the \
+             first step, in the tree the steps run in: tracelink run -n {} -x -p FILES (the \
+             files its expected_products CREATE).",
+            c.step,
+            c.files.len(),
+            c.step
+        ));
+    }
+    text
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch.
+pub fn format_utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+    use crate::link::Wrapper;
+    use crate::verify::fnmatch::fnmatch;
+
+    fn key(n: u8) -> PrivateKey {
+        PrivateKey::from_seed(&[n; 32])
+    }
+
+    fn arts(entries: &[(&str, &str)]) -> ArtifactMap {
+        entries
+            .iter()
+            .map(|(p, d)| {
+                (
+                    p.to_string(),
+                    DigestSet::from([("sha256".to_string(), d.to_string())]),
+                )
+            })
+            .collect()
+    }
+
+    fn link(name: &str, materials: &[(&str, &str)], products: &[(&str, &str)]) -> Link {
+        Link {
+            name: name.into(),
+            command: vec!["do".into(), name.into()],
+            materials: arts(materials),
+            products: arts(products),
+            ..Link::default()
+        }
+    }
+
+    /// Signs `link` with `key` under `format` and reads it back as the draft does.
+    fn recorded(link: Link, key: &PrivateKey, format: KeyIdFormat) -> RecordedLink {
+        let keyid = key.keyid(format);
+        let source = format!("links/{}", link::file_name(&link.name, &keyid));
+        let bytes = link::sign(link, key, &keyid, Wrapper::Classic).unwrap();
+        read_link(&source, &bytes, &[key.public()]).unwrap()
+    }
+
+    fn opts() -> DraftOptions {
+        DraftOptions {
+            now: 0,
+            expires_days: 30,
+            origin: "links".into(),
+        }
+    }
+
+    fn draft_of(links: &[Link]) -> Draft {
+        let k = key(1);
+        let recorded: Vec<_> = links
+            .iter()
+            .map(|l| recorded(l.clone(), &k, KeyIdFormat::Python))
+            .collect();
+        draft(&recorded, &[k.public()], &opts()).unwrap()
+    }
+
+    fn step<'a>(draft: &'a Draft, name: &str) -> &'a Value {
+        draft.layout["signed"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}"))
+    }
+
+    fn rules(draft: &Draft, name: &str, which: &str) -> Vec<String> {
+        step(draft, name)[which]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| w.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    fn order(draft: &Draft) -> Vec<&str> {
+        draft.steps.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// The draft's rules of every step applied to `links` (by name) with
+    /// the rule engine; the first failure.
+    fn check(draft: &Draft, links: &[Link]) -> Result<(), String> {
+        let world: BTreeMap<String, (ArtifactMap, ArtifactMap)> = links
+            .iter()
+            .map(|l| (l.name.clone(), (l.materials.clone(), l.products.clone())))
+            .collect();
+        for s in draft.layout["signed"]["steps"].as_array().unwrap() {
+            let name = s["name"].as_str().unwrap();
+            let Some((m, p)) = world.get(name) else {
+                continue;
+            };
+            for (key, kind) in [
+                ("expected_materials", ArtifactsKind::Materials),
+                ("expected_products", ArtifactsKind::Products),
+            ] {
+                let rules: Vec<Rule> = s[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        let words: Vec<String> = serde_json::from_value(r.clone()).unwrap();
+                        crate::verify::rules::parse_rule(&words).unwrap()
+                    })
+                    .collect();
+                if let Err(f) = apply_rules(name, &rules, kind, m, p, &world).result {
+                    return Err(format!("{name} {key}: {f}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn escaped_patterns_match_only_their_file() {
+        for (name, other) in [
+            ("a*b", "aXb"),
+            ("what?.c", "whatX.c"),
+            ("x[1].txt", "x1.txt"),
+            ("[!a]", "b"),
+            ("odd]name", "odd"),
+            ("dir/*/f", "dir/x/f"),
+        ] {
+            let pattern = escape_pattern(name);
+            assert!(fnmatch(name, &pattern), "{pattern} must match {name}");
+            assert!(
+                !fnmatch(other, &pattern),
+                "{pattern} must not match {other}"
+            );
+        }
+        assert_eq!(escape_pattern("a*b?[c]"), "a[*]b[?][[]c]");
+        assert_eq!(escape_pattern("plain/file.c"), "plain/file.c");
+    }
+
+    #[test]
+    fn chain_is_ordered_by_flow_with_a_suggested_checkout() {
+        // Names sort against the flow: "a-package" consumes "z-build".
+        let build = link(
+            "z-build",
+            &[("src/a.c", "a0"), ("src/b.c", "b0"), ("Makefile", "m0")],
+            &[("out/app", "app1"), ("out/a.o", "ao1")],
+        );
+        let package = link("a-package", &[("out/app", "app1")], &[("app.tgz", "t1")]);
+        let d = draft_of(&[package.clone(), build.clone()]);
+        assert_eq!(order(&d), ["checkout", "z-build", "a-package"]);
+        assert_eq!(
+            rules(&d, "checkout", "expected_products"),
+            [
+                "CREATE Makefile",
+                "CREATE src/a.c",
+                "CREATE src/b.c",
+                "DISALLOW *"
+            ]
+        );
+        assert_eq!(rules(&d, "checkout", "expected_materials"), ["DISALLOW *"]);
+        // All of the checkout's products: one rule.
+        assert_eq!(
+            rules(&d, "z-build", "expected_materials"),
+            ["MATCH * WITH PRODUCTS FROM checkout", "DISALLOW *"]
+        );
+        assert_eq!(
+            rules(&d, "z-build", "expected_products"),
+            ["CREATE out/a.o", "CREATE out/app", "DISALLOW *"]
+        );
+        // Only some of the build's products: per file.
+        assert_eq!(
+            rules(&d, "a-package", "expected_materials"),
+            ["MATCH out/app WITH PRODUCTS FROM z-build", "DISALLOW *"]
+        );
+        let c = d.checkout.as_ref().expect("a checkout suggestion");
+        assert_eq!(c.files, ["Makefile", "src/a.c", "src/b.c"]);
+        assert_eq!(c.keyid, key(1).keyid(KeyIdFormat::Python));
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        assert_eq!(
+            step(&d, "z-build")["expected_command"],
+            json!(["do", "z-build"])
+        );
+        assert_eq!(step(&d, "checkout")["expected_command"], json!([]));
+        assert!(
+            d.layout["signed"]["readme"]
+                .as_str()
+                .unwrap()
+                .contains("tracelink run -n checkout -x -p")
+        );
+
+        // The draft passes the links plus the checkout recorded as suggested,
+        // and rejects a tampered product of the build.
+        let checkout = link(
+            "checkout",
+            &[],
+            &[("src/a.c", "a0"), ("src/b.c", "b0"), ("Makefile", "m0")],
+        );
+        check(&d, &[checkout.clone(), build.clone(), package.clone()]).unwrap();
+        let mut tampered = package.clone();
+        tampered.materials = arts(&[("out/app", "evil")]);
+        let err = check(&d, &[checkout, build, tampered]).unwrap_err();
+        assert!(
+            err.contains("a-package expected_materials")
+                && err.contains("'DISALLOW *' matched the following artifacts: [\"out/app\"]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn read_or_deleted_materials_are_matched_never_deleted() {
+        // "clean" reads notes.txt and deletes obj.o, both produced by "gen"
+        // (the link cannot tell which was only read); it also deletes a
+        // source nobody produced.
+        let gen_ = link("gen", &[], &[("obj.o", "o1"), ("notes.txt", "n1")]);
+        let clean = link(
+            "clean",
+            &[("obj.o", "o1"), ("notes.txt", "n1"), ("old.log", "l0")],
+            &[],
+        );
+        let d = draft_of(&[gen_.clone(), clean.clone()]);
+        assert_eq!(order(&d), ["checkout", "gen", "clean"]);
+        let m = rules(&d, "clean", "expected_materials");
+        assert_eq!(
+            m,
+            [
+                "MATCH old.log WITH PRODUCTS FROM checkout",
+                "MATCH * WITH PRODUCTS FROM gen",
+                "DISALLOW *"
+            ]
+        );
+        let all: Vec<String> = ["checkout", "gen", "clean"]
+            .iter()
+            .flat_map(|s| {
+                let mut r = rules(&d, s, "expected_materials");
+                r.extend(rules(&d, s, "expected_products"));
+                r
+            })
+            .collect();
+        assert!(all.iter().all(|r| !r.starts_with("DELETE")), "{all:?}");
+        // A tampered input that was only read must fail, which a DELETE
+        // after the MATCH would have let through.
+        let checkout = link("checkout", &[], &[("old.log", "l0")]);
+        check(&d, &[checkout.clone(), gen_.clone(), clean.clone()]).unwrap();
+        let mut tampered = clean;
+        tampered.materials = arts(&[("obj.o", "o1"), ("notes.txt", "EVIL"), ("old.log", "l0")]);
+        let err = check(&d, &[checkout, gen_, tampered]).unwrap_err();
+        assert!(
+            err.contains("['notes.txt']") || err.contains("[\"notes.txt\"]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn products_are_created_modified_or_matched_unchanged() {
+        let checkout = link(
+            "checkout",
+            &[],
+            &[("VERSION", "v0"), ("gen.h", "g0"), ("we*rd", "w0")],
+        );
+        let build = link(
+            "build",
+            &[("VERSION", "v0"), ("gen.h", "g0"), ("we*rd", "w0")],
+            &[
+                ("VERSION", "v1"),
+                ("gen.h", "g0"),
+                ("we*rd", "w1"),
+                ("new[1]", "n1"),
+            ],
+        );
+        let d = draft_of(&[checkout.clone(), build.clone()]);
+        assert!(d.checkout.is_none());
+        assert_eq!(order(&d), ["checkout", "build"]);
+        assert_eq!(
+            rules(&d, "build", "expected_products"),
+            [
+                "CREATE new[[]1]",
+                "MODIFY VERSION",
+                "MODIFY we[*]rd",
+                "MATCH gen.h WITH MATERIALS FROM build",
+                "DISALLOW *"
+            ]
+        );
+        check(&d, &[checkout.clone(), build.clone()]).unwrap();
+        // A product the step was not seen to write fails.
+        let mut more = build;
+        more.products
+            .insert("extra".into(), arts(&[("x", "x")])["x"].clone());
+        let err = check(&d, &[checkout, more]).unwrap_err();
+        assert!(err.contains("build expected_products"), "{err}");
+    }
+
+    #[test]
+    fn most_recent_producer_with_the_same_digest() {
+        let checkout = link("checkout", &[], &[("VERSION", "v0")]);
+        let bump = link("bump", &[("VERSION", "v0")], &[("VERSION", "v1")]);
+        let tag = link("tag", &[("VERSION", "v1")], &[("TAG", "t")]);
+        let d = draft_of(&[tag.clone(), checkout.clone(), bump.clone()]);
+        assert_eq!(order(&d), ["checkout", "bump", "tag"]);
+        assert_eq!(
+            rules(&d, "tag", "expected_materials"),
+            ["MATCH VERSION WITH PRODUCTS FROM bump", "DISALLOW *"]
+        );
+        assert_eq!(
+            rules(&d, "bump", "expected_materials"),
+            ["MATCH VERSION WITH PRODUCTS FROM checkout", "DISALLOW *"]
+        );
+        check(&d, &[checkout, bump, tag]).unwrap();
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+    }
+
+    #[test]
+    fn inconsistent_links_are_noted() {
+        // "b" read x with contents "a" never wrote: x counts as a source,
+        // but "a", unrelated by flow and ordered before "b", overwrote it.
+        let a = link("a", &[], &[("x", "x1")]);
+        let b = link("b", &[("x", "x2")], &[]);
+        let d = draft_of(&[a, b]);
+        assert_eq!(order(&d), ["checkout", "a", "b"]);
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.starts_with("x: step \"b\" reads it as \"checkout\"")
+                    && n.contains("\"a\", ordered in between")),
+            "{:?}",
+            d.notes
+        );
+        // Two steps read different contents of a file nobody produced: the
+        // checkout can create only one of them, and the draft says the links
+        // fail it.
+        let b = link("b", &[("y", "y1")], &[("b.out", "1")]);
+        let c = link("c", &[("y", "y2"), ("b.out", "1")], &[]);
+        let d = draft_of(&[b, c]);
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.starts_with("y: the steps read different contents")),
+            "{:?}",
+            d.notes
+        );
+        assert!(
+            d.notes.iter().any(|n| n.contains("do not pass this draft")
+                && n.contains("step \"c\"")
+                && n.contains("'DISALLOW *' matched the following artifacts: [\"y\"]")),
+            "{:?}",
+            d.notes
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_reported_with_its_files() {
+        let a = link("a", &[("y", "y1")], &[("x", "x1")]);
+        let b = link("b", &[("x", "x1")], &[("y", "y1")]);
+        let k = key(1);
+        let links: Vec<_> = [a, b]
+            .into_iter()
+            .map(|l| recorded(l, &k, KeyIdFormat::Python))
+            .collect();
+        let err = draft(&links, &[k.public()], &opts()).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, DraftError::Cycle(_)), "{text}");
+        assert!(text.contains("b read \"x\" as a wrote it"), "{text}");
+        assert!(text.contains("a read \"y\" as b wrote it"), "{text}");
+    }
+
+    #[test]
+    fn keys_follow_the_signatures() {
+        let (alice, bob, eve) = (key(1), key(2), key(3));
+        let build = recorded(
+            link("build", &[], &[("out", "o")]),
+            &alice,
+            KeyIdFormat::Python,
+        );
+        let test = recorded(
+            link("test", &[("out", "o")], &[]),
+            &bob,
+            KeyIdFormat::Legacy,
+        );
+        let keys = [alice.public(), bob.public()];
+        let d = draft(&[build.clone(), test.clone()], &keys, &opts()).unwrap();
+        let alice_id = alice.keyid(KeyIdFormat::Python);
+        let bob_id = bob.keyid(KeyIdFormat::Legacy);
+        assert_eq!(step(&d, "build")["pubkeys"], json!([alice_id]));
+        assert_eq!(step(&d, "test")["pubkeys"], json!([bob_id]));
+        assert_eq!(step(&d, "test")["threshold"], json!(1));
+        let layout_keys = d.layout["signed"]["keys"].as_object().unwrap();
+        assert_eq!(layout_keys.len(), 2);
+        for (keyid, k) in [(&alice_id, &alice), (&bob_id, &bob)] {
+            let dict = &layout_keys[keyid.as_str()];
+            assert_eq!(dict["keyid"], json!(keyid));
+            assert_eq!(dict["keyid_hash_algorithms"], json!(["sha256", "sha512"]));
+            assert_eq!(PublicKey::from_key_dict(dict).unwrap(), k.public());
+        }
+        assert_eq!(d.layout["signatures"], json!([]));
+        assert_eq!(d.layout["signed"]["expires"], json!("1970-01-31T00:00:00Z"));
+
+        // Signed by no given key: an error naming the file.
+        let keyid = eve.keyid(KeyIdFormat::Python);
+        let bytes = link::sign(link("evil", &[], &[]), &eve, &keyid, Wrapper::Dsse).unwrap();
+        let err = read_link("links/evil.link", &bytes, &keys).unwrap_err();
+        assert!(matches!(err, DraftError::UnknownSigner { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("links/evil.link: signed by "),
+            "{err}"
+        );
+        // A DSSE link by a known key reads.
+        let keyid = alice.keyid(KeyIdFormat::Python);
+        let bytes = link::sign(link("dsse", &[], &[]), &alice, &keyid, Wrapper::Dsse).unwrap();
+        assert_eq!(
+            read_link("d", &bytes, &keys).unwrap().signers,
+            [keyid.as_str()]
+        );
+        // A changed link: bad signature.
+        let bytes = link::sign(
+            link("x", &[], &[("f", "1")]),
+            &alice,
+            &keyid,
+            Wrapper::Classic,
+        )
+        .unwrap();
+        let changed = String::from_utf8(bytes).unwrap().replace("\"1\"", "\"2\"");
+        let err = read_link("x.link", changed.as_bytes(), &keys).unwrap_err();
+        assert!(matches!(err, DraftError::BadSignature { .. }), "{err}");
+    }
+
+    #[test]
+    fn links_of_one_step_must_agree() {
+        let (alice, bob) = (key(1), key(2));
+        let a = recorded(
+            link("build", &[], &[("out", "o1")]),
+            &alice,
+            KeyIdFormat::Python,
+        );
+        let b = recorded(
+            link("build", &[], &[("out", "o1")]),
+            &bob,
+            KeyIdFormat::Python,
+        );
+        let keys = [alice.public(), bob.public()];
+        let d = draft(&[a.clone(), b], &keys, &opts()).unwrap();
+        assert_eq!(step(&d, "build")["pubkeys"].as_array().unwrap().len(), 2);
+        let c = recorded(
+            link("build", &[], &[("out", "o2")]),
+            &bob,
+            KeyIdFormat::Python,
+        );
+        let err = draft(&[a, c], &keys, &opts()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DraftError::DifferingLinks {
+                    what: "products",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dates_are_utc() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(1_795_634_096), "2026-11-25T19:14:56Z");
+        assert_eq!(format_utc(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+}
