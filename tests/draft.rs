@@ -1,0 +1,424 @@
+//! `tracelink layout draft` on real precise links, checked by in-toto 3.1.0.
+//!
+//! A trial run records a precise two-step chain (build: `make` compiling two C
+//! files, deleting one file and appending to another; package: `tar czf` of
+//! build outputs) without any checkout step. The drafted layout must suggest
+//! one; recorded in a fresh tree exactly as suggested, followed by the same
+//! two steps, the links pass `in-toto-verify` against the draft signed as is,
+//! and drafting again from those links gives the same steps. A build product
+//! changed before the package step fails verification, naming the rule.
+//!
+//! Needs root and /dev/fuse (precise mode), make, cc and tar, and the in-toto
+//! 3.1.0 venv (`TRACELINK_INTOTO_VENV`): SKIP otherwise, FAIL under CI.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+/// Prints `SKIP: <test>: <reason>` and returns true, or panics under CI.
+fn skip(test: &str, reason: &str) -> bool {
+    let msg = format!("SKIP: {test}: {reason}");
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}; CI must run this test");
+    }
+    println!("{msg}");
+    eprintln!("{msg}");
+    true
+}
+
+/// Whether precise mode or the tools cannot run here (after printing SKIP).
+fn unavailable(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return skip(test, "precise mode needs root (not root)");
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return skip(test, "precise mode needs /dev/fuse (absent)");
+    }
+    for prog in ["make", "cc", "tar", "gzip"] {
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {prog} >/dev/null 2>&1"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return skip(test, &format!("{prog} is not installed"));
+        }
+    }
+    false
+}
+
+fn write_file(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, text).unwrap();
+}
+
+fn generate_project(root: &Path) {
+    write_file(
+        root,
+        "Makefile",
+        "CC = cc
+all: build/hello
+
+build/hello: build/main.o build/greet.o
+\t$(CC) -o $@ build/main.o build/greet.o
+\trm -f old.log
+\techo built >> VERSION
+
+build/%.o: src/%.c include/greet.h
+\tmkdir -p build
+\t$(CC) -Iinclude -c $< -o $@
+
+.PHONY: all
+",
+    );
+    write_file(
+        root,
+        "src/main.c",
+        "#include \"greet.h\"\nint main(void) { greet(\"world\"); return 0; }\n",
+    );
+    write_file(
+        root,
+        "src/greet.c",
+        "#include <stdio.h>\n#include \"greet.h\"\nvoid greet(const char *who) { printf(\"hello, %s\\n\", who); }\n",
+    );
+    write_file(
+        root,
+        "include/greet.h",
+        "#ifndef GREET_H\n#define GREET_H\nvoid greet(const char *who);\n#endif\n",
+    );
+    write_file(root, "VERSION", "1.0\n");
+    write_file(root, "old.log", "stale log from an earlier build\n");
+    write_file(root, "README", "hello: says hello (no step reads this)\n");
+}
+
+fn run_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = common::output(cmd);
+    assert!(out.status.success(), "{what}:\n{}", common::show(&out));
+    out
+}
+
+/// `tracelink run` of one precise step in `tree`; the link goes into `tree`
+/// (the default `-d .`; the default excludes keep links out of later records).
+fn precise_step(tree: &Path, key: &Path, step: &str, argv: &[&str]) {
+    run_ok(
+        common::tracelink()
+            .current_dir(tree)
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS")
+            .env_remove("MAKELEVEL")
+            .env("LC_ALL", "C")
+            .args(["run", "-n", step, "-k"])
+            .arg(key)
+            .arg("--")
+            .args(argv),
+        &format!("tracelink run -n {step}"),
+    );
+}
+
+fn build(tree: &Path, key: &Path) {
+    precise_step(tree, key, "build", &["make"]);
+}
+
+fn package(tree: &Path, key: &Path) {
+    precise_step(
+        tree,
+        key,
+        "package",
+        &["tar", "czf", "hello.tar.gz", "build/hello", "VERSION"],
+    );
+}
+
+/// The lines of `draft`'s stderr that are the suggested command.
+fn suggested_commands(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("  tracelink run "))
+        .map(|rest| format!("tracelink run {rest}"))
+        .collect()
+}
+
+fn draft(dir: &Path, link_dir: &Path, public: &Path, out: &Path) -> String {
+    let output = run_ok(
+        common::tracelink()
+            .current_dir(dir)
+            .args(["layout", "draft", "--link-dir"])
+            .arg(link_dir)
+            .arg("--functionary-key")
+            .arg(public)
+            .arg("-o")
+            .arg(out),
+        "tracelink layout draft",
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+fn in_toto_verify(venv: &Path, tree: &Path, dir: &Path) -> Output {
+    common::output(
+        Command::new(venv.join("bin/in-toto-verify"))
+            .current_dir(tree)
+            .arg("--layout")
+            .arg(dir.join("root.layout"))
+            .arg("--verification-keys")
+            .arg(dir.join("owner.pem.pub"))
+            .arg("--link-dir")
+            .arg(tree)
+            .arg("--verbose"),
+    )
+}
+
+/// `tracelink verify` with the same arguments, if it is built yet.
+fn tracelink_verify(tree: &Path, dir: &Path) -> Option<Output> {
+    let out = common::output(
+        common::tracelink()
+            .current_dir(tree)
+            .arg("verify")
+            .arg("--layout")
+            .arg(dir.join("root.layout"))
+            .arg("--verification-keys")
+            .arg(dir.join("owner.pem.pub"))
+            .arg("--link-dir")
+            .arg(tree),
+    );
+    let built = !String::from_utf8_lossy(&out.stderr).contains("not built yet");
+    built.then_some(out)
+}
+
+/// in-toto-verify's verdict on `tree`, with tracelink verify's checked
+/// against it once that command exists.
+fn verdict(venv: &Path, tree: &Path, dir: &Path) -> (Output, String) {
+    let out = in_toto_verify(venv, tree, dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(ours) = tracelink_verify(tree, dir) {
+        assert_eq!(
+            ours.status.code(),
+            out.status.code(),
+            "tracelink verify must agree with in-toto-verify on {}:\n--- in-toto-verify\n{}\n--- tracelink verify\n{}",
+            tree.display(),
+            common::show(&out),
+            common::show(&ours)
+        );
+    }
+    (out, text)
+}
+
+fn rules(step: &Value, which: &str) -> Vec<String> {
+    step[which]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
+    const TEST: &str = "drafted_layout_verifies_a_precise_chain_and_catches_tampering";
+    if unavailable(TEST) {
+        return;
+    }
+    let Some(venv) = common::intoto_venv(TEST) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    for name in ["alice.pem", "owner.pem"] {
+        run_ok(
+            common::tracelink().current_dir(&dir).args(["keygen", name]),
+            "keygen",
+        );
+    }
+    let alice = dir.join("alice.pem");
+    let alice_pub = dir.join("alice.pem.pub");
+
+    // The trial: build and package, no checkout.
+    let trial = dir.join("trial");
+    generate_project(&trial);
+    build(&trial, &alice);
+    package(&trial, &alice);
+
+    let stderr = draft(&dir, &trial, &alice_pub, &dir.join("draft.layout"));
+    println!("draft (trial):\n{stderr}");
+    let suggested = suggested_commands(&stderr);
+    let want = format!(
+        "tracelink run -n checkout -x -k {} -p Makefile VERSION include/greet.h old.log src/greet.c src/main.c",
+        alice.display()
+    );
+    assert_eq!(suggested, [want], "the suggested checkout:\n{stderr}");
+
+    let text = fs::read_to_string(dir.join("draft.layout")).unwrap();
+    let layout: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(layout["signatures"], json!([]));
+    let signed = &layout["signed"];
+    assert_eq!(signed["_type"], "layout");
+    assert_eq!(signed["inspect"], json!([]));
+    assert!(signed["readme"].as_str().unwrap().starts_with("DRAFT"));
+    let steps = signed["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["checkout", "build", "package"]);
+    let alice_id = String::from_utf8(
+        run_ok(
+            Command::new(venv.join("bin/python"))
+                .arg("-c")
+                .arg(
+                    "import sys; from securesystemslib.signer import SSlibKey; \
+                     from cryptography.hazmat.primitives.serialization import load_pem_public_key; \
+                     k = SSlibKey.from_crypto(load_pem_public_key(open(sys.argv[1], 'rb').read())); \
+                     print(k.keyid)",
+                )
+                .arg(&alice_pub),
+            "in-toto's keyid of alice",
+        )
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    for step in steps {
+        assert_eq!(step["pubkeys"], json!([alice_id]), "{step}");
+        assert_eq!(step["threshold"], json!(1), "{step}");
+    }
+    assert_eq!(
+        signed["keys"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        [&alice_id]
+    );
+    assert_eq!(rules(&steps[0], "expected_materials"), ["DISALLOW *"]);
+    assert_eq!(
+        rules(&steps[0], "expected_products"),
+        [
+            "CREATE Makefile",
+            "CREATE VERSION",
+            "CREATE include/greet.h",
+            "CREATE old.log",
+            "CREATE src/greet.c",
+            "CREATE src/main.c",
+            "DISALLOW *"
+        ]
+    );
+    // The build reads (or, for old.log, removes) every checked-out file.
+    assert_eq!(
+        rules(&steps[1], "expected_materials"),
+        ["MATCH * WITH PRODUCTS FROM checkout", "DISALLOW *"]
+    );
+    assert_eq!(
+        rules(&steps[1], "expected_products"),
+        [
+            "CREATE build/greet.o",
+            "CREATE build/hello",
+            "CREATE build/main.o",
+            "MODIFY VERSION",
+            "DISALLOW *"
+        ]
+    );
+    assert_eq!(steps[1]["expected_command"], json!(["make"]));
+    assert_eq!(
+        rules(&steps[2], "expected_materials"),
+        [
+            "MATCH VERSION WITH PRODUCTS FROM build",
+            "MATCH build/hello WITH PRODUCTS FROM build",
+            "DISALLOW *"
+        ]
+    );
+    assert_eq!(
+        rules(&steps[2], "expected_products"),
+        ["CREATE hello.tar.gz", "DISALLOW *"]
+    );
+
+    // The owner signs the draft as is.
+    run_ok(
+        Command::new(venv.join("bin/in-toto-sign"))
+            .current_dir(&dir)
+            .args(["-f", "draft.layout", "-k", "owner.pem", "-o", "root.layout"]),
+        "in-toto-sign",
+    );
+
+    // The trial's links alone lack the checkout.
+    let (out, text) = verdict(&venv, &trial, &dir);
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    assert!(text.contains("checkout"), "{}", common::show(&out));
+
+    // The pipeline for real: the checkout exactly as suggested, then the steps.
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_tracelink")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let record_pipeline = |name: &str, tamper: bool| -> PathBuf {
+        let tree = dir.join(name);
+        generate_project(&tree);
+        run_ok(
+            Command::new("sh")
+                .current_dir(&tree)
+                .env("PATH", &path)
+                .arg("-c")
+                .arg(&suggested[0]),
+            "the suggested checkout command",
+        );
+        build(&tree, &alice);
+        if tamper {
+            let mut bytes = fs::read(tree.join("build/hello")).unwrap();
+            bytes.extend_from_slice(b"\0tampered after the build\n");
+            fs::write(tree.join("build/hello"), bytes).unwrap();
+        }
+        package(&tree, &alice);
+        tree
+    };
+    let real = record_pipeline("real", false);
+    let (out, _) = verdict(&venv, &real, &dir);
+    assert!(
+        out.status.success(),
+        "in-toto-verify must accept the pipeline recorded as the draft suggests:\n{}",
+        common::show(&out)
+    );
+    println!("in-toto-verify (honest):\n{}", common::show(&out));
+
+    // Drafting from the real pipeline's links: no suggestion, the same steps.
+    let stderr = draft(&dir, &real, &alice_pub, &dir.join("again.layout"));
+    assert!(suggested_commands(&stderr).is_empty(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let again: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("again.layout")).unwrap()).unwrap();
+    assert_eq!(again["signed"]["steps"], signed["steps"]);
+    assert_eq!(again["signed"]["keys"], signed["keys"]);
+
+    // A build product changed before packaging.
+    let tampered = record_pipeline("tampered", true);
+    let (out, text) = verdict(&venv, &tampered, &dir);
+    println!("in-toto-verify (tampered):\n{}", common::show(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "in-toto-verify must reject the tampered build product:\n{}",
+        common::show(&out)
+    );
+    assert!(
+        text.contains("'DISALLOW *' matched the following artifacts: ['build/hello']"),
+        "in-toto-verify must name the rule and the file:\n{}",
+        common::show(&out)
+    );
+    assert!(
+        text.contains("'expected_materials' of item 'package'"),
+        "in-toto-verify must fail on the package step's materials:\n{}",
+        common::show(&out)
+    );
+}
