@@ -357,3 +357,39 @@ fn in_toto_reads_the_committed_key_files_as_recorded() {
         serde_json::from_slice(&std::fs::read(dir.join("intoto_keyids.json")).unwrap()).unwrap();
     assert_eq!(live, recorded);
 }
+
+#[test]
+fn record_start_and_stop_sign_with_ecdsa_and_rsa_keys() {
+    let test = "record_start_and_stop_sign_with_ecdsa_and_rsa_keys";
+    let Some(venv) = common::intoto_venv(test) else {
+        return;
+    };
+    for (private, public, flags) in [
+        ("ec.pem", "ec.pub", &[][..]),
+        ("rsa.pem", "rsa.pub", &["--use-dsse"][..]),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let key = key_copy(dir, private);
+        let public = key_copy(dir, public);
+        std::fs::write(dir.join("material"), b"in\n").unwrap();
+        for (what, paths) in [("start", ["-m", "material"]), ("stop", ["-p", "material"])] {
+            let out = common::output(
+                common::tracelink()
+                    .args(["record", what, "-n", "pkg", "-k"])
+                    .arg(&key)
+                    .args(paths)
+                    .args(flags)
+                    .current_dir(dir)
+                    .stdin(std::process::Stdio::null()),
+            );
+            assert!(
+                out.status.success(),
+                "{private} {what}: {}",
+                common::show(&out)
+            );
+        }
+        let link = dir.join(format!("pkg.{}.link", &intoto_keyid(private)[..8]));
+        assert_in_toto_sign_verifies(&venv, dir, &link, &public);
+    }
+}

@@ -605,6 +605,14 @@ fn bad_metadata_exits_1_naming_the_file_and_problem() {
             "untouched"
         );
     }
+    // A link whose name cannot be a file name needs -o.
+    let link = r#"{"signatures": [], "signed": {"_type": "link", "name": "../up"}}"#;
+    fs::write(case.path("odd.link"), link).unwrap();
+    let out = case.tl(&["sign", "odd.link", "-k", "ed.pem"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    assert!(stderr(&out).contains("give -o"), "{}", common::show(&out));
+    case.sign("odd.link", &["ed.pem"], &["-o", "odd.signed.link"]);
+    assert_eq!(case.keyids("odd.signed.link"), [ED_KEYID]);
     let out = case.tl(&["sign", "absent.layout", "-k", "ed.pem"]);
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
     assert!(
