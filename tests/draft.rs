@@ -7,6 +7,7 @@
 //! two steps, the links pass `in-toto-verify` against the draft signed as is,
 //! and drafting again from those links gives the same steps. A build product
 //! changed before the package step fails verification, naming the rule.
+//! `tracelink verify` must give in-toto-verify's verdict every time.
 //!
 //! Needs root and /dev/fuse (precise mode), make, cc and tar, and the in-toto
 //! 3.1.0 venv (`TRACELINK_INTOTO_VENV`): SKIP otherwise, FAIL under CI.
@@ -157,12 +158,12 @@ fn draft(dir: &Path, link_dir: &Path, public: &Path, out: &Path) -> String {
     String::from_utf8(output.stderr).unwrap()
 }
 
-fn in_toto_verify(venv: &Path, tree: &Path, dir: &Path) -> Output {
+fn in_toto_verify(venv: &Path, tree: &Path, dir: &Path, layout: &str) -> Output {
     common::output(
         Command::new(venv.join("bin/in-toto-verify"))
             .current_dir(tree)
             .arg("--layout")
-            .arg(dir.join("root.layout"))
+            .arg(dir.join(layout))
             .arg("--verification-keys")
             .arg(dir.join("owner.pem.pub"))
             .arg("--link-dir")
@@ -171,43 +172,43 @@ fn in_toto_verify(venv: &Path, tree: &Path, dir: &Path) -> Output {
     )
 }
 
-/// `tracelink verify` with the same arguments, if it is built yet.
-fn tracelink_verify(tree: &Path, dir: &Path) -> Option<Output> {
-    let out = common::output(
+/// `tracelink verify` with the same arguments.
+fn tracelink_verify(tree: &Path, dir: &Path, layout: &str) -> Output {
+    common::output(
         common::tracelink()
             .current_dir(tree)
             .arg("verify")
             .arg("--layout")
-            .arg(dir.join("root.layout"))
+            .arg(dir.join(layout))
             .arg("--verification-keys")
             .arg(dir.join("owner.pem.pub"))
             .arg("--link-dir")
             .arg(tree),
-    );
-    let built = !String::from_utf8_lossy(&out.stderr).contains("not built yet");
-    built.then_some(out)
+    )
 }
 
-/// in-toto-verify's verdict on `tree`, with tracelink verify's checked
-/// against it once that command exists.
-fn verdict(venv: &Path, tree: &Path, dir: &Path) -> (Output, String) {
-    let out = in_toto_verify(venv, tree, dir);
+/// in-toto-verify's verdict on `tree` (and its output), checked against
+/// tracelink verify's; both against the layout `dir/layout`.
+fn verdict(venv: &Path, tree: &Path, dir: &Path, layout: &str) -> (Output, String) {
+    let out = in_toto_verify(venv, tree, dir, layout);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    if let Some(ours) = tracelink_verify(tree, dir) {
-        assert_eq!(
-            ours.status.code(),
-            out.status.code(),
-            "tracelink verify must agree with in-toto-verify on {}:\n--- in-toto-verify\n{}\n--- tracelink verify\n{}",
-            tree.display(),
-            common::show(&out),
-            common::show(&ours)
-        );
-    }
-    (out, text)
+    let ours = tracelink_verify(tree, dir, layout);
+    assert_eq!(
+        ours.status.code(),
+        out.status.code(),
+        "tracelink verify must agree with in-toto-verify on {}:\n--- in-toto-verify\n{}\n--- tracelink verify\n{}",
+        tree.display(),
+        common::show(&out),
+        common::show(&ours)
+    );
+    (
+        out,
+        format!("{text}{}", String::from_utf8_lossy(&ours.stderr)),
+    )
 }
 
 fn rules(step: &Value, which: &str) -> Vec<String> {
@@ -350,9 +351,21 @@ fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
             .args(["-f", "draft.layout", "-k", "owner.pem", "-o", "root.layout"]),
         "in-toto-sign",
     );
+    // Or with tracelink sign.
+    run_ok(
+        common::tracelink().current_dir(&dir).args([
+            "sign",
+            "draft.layout",
+            "-k",
+            "owner.pem",
+            "-o",
+            "root-tracelink.layout",
+        ]),
+        "tracelink sign",
+    );
 
     // The trial's links alone lack the checkout.
-    let (out, text) = verdict(&venv, &trial, &dir);
+    let (out, text) = verdict(&venv, &trial, &dir, "root.layout");
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
     assert!(text.contains("checkout"), "{}", common::show(&out));
 
@@ -384,13 +397,15 @@ fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
         tree
     };
     let real = record_pipeline("real", false);
-    let (out, _) = verdict(&venv, &real, &dir);
-    assert!(
-        out.status.success(),
-        "in-toto-verify must accept the pipeline recorded as the draft suggests:\n{}",
-        common::show(&out)
-    );
-    println!("in-toto-verify (honest):\n{}", common::show(&out));
+    for layout in ["root.layout", "root-tracelink.layout"] {
+        let (out, _) = verdict(&venv, &real, &dir, layout);
+        assert!(
+            out.status.success(),
+            "in-toto-verify must accept the pipeline recorded as the draft suggests ({layout}):\n{}",
+            common::show(&out)
+        );
+        println!("in-toto-verify (honest, {layout}):\n{}", common::show(&out));
+    }
 
     // Drafting from the real pipeline's links: no suggestion, the same steps.
     let stderr = draft(&dir, &real, &alice_pub, &dir.join("again.layout"));
@@ -403,7 +418,7 @@ fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
 
     // A build product changed before packaging.
     let tampered = record_pipeline("tampered", true);
-    let (out, text) = verdict(&venv, &tampered, &dir);
+    let (out, text) = verdict(&venv, &tampered, &dir, "root.layout");
     println!("in-toto-verify (tampered):\n{}", common::show(&out));
     assert_eq!(
         out.status.code(),
@@ -415,6 +430,12 @@ fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
         text.contains("'DISALLOW *' matched the following artifacts: ['build/hello']"),
         "in-toto-verify must name the rule and the file:\n{}",
         common::show(&out)
+    );
+    assert!(
+        text.contains(
+            "step \"package\", materials: 'DISALLOW *' matched the following artifacts: [\"build/hello\"]"
+        ),
+        "tracelink verify must name the step, the rule and the file:\n{text}"
     );
     assert!(
         text.contains("'expected_materials' of item 'package'"),

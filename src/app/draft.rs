@@ -144,8 +144,13 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
             "tracelink: the draft verifies only once that link is in the link directory with the others."
         );
     }
+    let file = args.output.as_ref().map_or_else(
+        || "FILE".to_owned(),
+        |p| shell_quote(&p.display().to_string()),
+    );
     eprintln!(
-        "tracelink: review and edit the draft, then sign it: in-toto-sign -f FILE -k OWNER_KEY (or tracelink sign)"
+        "tracelink: review and edit the draft, then sign it: tracelink sign {file} -k OWNER_KEY \
+         (or in-toto-sign -f {file} -k OWNER_KEY)"
     );
     Ok(0)
 }

@@ -277,6 +277,17 @@ pub fn draft(
             if produced {
                 continue;
             }
+            let writers: Vec<&str> = steps
+                .iter()
+                .filter(|(t, other)| *t != name && other.products.contains_key(path))
+                .map(|(t, _)| t.as_str())
+                .collect();
+            if !writers.is_empty() {
+                notes.push(format!(
+                    "{path}: step {name:?} read contents that no recorded step produced, though \
+                     {writers:?} wrote other contents to it; the draft treats it as a source"
+                ));
+            }
             source_readers.insert(name.clone());
             match sources.get(path) {
                 Some(seen) if seen != digests => notes.push(format!(
@@ -1037,6 +1048,13 @@ mod tests {
         let b = link("b", &[("x", "x2")], &[]);
         let d = draft_of(&[a, b]);
         assert_eq!(order(&d), ["checkout", "a", "b"]);
+        assert!(
+            d.notes.iter().any(|n| n.starts_with(
+                "x: step \"b\" read contents that no recorded step produced, though [\"a\"]"
+            )),
+            "{:?}",
+            d.notes
+        );
         assert!(
             d.notes
                 .iter()
