@@ -358,7 +358,8 @@ pub struct SignArgs {
           default_missing_value = "", hide_default_value = true)]
     pub password: Option<String>,
 
-    /// Keep the existing signatures and add ours (layouts only; the default replaces them)
+    /// Keep the existing signatures and add ours (layouts only; the default
+    /// replaces them). A key that signed before gets its signature replaced
     #[arg(short = 'a', long, conflicts_with = "verify")]
     pub append: bool,
 

@@ -415,6 +415,60 @@ fn append_keeps_the_old_signature_and_the_default_replaces_it() {
 }
 
 #[test]
+fn append_by_a_key_that_signed_before_replaces_its_stale_signature() {
+    let test = "append_by_a_key_that_signed_before_replaces_its_stale_signature";
+    let Some(venv) = common::intoto_venv(test) else {
+        return;
+    };
+    let case = Case::new();
+    case.python_layout(&venv, "root.layout");
+    case.copy("root.layout", "l");
+    case.sign("l", &["ed.pem", "rsa.pem"], &[]);
+    // The owner edits the layout and signs it again with one of the keys.
+    let edited = String::from_utf8(case.read("l"))
+        .unwrap()
+        .replace("tracelink sign test", "edited");
+    fs::write(case.path("l"), &edited).unwrap();
+    fs::write(case.path("theirs"), &edited).unwrap();
+    let out = case.sign("l", &["ed.pem"], &["-a"]);
+    assert!(
+        stderr(&out).contains("replaced the signature by keyid"),
+        "{}",
+        common::show(&out)
+    );
+    assert_eq!(
+        case.keyids("l"),
+        [ED_KEYID.to_string(), Case::intoto_keyid("rsa.pem")]
+    );
+    case.in_toto_sign_verifies(&venv, "l", &["ed.pub"]);
+    case.in_toto_verify_passes(&venv, "l", &["ed.pub"]);
+    let out = case.verify("l", &["ed.pub", "rsa.pub"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the RSA signature is stale: {}",
+        common::show(&out)
+    );
+    // in-toto-sign -a appends a second entry, after the stale one, and its
+    // verifiers check only the first: neither accepts that file.
+    let out = case.venv(
+        &venv,
+        "in-toto-sign",
+        &["-f", "theirs", "-a", "-k", "ed.pem"],
+    );
+    assert!(out.status.success(), "{}", common::show(&out));
+    assert_eq!(case.keyids("theirs").len(), 3);
+    let out = case.venv(
+        &venv,
+        "in-toto-sign",
+        &["-f", "theirs", "-k", "ed.pub", "--verify"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    let out = case.verify("theirs", &["ed.pub"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+}
+
+#[test]
 fn link_resigned_lands_at_the_new_keys_file_name() {
     let test = "link_resigned_lands_at_the_new_keys_file_name";
     let Some(venv) = common::intoto_venv(test) else {

@@ -13,6 +13,13 @@
 //! the key's public half in the bytes about to be written, and the file is
 //! written atomically.
 //!
+//! With --append, a key that already signed the file has its signature
+//! replaced in place rather than added a second time (in-toto's verifiers
+//! check only the first signature by a keyid, so a stale first one would
+//! hide the new one); otherwise the signatures are replaced, as in-toto-sign.
+//! `--verify` follows in-toto too: the first signature by each of the key's
+//! keyids (Python and legacy convention) is checked.
+//!
 //! Exit status: 0 signed, or every key verified; 1 the file is not usable
 //! in-toto metadata, a signature does not verify, or the result cannot be
 //! written; 2 usage errors (flags, unusable key files, several keys or
@@ -115,7 +122,12 @@ fn sign_file(args: &SignArgs) -> Result<i32, Failure> {
                 path.display()
             )));
         }
-        doc.add_signature(&keyid, &sig);
+        if doc.add_signature(&keyid, &sig) {
+            eprintln!(
+                "tracelink: {}: replaced the signature by keyid {keyid} it already had",
+                args.file.display()
+            );
+        }
         new_keyids.push((keyid, key.public()));
     }
     let bytes = doc.to_bytes();
@@ -438,16 +450,19 @@ impl Document {
         }
     }
 
-    /// The signatures whose keyid is one of `keyids`, in file order, with
-    /// the signature bytes if they decode.
+    /// For each of `keyids`, the first signature by it (in-toto's verifiers
+    /// check only that one), in file order, with the signature bytes if they
+    /// decode.
     fn signatures_by(&self, keyids: &[String]) -> Vec<(String, Option<Vec<u8>>)> {
+        let mut seen = Vec::new();
         self.signatures
             .iter()
             .filter_map(|sig| {
                 let keyid = sig.get("keyid")?.as_str()?;
-                if !keyids.iter().any(|k| k == keyid) {
+                if !keyids.iter().any(|k| k == keyid) || seen.contains(&keyid) {
                     return None;
                 }
+                seen.push(keyid);
                 let bytes =
                     sig.get("sig")
                         .and_then(Value::as_str)
@@ -460,10 +475,13 @@ impl Document {
             .collect()
     }
 
-    /// Adds a signature: appended to a classic document's list; in a DSSE
-    /// envelope it replaces one by the same keyid in place (in-toto keeps
-    /// envelope signatures in a dict by keyid).
-    fn add_signature(&mut self, keyid: &str, sig: &[u8]) {
+    /// Adds a signature at the end, or in place of the signatures by the
+    /// same keyid the file already has (returns true then). in-toto keeps
+    /// DSSE signatures in a dict by keyid, so does the same there; for the
+    /// classic form in-toto-sign --append would add a second entry, but its
+    /// verifiers check only the first signature by a keyid: a stale first
+    /// one would hide ours.
+    fn add_signature(&mut self, keyid: &str, sig: &[u8]) -> bool {
         let encoded = match self.wrapper {
             Wrapper::Classic { .. } => hex::encode(sig),
             Wrapper::Dsse { .. } => BASE64.encode(sig),
@@ -471,16 +489,23 @@ impl Document {
         let mut entry = Map::new();
         entry.insert("keyid".into(), json!(keyid));
         entry.insert("sig".into(), json!(encoded));
-        if let Wrapper::Dsse { .. } = self.wrapper
-            && let Some(old) = self
-                .signatures
-                .iter_mut()
-                .find(|s| s.get("keyid").and_then(Value::as_str) == Some(keyid))
-        {
-            *old = entry;
-            return;
+        let by_keyid =
+            |s: &Map<String, Value>| s.get("keyid").and_then(Value::as_str) == Some(keyid);
+        match self.signatures.iter().position(by_keyid) {
+            Some(first) => {
+                self.signatures[first] = entry;
+                let mut i = 0;
+                self.signatures.retain(|s| {
+                    i += 1;
+                    i - 1 == first || !by_keyid(s)
+                });
+                true
+            }
+            None => {
+                self.signatures.push(entry);
+                false
+            }
         }
-        self.signatures.push(entry);
     }
 
     /// The file as in-toto writes it.
@@ -784,6 +809,25 @@ mod tests {
         );
         assert!(notes.contains("signed.readme is missing"), "{notes}");
         assert_eq!(doc.signatures.len(), 1);
+    }
+
+    #[test]
+    fn classic_signatures_by_the_same_keyid_are_replaced_and_only_the_first_counts() {
+        let mut doc = parse(
+            r#"{"signatures": [{"keyid": "a", "sig": "00"}, {"keyid": "b", "sig": "01"}, {"keyid": "a", "sig": "02"}], "signed": {"_type": "link", "name": "x"}}"#,
+        )
+        .unwrap();
+        let a = ["a".to_string()];
+        assert_eq!(doc.signatures_by(&a), [("a".to_string(), Some(vec![0]))]);
+        assert!(doc.add_signature("a", &[9]));
+        let sigs: Vec<(&str, &str)> = doc
+            .signatures
+            .iter()
+            .map(|s| (s["keyid"].as_str().unwrap(), s["sig"].as_str().unwrap()))
+            .collect();
+        assert_eq!(sigs, [("a", "09"), ("b", "01")]);
+        assert!(!doc.add_signature("c", &[10]));
+        assert_eq!(doc.signatures.len(), 3);
     }
 
     #[test]
