@@ -443,3 +443,134 @@ fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
         common::show(&out)
     );
 }
+
+/// Without precise mode (snapshot links): stdout output, the file laid out
+/// byte for byte as in-toto writes it, and the errors that name a file.
+#[test]
+fn draft_command_output_and_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    for name in ["alice.pem", "eve.pem"] {
+        run_ok(
+            common::tracelink().current_dir(&dir).args(["keygen", name]),
+            "keygen",
+        );
+    }
+    let tree = dir.join("tree");
+    write_file(&tree, "in[1].txt", "input\n");
+    let snapshot = |step: &str, key: &str, args: &[&str]| {
+        run_ok(
+            common::tracelink()
+                .current_dir(&tree)
+                .args(["run", "-n", step, "-k"])
+                .arg(dir.join(key))
+                .args(args),
+            step,
+        );
+    };
+    snapshot("checkout", "alice.pem", &["-x", "-p", "in[1].txt"]);
+    snapshot(
+        "build",
+        "alice.pem",
+        &[
+            "-m",
+            "in[1].txt",
+            "-p",
+            "out",
+            "--",
+            "sh",
+            "-c",
+            "cp 'in[1].txt' out",
+        ],
+    );
+
+    // To stdout, nothing to suggest.
+    let out = run_ok(
+        common::tracelink()
+            .current_dir(&tree)
+            .args(["layout", "draft", "--expires", "7", "--functionary-key"])
+            .arg(dir.join("alice.pem.pub")),
+        "draft to stdout",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(suggested_commands(&stderr).is_empty(), "{stderr}");
+    assert!(stderr.contains("2 step(s) from 2 link(s)"), "{stderr}");
+    let layout: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = layout["signed"]["steps"].as_array().unwrap();
+    assert_eq!(
+        rules(&steps[1], "expected_materials"),
+        [
+            "MATCH in[[]1].txt WITH PRODUCTS FROM checkout",
+            "DISALLOW *"
+        ]
+    );
+    assert_eq!(
+        rules(&steps[1], "expected_products"),
+        ["CREATE out", "DISALLOW *"]
+    );
+    assert_eq!(
+        steps[1]["expected_command"],
+        json!(["sh", "-c", "cp 'in[1].txt' out"])
+    );
+
+    // -o: the same text, laid out as in-toto's Metablock.dump writes it.
+    run_ok(
+        common::tracelink()
+            .current_dir(&tree)
+            .args(["layout", "draft", "-o"])
+            .arg(dir.join("draft.layout"))
+            .arg("--functionary-key")
+            .arg(dir.join("alice.pem.pub")),
+        "draft -o",
+    );
+    let text = fs::read_to_string(dir.join("draft.layout")).unwrap();
+    let again: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(again["signed"]["steps"], layout["signed"]["steps"]);
+    if let Some(python) = common::venv_python() {
+        run_ok(
+            Command::new(python).current_dir(&dir).arg("-c").arg(
+                "from in_toto.models.metadata import Metablock; \
+                 Metablock.load('draft.layout').dump('redumped.layout')",
+            ),
+            "in-toto reads and writes the draft",
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("redumped.layout")).unwrap(),
+            text,
+            "the draft must be laid out as in-toto writes it"
+        );
+    }
+
+    // A link signed by no given key: an error naming it.
+    snapshot("audit", "eve.pem", &["-x", "-p", "out"]);
+    let out = common::output(
+        common::tracelink()
+            .current_dir(&tree)
+            .args(["layout", "draft", "--functionary-key"])
+            .arg(dir.join("alice.pem.pub")),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
+    assert!(out.stdout.is_empty(), "{}", common::show(&out));
+    assert!(
+        stderr.contains("./audit.") && stderr.contains("none of which is a given functionary key"),
+        "{stderr}"
+    );
+
+    // No links at all.
+    let empty = dir.join("empty");
+    fs::create_dir(&empty).unwrap();
+    let out = common::output(
+        common::tracelink()
+            .args(["layout", "draft", "--link-dir"])
+            .arg(&empty)
+            .arg("--functionary-key")
+            .arg(dir.join("alice.pem.pub")),
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no links (*.link) in"),
+        "{}",
+        common::show(&out)
+    );
+}
