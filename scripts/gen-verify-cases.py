@@ -56,15 +56,17 @@ LEGACY_HASH_ALGORITHMS = ["sha256", "sha512"]
 # Keys
 
 
+SMALL_PRIMES = [p for p in range(3, 4000, 2) if all(p % d for d in range(3, int(p**0.5) + 1, 2))]
+
+
 def _is_probable_prime(n, rng):
-    small = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53)
-    for p in small:
+    for p in SMALL_PRIMES:
         if n % p == 0:
             return n == p
     d, s = n - 1, 0
     while d % 2 == 0:
         d, s = d // 2, s + 1
-    for _ in range(40):
+    for _ in range(24):
         a = rng.randrange(2, n - 2)
         x = pow(a, d, n)
         if x in (1, n - 1):
@@ -268,6 +270,7 @@ class Case:
         os.makedirs(os.path.join(self.dir, "links"))
         os.makedirs(os.path.join(self.dir, "work"))
         self.key_files = []
+        self.link_dir = "links"
 
     # --- files
 
@@ -344,7 +347,7 @@ class Case:
                 "description": self.description,
                 "layout": "root.layout",
                 "keys": self.key_files,
-                "link_dir": "links",
+                "link_dir": self.link_dir,
                 "expect": self.expect,
             },
         )
@@ -839,6 +842,114 @@ def _(c):
     sig = K["alice"].signer.sign(encode_canonical(link).encode())
     c.write_json(f"links/write-code.{K['alice'].keyid[:8]}.link",
                  {"signatures": [sig.to_dict()], "signed": link})
+
+
+def sign_raw(signer, signed):
+    """A classic envelope whose signature covers the canonical JSON of
+    `signed` exactly as written (no in-toto normalization)."""
+    sig = signer.sign(encode_canonical(signed).encode())
+    return {"signatures": [sig.to_dict()], "signed": signed}
+
+
+def sign_normalized(signer, signed, read):
+    """A classic envelope holding `signed` as written, whose signature covers
+    what in-toto checks: the canonical JSON of `read(signed)` (unknown keys
+    dropped, omitted fields filled with their defaults)."""
+    obj = read(json.loads(json.dumps(signed)))
+    sig = signer.sign(obj.signable_bytes)
+    return {"signatures": [sig.to_dict()], "signed": signed}
+
+
+WRITE_CODE_SHORT = {
+    "_type": "link", "name": "write-code",
+    "materials": {}, "products": {"foo.py": digest(FOO_PY)},
+}
+
+
+@case("link-defaults-omitted-pass", "pass",
+      "write-code's link omits command, byproducts and environment; signed over "
+      "in-toto's normalized form (with [] and {} filled in)")
+def _(c):
+    K = c.K
+    demo(c)
+    c.write_json(f"links/write-code.{K['alice'].keyid[:8]}.link",
+                 sign_normalized(K["alice"].signer, dict(WRITE_CODE_SHORT), Link.read))
+
+
+@case("link-defaults-omitted-raw-signed-fail", "fail",
+      "write-code's link omits command, byproducts and environment and is signed "
+      "as written: in-toto checks the form with the defaults filled in")
+def _(c):
+    K = c.K
+    demo(c)
+    c.write_json(f"links/write-code.{K['alice'].keyid[:8]}.link",
+                 sign_raw(K["alice"].signer, dict(WRITE_CODE_SHORT)))
+
+
+@case("link-dsse-extra-field-pass", "pass",
+      "a DSSE link whose (signed) payload has an extra key: the signature covers "
+      "the payload bytes, and in-toto ignores the key")
+def _(c):
+    import base64
+
+    K = c.K
+    demo(c)
+    payload = {
+        "_type": "link", "name": "write-code", "command": WRITE_CODE_CMD,
+        "materials": {}, "products": {"foo.py": digest(FOO_PY)},
+        "byproducts": {"return-value": 0, "stderr": "", "stdout": ""},
+        "environment": {}, "note": "an extra key",
+    }
+    env = Envelope(payload=json.dumps(payload, sort_keys=True).encode(),
+                   payload_type="application/vnd.in-toto+json", signatures={})
+    env.create_signature(K["alice"].signer)
+    data = env.to_dict()
+    assert base64.b64decode(data["payload"])
+    c.write_json(f"links/write-code.{K['alice'].keyid[:8]}.link", data)
+
+
+@case("layout-extra-fields-after-signing-pass", "pass",
+      "keys added to the layout, a step and an inspection after signing: in-toto "
+      "3.1.0 drops unknown keys before checking the signature")
+def _(c):
+    def mutate(d):
+        d["signed"]["note"] = "added after signing"
+        d["signed"]["steps"][0]["note"] = "added after signing"
+        d["signed"]["inspect"][0]["note"] = "added after signing"
+
+    demo(c, mutate=mutate)
+
+
+def layout_without_defaults(K):
+    """The demo layout's signed dict without the fields in-toto fills in
+    (steps' _type, threshold, expected_command; inspections' _type)."""
+    d = json.loads(repr(demo_layout(K)))
+    for s in d["steps"]:
+        for k in ("_type", "threshold", "expected_command"):
+            del s[k]
+    for i in d["inspect"]:
+        del i["_type"]
+    return d
+
+
+@case("layout-defaults-omitted-pass", "pass",
+      "the layout's steps omit _type, threshold and expected_command; signed over "
+      "in-toto's normalized form (threshold 1, [] filled in)")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    c.write_json("root.layout",
+                 sign_normalized(K["owner"].signer, layout_without_defaults(K), Layout.read))
+    demo_links(c)
+
+
+@case("layout-defaults-omitted-raw-signed-fail", "fail",
+      "the same layout signed as written: in-toto checks the normalized form")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    c.write_json("root.layout", sign_raw(K["owner"].signer, layout_without_defaults(K)))
+    demo_links(c)
 
 
 @case("functionary-legacy-keyid-pass", "pass",
@@ -1566,6 +1677,98 @@ def _(c):
     c.link("write", K["alice"], {}, {"a.txt": D(A)})
 
 
+@case("inspection-match-later-inspection-pass", "pass",
+      "the first inspection MATCHes the products of the second: every inspection "
+      "runs before any inspection's rules are checked")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    insp = [
+        inspection("first", ["true"],
+                   products=[["MATCH", "*", "WITH", "PRODUCTS", "FROM", "second"],
+                             ["DISALLOW", "*"]]),
+        inspection("second", ["sh", "-c", "echo x > made-by-second.txt"]),
+    ]
+    c.layout(mk_layout([], [], insp), [K["owner"].signer])
+    c.work("a.txt", A)
+    # `first` records a.txt; `second` records a.txt and its new file.
+
+
+@case("rule-match-from-inspection-in-step-fail", "fail",
+      "a step's rule MATCHes FROM an inspection: step rules are checked before "
+      "inspections run, so the inspection is an unknown item then")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    steps = [step("write", [K["alice"]],
+                  products=[["MATCH", "a.txt", "WITH", "PRODUCTS", "FROM", "look"],
+                            ["DISALLOW", "*"]])]
+    c.layout(mk_layout([K["alice"]], steps, [inspection("look", ["true"])]),
+             [K["owner"].signer])
+    c.link("write", K["alice"], {}, {"a.txt": D(A)})
+    c.work("a.txt", A)
+
+
+@case("inspection-empty-run-fail", "fail",
+      "an inspection with an empty `run`: in-toto runs nothing, records no "
+      "return value, and fails on the missing (non-int) return value")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    c.layout(mk_layout([], [], [inspection("nothing", [])]), [K["owner"].signer])
+    c.work("a.txt", A)
+
+
+# --- more layout and link corners -------------------------------------------
+
+
+@case("threshold-0-no-links-fail", "fail",
+      "a step with threshold 0 and no links: in-toto 3.1.0 fails (its "
+      "reduce_chain_links takes the first link of an empty set)")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    c.layout(threshold_layout(K, [K["alice"]], 0), [K["owner"].signer])
+
+
+@case("threshold-0-with-link-pass", "pass", "a step with threshold 0 and one valid link")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    c.layout(threshold_layout(K, [K["alice"]], 0), [K["owner"].signer])
+    build_link(c, K["alice"])
+
+
+@case("threshold-2-duplicate-keyid-fail", "fail",
+      "threshold 2 with pubkeys [alice, alice]: one link file, one functionary")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    c.layout(threshold_layout(K, [K["alice"], K["alice"]], 2), [K["owner"].signer])
+    build_link(c, K["alice"])
+
+
+@case("owner-key-given-twice-pass", "pass", "the same owner key file passed twice")
+def _(c):
+    demo(c)
+    c.key_files.append(c.key_files[0])
+
+
+@case("link-dir-missing-fail", "fail", "--link-dir names a directory that does not exist")
+def _(c):
+    demo(c)
+    c.link_dir = "no-such-dir"
+
+
+@case("link-dir-missing-no-steps-pass", "pass",
+      "--link-dir does not exist, but the layout has no steps (only an inspection)")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    c.layout(mk_layout([], [], [inspection("noop", ["true"])]), [K["owner"].signer])
+    c.link_dir = "no-such-dir"
+
+
 # --- malformed metadata ---------------------------------------------------------
 
 
@@ -1632,6 +1835,28 @@ def _(c):
     c.owners(K["owner"])
     link = Link(name="x", materials={}, products={}, command=[], byproducts={}, environment={})
     c.write_json("root.layout", classic(link, [K["owner"].signer]))
+
+
+@case("layout-duplicate-step-names-fail", "fail",
+      "a signed layout with two steps named write-code (FormatError)")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    d = json.loads(repr(demo_layout(K)))
+    d["steps"][1]["name"] = "write-code"
+    c.write_json("root.layout", sign_raw(K["owner"].signer, d))
+    demo_links(c)
+
+
+@case("layout-malformed-rule-fail", "fail",
+      "a signed layout with the rule [\"MATCH\", \"foo.py\"] (FormatError)")
+def _(c):
+    K = c.K
+    c.owners(K["owner"])
+    d = json.loads(repr(demo_layout(K)))
+    d["steps"][1]["expected_materials"][0] = ["MATCH", "foo.py"]
+    c.write_json("root.layout", sign_raw(K["owner"].signer, d))
+    demo_links(c)
 
 
 # --------------------------------------------------------------------------
