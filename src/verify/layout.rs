@@ -137,11 +137,6 @@ impl Step {
         let obj = value.as_object().ok_or("not a JSON object")?;
         let name = name(obj)?;
         let within = |e: String| format!("step {name:?}: {e}");
-        if let Some(t) = obj.get("_type")
-            && t.as_str() != Some("step")
-        {
-            return Err(within("`_type` is not \"step\"".into()));
-        }
         let threshold = match obj.get("threshold") {
             None => 1,
             Some(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or(1),
@@ -167,11 +162,6 @@ impl Inspection {
         let obj = value.as_object().ok_or("not a JSON object")?;
         let name = name(obj)?;
         let within = |e: String| format!("inspection {name:?}: {e}");
-        if let Some(t) = obj.get("_type")
-            && t.as_str() != Some("inspection")
-        {
-            return Err(within("`_type` is not \"inspection\"".into()));
-        }
         Ok(Inspection {
             run: strings(obj, "run").map_err(within)?,
             expected_materials: rules(obj, "expected_materials").map_err(within)?,
