@@ -126,9 +126,10 @@ pub struct SigningArgs {
     #[arg(short = 'n', long = "step-name", value_name = "NAME")]
     pub step_name: String,
 
-    /// Private key: PKCS#8 PEM (ed25519, as `openssl genpkey -algorithm ed25519` or
-    /// `tracelink keygen` writes it; encrypted PKCS#8 with -P) or a legacy
-    /// securesystemslib JSON ed25519 key
+    /// Private key: PKCS#8 PEM (as `openssl genpkey` or `tracelink keygen` writes
+    /// it; encrypted PKCS#8 with -P) or traditional RSA/EC PEM, for ed25519, RSA
+    /// (rsassa-pss-sha256) and ECDSA P-256; or a legacy securesystemslib JSON
+    /// ed25519 key
     #[arg(short = 'k', long = "signing-key", value_name = "FILE")]
     pub signing_key: PathBuf,
 
