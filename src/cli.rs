@@ -70,6 +70,12 @@ pub enum Commands {
     /// Layout tooling: draft a layout from recorded links
     #[command(subcommand)]
     Layout(LayoutCommand),
+    /// Show a recorded step: its link and runtime trace, for a person or as JSON
+    Show(ShowArgs),
+    /// Compare two links (and their traces) of the same step
+    #[command(after_help = "Exit status: 0 when name, command, materials, products and \
+        return-value are equal, 1 when they differ, 2 on errors.")]
+    Diff(DiffArgs),
     /// Internal: the namespace helper of precise recording
     #[command(name = "__sandbox", hide = true)]
     Sandbox(SandboxArgs),
@@ -409,4 +415,34 @@ pub struct LayoutDraftArgs {
     /// The drafted layout expires this many days from now
     #[arg(long, value_name = "DAYS", default_value = "30")]
     pub expires: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The link file (its trace, if any, is read from beside it)
+    #[arg(value_name = "LINK")]
+    pub link: PathBuf,
+
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Check the link's signature with these public keys and say whether it verified
+    #[arg(long = "verification-keys", value_name = "PUB", num_args = 1..)]
+    pub verification_keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first link
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+
+    /// The second link
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
+
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,7 +1,9 @@
 //! One function per subcommand: the only place that wires the library's
 //! modules together, prints to the user and decides exit statuses.
 
+mod diff;
 mod draft;
+mod show;
 mod sign;
 mod verify;
 
@@ -32,6 +34,8 @@ pub fn main(cli: Cli) -> i32 {
         Commands::Verify(args) => Ok(verify::verify(args)),
         Commands::Sign(args) => sign::sign(args),
         Commands::Layout(LayoutCommand::Draft(args)) => draft::draft(args),
+        Commands::Show(args) => show::show(args),
+        Commands::Diff(args) => diff::diff(args),
         Commands::Sandbox(args) => Ok(sandbox::sandbox_main(sandbox::SandboxSpec {
             fuse_sock: args.fuse_sock,
             status_fd: args.status_fd,
