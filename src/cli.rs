@@ -73,8 +73,10 @@ pub enum Commands {
     /// Show a recorded step: its link and runtime trace, for a person or as JSON
     Show(ShowArgs),
     /// Compare two links (and their traces) of the same step
-    #[command(after_help = "Exit status: 0 when name, command, materials, products and \
-        return-value are equal, 1 when they differ, 2 on errors.")]
+    #[command(
+        after_help = "Exit status: 0 when name, command, materials, products and \
+        return-value are equal, 1 when they differ, 2 on errors."
+    )]
     Diff(DiffArgs),
     /// Internal: the namespace helper of precise recording
     #[command(name = "__sandbox", hide = true)]
@@ -232,6 +234,12 @@ pub struct RunArgs {
     /// touched them
     #[arg(long)]
     pub no_ptrace: bool,
+
+    /// Precise mode: keep a copy of every material (as it was before the run)
+    /// and every product in DIR, named by sha256 and kept once, so that
+    /// `tracelink rerun` can rebuild the step's inputs after the tree moved on
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
 
     /// Precise mode: sign the link even if the monitoring was incomplete
     /// (marked incomplete in environment.tracelink)

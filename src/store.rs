@@ -72,7 +72,8 @@ impl Store {
         };
         std::fs::create_dir_all(dir.join("sha256")).map_err(open_err)?;
         std::fs::create_dir_all(dir.join("tmp")).map_err(open_err)?;
-        Ok(Store { dir: dir.into() })
+        let dir = std::fs::canonicalize(dir).map_err(open_err)?;
+        Ok(Store { dir })
     }
 
     pub fn dir(&self) -> &Path {

@@ -71,9 +71,9 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     if args.materials.is_empty() && args.products.is_empty() && !args.no_command {
         return run_precise(args, &interrupts);
     }
-    if args.root.is_some() || args.allow_incomplete {
+    if args.root.is_some() || args.allow_incomplete || args.store.is_some() {
         bail!(
-            "--root and --allow-incomplete belong to precise recording; snapshot mode (-m/-p) records the paths it is given"
+            "--root, --store and --allow-incomplete belong to precise recording; snapshot mode (-m/-p) records the paths it is given"
         );
     }
     if args.no_command && !args.command.is_empty() {
@@ -183,6 +183,13 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             Vec::new()
         },
         exclude: std::sync::Arc::new(move |path: &str| excludes.is_excluded(path)),
+        store: match &args.store {
+            Some(dir) => Some(
+                tracelink::store::Store::open(dir)
+                    .with_context(|| format!("--store {}", dir.display()))?,
+            ),
+            None => None,
+        },
     };
     let streams = args.record_streams.then(runner::Streams::new).transpose()?;
     let (stdout, stderr) = match &streams {
@@ -257,8 +264,8 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
     let link = Link {
         name: args.signing.step_name.clone(),
         command: args.command.clone(),
-        materials: artifact_map(recording.materials.iter()),
-        products: artifact_map(recording.products.iter()),
+        materials: artifact_map(recording.materials.iter().map(|(p, f)| (p, &f.digests))),
+        products: artifact_map(recording.products.iter().map(|(p, f)| (p, &f.digests))),
         byproducts: {
             let (stdout, stderr) = captured.unwrap_or_default();
             Byproducts {

@@ -149,6 +149,7 @@ impl Inspector for PreciseInspector {
             algs: vec![Algorithm::Sha256],
             not_inherited: Vec::new(),
             exclude: std::sync::Arc::new(move |path: &str| excludes.is_excluded(path)),
+            store: None,
         };
         let recording = precise::record(
             &spec,
@@ -178,8 +179,8 @@ impl Inspector for PreciseInspector {
             (None, None) => return Err("the sandbox ended without the command's status".into()),
         };
         Ok(Inspected {
-            materials: artifact_map(recording.materials.iter()),
-            products: artifact_map(recording.products.iter()),
+            materials: artifact_map(recording.materials.iter().map(|(p, f)| (p, &f.digests))),
+            products: artifact_map(recording.products.iter().map(|(p, f)| (p, &f.digests))),
             return_value,
         })
     }

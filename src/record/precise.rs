@@ -13,16 +13,46 @@ use super::fs::Observer;
 use super::semantics::{Event, Node, Note, Outcome, Tracker};
 use super::session::{self, SessionError, SessionSpec};
 use crate::hash::{self, Algorithm};
+use crate::store::Store;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// Digests of one file: (algorithm, hex), in the order asked for.
 pub type Digests = Vec<(Algorithm, String)>;
+
+/// A file's content as recorded: its digests, and its size and permission
+/// bits (`st_mode & 0o7777`) at the time (for the trace and for reruns).
+/// Two states are equal when their digests are: a chmod alone is no change.
+#[derive(Debug, Clone)]
+pub struct FileState {
+    pub digests: Digests,
+    pub size: u64,
+    pub mode: u32,
+}
+
+impl PartialEq for FileState {
+    fn eq(&self, other: &Self) -> bool {
+        self.digests == other.digests
+    }
+}
+
+impl Eq for FileState {}
+
+impl FileState {
+    /// The sha256 among the digests, if recorded.
+    pub fn sha256(&self) -> Option<&str> {
+        self.digests
+            .iter()
+            .find(|(alg, _)| *alg == Algorithm::Sha256)
+            .map(|(_, hex)| hex.as_str())
+    }
+}
 
 /// A before-state hash in flight, and what waits for it.
 #[derive(Default)]
@@ -90,8 +120,10 @@ struct Access {
 }
 
 struct Shared {
-    tracker: Mutex<Tracker<Digests>>,
+    tracker: Mutex<Tracker<FileState>>,
     algs: Vec<Algorithm>,
+    /// `--store`: before-states are copied here as they are hashed.
+    store: Option<Store>,
     slots: Mutex<HashMap<Node, Arc<Slot>>>,
     errors: Mutex<Vec<String>>,
     accesses: Mutex<BTreeMap<String, Access>>,
@@ -130,37 +162,39 @@ impl std::io::Read for ReadFromStart<'_> {
 
 impl Shared {
     fn hash_before(&self, node: Node, file: &File) -> Result<(), String> {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(meta) = file.metadata()
-            && (meta.dev(), meta.ino()) != node
-        {
-            let msg =
-                format!("inode {node:?} was replaced before its before-state could be hashed");
+        let fail = |msg: String| {
             self.errors.lock().unwrap().push(msg.clone());
-            return Err(msg);
+            Err(msg)
+        };
+        let meta = match file.metadata() {
+            Ok(meta) => meta,
+            Err(e) => return fail(format!("cannot stat inode {node:?}: {e}")),
+        };
+        if (meta.dev(), meta.ino()) != node {
+            return fail(format!(
+                "inode {node:?} was replaced before its before-state could be hashed"
+            ));
         }
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut reader = ReadFromStart { file, offset: 0 };
-        match hash::digest_reader(&mut reader, &self.algs, &mut buf) {
-            Ok(digests) => {
-                self.tracker.lock().unwrap().set_before(node, digests);
+        match file_state(file, &meta, &self.algs, self.store.as_ref()) {
+            Ok(state) => {
+                self.tracker.lock().unwrap().set_before(node, state);
                 Ok(())
             }
-            Err(e) => {
-                let msg = format!("cannot hash the before-state of inode {node:?}: {e}");
-                self.errors.lock().unwrap().push(msg.clone());
-                Err(msg)
-            }
+            Err(e) => fail(format!(
+                "cannot hash the before-state of inode {node:?}: {e}"
+            )),
         }
     }
 }
 
 impl Recorder {
-    /// A recorder hashing with `algs` on `threads` background workers.
-    pub fn new(algs: &[Algorithm], threads: usize) -> Recorder {
+    /// A recorder hashing with `algs` on `threads` background workers,
+    /// copying before-states into `store` when given.
+    pub fn new(algs: &[Algorithm], threads: usize, store: Option<Store>) -> Recorder {
         let shared = Arc::new(Shared {
             tracker: Mutex::new(Tracker::new()),
             algs: algs.to_vec(),
+            store,
             slots: Mutex::new(HashMap::new()),
             errors: Mutex::new(Vec::new()),
             accesses: Mutex::new(BTreeMap::new()),
@@ -380,8 +414,8 @@ impl Observer for Recorder {
 /// Everything a precise run found out.
 #[derive(Debug)]
 pub struct Recording {
-    pub materials: BTreeMap<String, Digests>,
-    pub products: BTreeMap<String, Digests>,
+    pub materials: BTreeMap<String, FileState>,
+    pub products: BTreeMap<String, FileState>,
     /// Why the record cannot claim completeness (empty: complete).
     pub incomplete: Vec<String>,
     pub status: super::sandbox::SandboxStatus,
@@ -401,6 +435,9 @@ pub struct RecordSpec {
     pub not_inherited: Vec<i32>,
     /// Paths (relative to the root) that are not artifacts.
     pub exclude: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    /// `--store`: keep a copy of every material's before-state and every
+    /// product, by digest.
+    pub store: Option<Store>,
 }
 
 /// Runs the command under precise recording.
@@ -413,16 +450,20 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
     let mut inherited_materials = BTreeMap::new();
     let mut inherited_errors = Vec::new();
     for file in inherited.iter().filter(|f| f.read) {
-        match hash_path(&spec.session.root.join(&file.path), &spec.algs) {
-            Ok(digests) => {
-                inherited_materials.insert(file.path.clone(), digests);
+        match hash_path(&spec.session.root.join(&file.path), spec) {
+            Ok(state) => {
+                inherited_materials.insert(file.path.clone(), state);
             }
             Err(e) => {
                 inherited_errors.push(format!("cannot hash inherited file {}: {e}", file.path))
             }
         }
     }
-    let recorder = Arc::new(Recorder::new(&spec.algs, hash::default_threads()));
+    let recorder = Arc::new(Recorder::new(
+        &spec.algs,
+        hash::default_threads(),
+        spec.store.clone(),
+    ));
     let shared = recorder.shared.clone();
     let outcome = session::run(&spec.session, recorder.clone(), io)?;
     drop(recorder);
@@ -434,7 +475,7 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         slot.wait();
     }
     let tracker = std::mem::take(&mut *shared.tracker.lock().unwrap());
-    let finals = hash_finals(&spec.session.root, &tracker.final_queries(), &spec.algs);
+    let finals = hash_finals(&spec.session.root, &tracker.final_queries(), spec);
     let Outcome {
         materials,
         products,
@@ -454,13 +495,13 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
     incomplete.extend(inherited_errors);
     let mut materials = materials;
     let mut products = products;
-    for (path, digests) in inherited_materials {
-        materials.entry(path).or_insert(digests);
+    for (path, state) in inherited_materials {
+        materials.entry(path).or_insert(state);
     }
     for file in inherited.iter().filter(|f| f.write) {
-        match hash_path(&spec.session.root.join(&file.path), &spec.algs) {
-            Ok(digests) => {
-                products.insert(file.path.clone(), digests);
+        match hash_path(&spec.session.root.join(&file.path), spec) {
+            Ok(state) => {
+                products.insert(file.path.clone(), state);
             }
             Err(e) => incomplete.push(format!("cannot hash inherited file {}: {e}", file.path)),
         }
@@ -496,9 +537,8 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         "stragglers": outcome.status.stragglers.iter().map(|(pid, name)| json!({"pid": pid, "name": name})).collect::<Vec<_>>(),
         "complete": incomplete.is_empty(),
         "incomplete": incomplete,
-        "artifacts": shared.accesses.lock().unwrap().iter().map(|(path, a)| (path.clone(), json!({
-            "read_by": a.readers, "written_by": a.writers,
-        }))).collect::<serde_json::Map<_, _>>(),
+        "artifacts": artifacts_json(&shared.accesses.lock().unwrap(), &materials, &products),
+        "store": spec.store.as_ref().map(|s| s.dir().to_string_lossy().into_owned()),
         "notes": notes.iter().filter(|n| !n.is_error()).map(describe).collect::<Vec<_>>(),
         "probes": probes(&shared),
         "fuse_requests": outcome.requests.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
@@ -576,8 +616,52 @@ fn inherited_files(root: &Path, skip: &[i32]) -> Vec<InheritedFile> {
     out
 }
 
-fn hash_path(path: &Path, algs: &[Algorithm]) -> Result<Digests, hash::HashError> {
-    hash::hash_file(path, algs, &mut vec![0u8; 256 * 1024]).map(|h| h.digests)
+fn hash_path(path: &Path, spec: &RecordSpec) -> std::io::Result<FileState> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    file_state(&file, &meta, &spec.algs, spec.store.as_ref())
+}
+
+/// Digests `file` (from its start, whatever its offset), copying it into
+/// `store` when given: then the sha256 is the digest of the copy as stored.
+fn file_state(
+    file: &File,
+    meta: &std::fs::Metadata,
+    algs: &[Algorithm],
+    store: Option<&Store>,
+) -> std::io::Result<FileState> {
+    let mut digests = None;
+    if let Some(store) = store {
+        let stored = store
+            .put_file(file, "a recorded file")
+            .map_err(std::io::Error::other)?;
+        if algs == [Algorithm::Sha256] {
+            digests = Some(vec![(Algorithm::Sha256, stored.sha256)]);
+        } else {
+            let mut buf = vec![0u8; 256 * 1024];
+            let found =
+                hash::digest_reader(&mut ReadFromStart { file, offset: 0 }, algs, &mut buf)?;
+            let sha = found.iter().find(|(a, _)| *a == Algorithm::Sha256);
+            if sha.is_some_and(|(_, hex)| *hex != stored.sha256) {
+                return Err(std::io::Error::other(
+                    "the file changed while it was stored",
+                ));
+            }
+            digests = Some(found);
+        }
+    }
+    let digests = match digests {
+        Some(d) => d,
+        None => {
+            let mut buf = vec![0u8; 256 * 1024];
+            hash::digest_reader(&mut ReadFromStart { file, offset: 0 }, algs, &mut buf)?
+        }
+    };
+    Ok(FileState {
+        digests,
+        size: meta.len(),
+        mode: meta.mode() & 0o7777,
+    })
 }
 
 /// Hashes every file the tracker asks about, in parallel, from outside the
@@ -587,8 +671,8 @@ fn hash_path(path: &Path, algs: &[Algorithm]) -> Result<Digests, hash::HashError
 fn hash_finals(
     root: &Path,
     queries: &[(String, Option<Node>)],
-    algs: &[Algorithm],
-) -> HashMap<(String, Option<Node>), Digests> {
+    spec: &RecordSpec,
+) -> HashMap<(String, Option<Node>), FileState> {
     let mut jobs = Vec::new();
     let mut keys = Vec::new();
     for (path, node) in queries {
@@ -608,14 +692,48 @@ fn hash_finals(
             keys.push((path.clone(), *node));
         }
     }
-    let results = hash::hash_all(&jobs, algs, hash::default_threads(), &mut |_| true);
-    let mut out = HashMap::new();
-    for (key, result) in keys.into_iter().zip(results) {
-        if let Ok(hashed) = result
-            && key.1.is_none_or(|n| n == (hashed.id.dev, hashed.id.ino))
-        {
-            out.insert(key, hashed.digests);
+    let results = hash::hash_all(&jobs, &spec.algs, hash::default_threads(), &mut |_| true);
+    // With a store, each product is also copied in; its stored sha256 must
+    // be the one just hashed (otherwise it changed meanwhile: no digest).
+    let stored: Vec<Option<String>> = match &spec.store {
+        None => Vec::new(),
+        Some(store) => {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let slots: Vec<Mutex<Option<String>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+            std::thread::scope(|scope| {
+                for _ in 0..hash::default_threads() {
+                    scope.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(job) = jobs.get(i) else { break };
+                            if let Ok(put) = store.put_path(&job.path) {
+                                *slots[i].lock().unwrap() = Some(put.sha256);
+                            }
+                        }
+                    });
+                }
+            });
+            slots.into_iter().map(|m| m.into_inner().unwrap()).collect()
         }
+    };
+    let mut out = HashMap::new();
+    for (i, (key, result)) in keys.into_iter().zip(results).enumerate() {
+        let Ok(hashed) = result else { continue };
+        if !key.1.is_none_or(|n| n == (hashed.id.dev, hashed.id.ino)) {
+            continue;
+        }
+        let mode = std::fs::metadata(&jobs[i].path)
+            .map(|m| m.mode() & 0o7777)
+            .unwrap_or(0);
+        let state = FileState {
+            digests: hashed.digests,
+            size: hashed.id.size,
+            mode,
+        };
+        if spec.store.is_some() && stored[i].as_deref() != state.sha256() {
+            continue;
+        }
+        out.insert(key, state);
     }
     out
 }
@@ -638,6 +756,37 @@ fn probes(shared: &Shared) -> Value {
         "missing": shared.missing.lock().unwrap().iter().map(|(p, pids)| json!({"path": p, "by": pids})).collect::<Vec<_>>(),
         "stat_only": stat_only,
     })
+}
+
+/// Per artifact: who read and wrote it, and the size and mode of the
+/// material (before the run) and the product (after), where recorded.
+fn artifacts_json(
+    accesses: &BTreeMap<String, Access>,
+    materials: &BTreeMap<String, FileState>,
+    products: &BTreeMap<String, FileState>,
+) -> Value {
+    let mut out = serde_json::Map::new();
+    let paths: BTreeSet<&String> = accesses
+        .keys()
+        .chain(materials.keys())
+        .chain(products.keys())
+        .collect();
+    let state = |f: &FileState| json!({"size": f.size, "mode": f.mode});
+    for path in paths {
+        let (readers, writers) = accesses
+            .get(path)
+            .map(|a| (a.readers.clone(), a.writers.clone()))
+            .unwrap_or_default();
+        let mut entry = json!({"read_by": readers, "written_by": writers});
+        if let Some(m) = materials.get(path) {
+            entry["material"] = state(m);
+        }
+        if let Some(p) = products.get(path) {
+            entry["product"] = state(p);
+        }
+        out.insert(path.clone(), entry);
+    }
+    Value::Object(out)
 }
 
 /// The process tree with what each process read and wrote (null without ptrace).
