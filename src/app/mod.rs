@@ -175,6 +175,8 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             threads: tracelink::hash::default_threads().max(2),
             ptrace: !args.no_ptrace,
             timeout: args.run_timeout.map(Duration::from_secs),
+            mount_at: None,
+            env: None,
         },
         algs,
         not_inherited: if args.record_streams {
@@ -355,6 +357,8 @@ fn mount_run(args: cli::MountRunArgs) -> anyhow::Result<i32> {
         threads: tracelink::hash::default_threads(),
         ptrace: false,
         timeout: None,
+        mount_at: None,
+        env: None,
     };
     let outcome = session::run(
         &spec,

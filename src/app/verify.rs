@@ -145,6 +145,8 @@ impl Inspector for PreciseInspector {
                 threads: tracelink::hash::default_threads().max(2),
                 ptrace: true,
                 timeout: Some(self.timeout),
+                mount_at: None,
+                env: None,
             },
             algs: vec![Algorithm::Sha256],
             not_inherited: Vec::new(),

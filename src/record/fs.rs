@@ -77,8 +77,11 @@ impl Observer for NoObserver {
 /// Settings of the mount.
 #[derive(Debug, Clone)]
 pub struct FsConfig {
-    /// R's absolute path (to resolve absolute symlinks that point into R).
+    /// R's absolute path on the daemon's side (the backing directory).
     pub root_path: std::path::PathBuf,
+    /// Where the command sees R (the mount point): absolute symlink targets
+    /// under it point into R. Usually `root_path` itself.
+    pub seen_root: std::path::PathBuf,
     /// How long the kernel may cache entries and attributes.
     pub ttl: Duration,
     /// Show every entry as owned by this (uid, gid): for an unprivileged
@@ -581,7 +584,7 @@ impl TraceFs {
     fn resolve_symlink(&self, link_path: &str, target: &Path) -> Option<(String, Node)> {
         let relative = if target.is_absolute() {
             target
-                .strip_prefix(&self.config.root_path)
+                .strip_prefix(&self.config.seen_root)
                 .ok()?
                 .to_path_buf()
         } else {

@@ -519,7 +519,8 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
     let trace = json!({
         "_type": "tracelink-trace",
         "version": env!("CARGO_PKG_VERSION"),
-        "root": spec.session.root.to_string_lossy(),
+        "root": spec.session.seen_root().to_string_lossy(),
+        "backing_root": spec.session.mount_at.as_ref().map(|_| spec.session.root.to_string_lossy()),
         "cwd": spec.session.cwd.to_string_lossy(),
         "command": spec.session.argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
         "environment": redacted_environment(),

@@ -41,6 +41,12 @@ pub enum SessionError {
 pub struct SessionSpec {
     /// The monitored root, absolute and canonical.
     pub root: PathBuf,
+    /// Where the command sees the root: the FUSE mount goes over this path
+    /// (default: the root itself, so absolute paths are unchanged). A rerun
+    /// serves a fresh work directory at the original root's path.
+    pub mount_at: Option<PathBuf>,
+    /// The command's whole environment (default: ours).
+    pub env: Option<Vec<(OsString, OsString)>>,
     /// The directory the command starts in.
     pub cwd: PathBuf,
     pub argv: Vec<OsString>,
@@ -51,6 +57,13 @@ pub struct SessionSpec {
     pub ptrace: bool,
     /// Kill the whole tree after this long.
     pub timeout: Option<Duration>,
+}
+
+impl SessionSpec {
+    /// The root's path as the command sees it.
+    pub fn seen_root(&self) -> &Path {
+        self.mount_at.as_deref().unwrap_or(&self.root)
+    }
 }
 
 /// The session's connections to the caller.
@@ -120,13 +133,16 @@ pub fn run(
     let sandbox = SandboxSpec {
         fuse_sock: helper_sock.as_raw_fd(),
         status_fd: status_write.as_raw_fd(),
-        root: spec.root.clone(),
+        root: spec.seen_root().to_path_buf(),
         cwd: spec.cwd.clone(),
         argv: spec.argv.clone(),
         ptrace: spec.ptrace,
     };
     let mut command = std::process::Command::new("/proc/self/exe");
     command.args(sandbox.to_args());
+    if let Some(env) = &spec.env {
+        command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+    }
     crate::sys::unblock_signals_in_child(&mut command);
     if let Some(out) = io.stdout {
         command.stdout(out);
@@ -145,6 +161,7 @@ pub fn run(
         root,
         FsConfig {
             root_path: spec.root.clone(),
+            seen_root: spec.seen_root().to_path_buf(),
             present_owner: (!nix::unistd::geteuid().is_root()).then(|| {
                 (
                     nix::unistd::getuid().as_raw(),
