@@ -720,7 +720,7 @@ fn hash_finals(
     let mut out = HashMap::new();
     for (i, (key, result)) in keys.into_iter().zip(results).enumerate() {
         let Ok(hashed) = result else { continue };
-        if !key.1.is_none_or(|n| n == (hashed.id.dev, hashed.id.ino)) {
+        if key.1.is_some_and(|n| n != (hashed.id.dev, hashed.id.ino)) {
             continue;
         }
         let mode = std::fs::metadata(&jobs[i].path)
