@@ -109,6 +109,25 @@ fn verify_inner(
         chain.push(result?);
     }
 
+    // in-toto counts functionaries by keyid: one key listed under two keyids
+    // (Python and legacy conventions) counts twice. Same verdict, but say so.
+    for (step, evidence) in layout.steps.iter().zip(&chain) {
+        for (i, a) in evidence.iter().enumerate() {
+            for b in &evidence[i + 1..] {
+                if let (Some(ka), Some(kb)) = (layout.keys.get(&a.keyid), layout.keys.get(&b.keyid))
+                    && ka.key == kb.key
+                {
+                    report.warnings.push(format!(
+                        "step {:?}: keyids {} and {} are the same public key, yet count as two functionaries towards the threshold (as in in-toto 3.1.0)",
+                        step.name,
+                        &a.keyid[..a.keyid.len().min(8)],
+                        &b.keyid[..b.keyid.len().min(8)]
+                    ));
+                }
+            }
+        }
+    }
+
     // 7. Command alignment: a warning only.
     for (step, evidence) in layout.steps.iter().zip(&chain) {
         for e in evidence {
