@@ -2,6 +2,7 @@
 //! metadata. The library holds the parts; `src/main.rs` wires them into the
 //! command line.
 
+pub mod account;
 pub mod exclude;
 pub mod hash;
 pub mod keys;

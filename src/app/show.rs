@@ -1,8 +1,562 @@
-//! `tracelink show`.
+//! `tracelink show LINK`: an account of one recorded step for a person (or,
+//! with --json, one JSON document for machines): the link (step, command,
+//! signatures and wrapper, return-value, materials and products), how it was
+//! recorded, whether the signature verifies with the given keys, and from
+//! the runtime trace beside a precise link its root, starting directory,
+//! process tree with what each process read and wrote, stragglers, inherited
+//! descriptors, probes and notes. Long per-process lists are cut in the text
+//! output (the first few, then "and K more"); --json has everything.
+//!
+//! A trace is shown only when its sha256 equals the digest signed in the
+//! link. Otherwise (changed, missing or malformed) a warning says so on
+//! stderr and in the output, its content is not shown, and the link part
+//! still is.
+//!
+//! Exit status: 0 shown; 1 shown, but the record does not check out: a given
+//! key did not verify, or the trace the link names is missing, does not
+//! match its signed digest or is malformed; 2 the link or a key file is
+//! unreadable or malformed (a message names the file).
+//!
+//! Reading the files and checking signatures and the trace digest is
+//! `tracelink::account`'s; this module only presents the result and decides
+//! the exit status. It knows nothing of how links are recorded.
 
 use crate::cli::ShowArgs;
+use serde_json::{Map, Value, json};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use tracelink::account::{Account, KeyCheck, Mode, Trace, TraceState, Tree};
+use tracelink::keys::PublicKey;
+use tracelink::link::DigestSet;
+use tracelink::verify::metadata::Form;
+
+/// How many entries of a per-process list (read, wrote) the text shows.
+const LIST_CAP: usize = 8;
+/// How many probes of each kind the text shows.
+const PROBE_CAP: usize = 10;
 
 pub fn show(args: ShowArgs) -> anyhow::Result<i32> {
-    let _ = args;
-    anyhow::bail!("show is not built yet")
+    let account = match Account::load(&args.link) {
+        Ok(account) => account,
+        Err(e) => {
+            eprintln!("tracelink: error: {}", chain(&e));
+            return Ok(2);
+        }
+    };
+    let mut checks = Vec::new();
+    for path in &args.verification_keys {
+        match PublicKey::load(path) {
+            Ok(key) => checks.push(account.check_key(path, &key)),
+            Err(e) => {
+                eprintln!("tracelink: error: {}", chain(&e));
+                return Ok(2);
+            }
+        }
+    }
+    let trace_problem = account.trace.problem();
+    if let Some(problem) = &trace_problem {
+        eprintln!("tracelink: WARNING: {problem}");
+    }
+    let text = if args.json {
+        let mut out = serde_json::to_string_pretty(&to_json(&account, &checks))?;
+        out.push('\n');
+        out
+    } else {
+        render(&account, &checks, args.verification_keys.is_empty())
+    };
+    write_stdout(&text)?;
+    let failed = checks.iter().any(|c| !c.verified) || trace_problem.is_some();
+    Ok(i32::from(failed))
+}
+
+/// Writes the output; a closed pipe (`| head`) is not an error.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            anyhow::bail!("cannot write to stdout: {e}")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An error with its causes, on one line.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let _ = write!(out, ": {cause}");
+        source = cause.source();
+    }
+    out
+}
+
+/// A command line as a shell would read it back.
+pub fn quote_argv(argv: &[String]) -> String {
+    argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+fn quote(arg: &str) -> String {
+    let safe = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
+    if safe {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+pub fn wrapper_name(form: Form) -> &'static str {
+    match form {
+        Form::Classic => "classic signed link",
+        Form::Dsse => "DSSE envelope",
+    }
+}
+
+/// `sha256:hex` (all algorithms, comma separated).
+pub fn digests(set: &DigestSet) -> String {
+    set.iter()
+        .map(|(alg, hex)| format!("{alg}:{hex}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn recording(account: &Account) -> String {
+    let mut out = account.mode.name().to_string();
+    match account.mode {
+        Mode::Snapshot if account.link.environment.get("tracelink").is_none() => {
+            out.push_str(
+                " (no environment.tracelink: recorded with -m/-p or another in-toto tool; no trace)",
+            );
+        }
+        _ => {}
+    }
+    match account.complete {
+        Some(true) => out.push_str(", complete"),
+        Some(false) => out.push_str(", INCOMPLETE (signed with --allow-incomplete)"),
+        None => {}
+    }
+    if let Some(v) = &account.recorder_version {
+        let _ = write!(out, ", tracelink {v}");
+    }
+    out
+}
+
+fn signature_lines(checks: &[KeyCheck], no_keys: bool) -> Vec<String> {
+    if no_keys {
+        return vec!["signature not checked (give --verification-keys to check it)".into()];
+    }
+    checks
+        .iter()
+        .map(|c| {
+            if c.verified {
+                format!(
+                    "signature verified with {} (keyid {})",
+                    c.key.display(),
+                    c.keyids[0]
+                )
+            } else {
+                format!(
+                    "signature NOT verified with {} (keyid {}): {}",
+                    c.key.display(),
+                    c.keyids.join(" or "),
+                    c.reason.as_deref().unwrap_or("no signature by this key")
+                )
+            }
+        })
+        .collect()
+}
+
+fn size_text(account: &Account, path: &str, product: bool) -> String {
+    match account.file_meta(path, product) {
+        Some(meta) => match meta.mode {
+            Some(mode) => format!("  {} bytes, mode {mode:04o}", meta.size),
+            None => format!("  {} bytes", meta.size),
+        },
+        None => String::new(),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The first `cap` items, then "and K more".
+fn capped(items: &[String], cap: usize) -> String {
+    let mut out = items
+        .iter()
+        .take(cap)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > cap {
+        let _ = write!(out, ", and {} more", items.len() - cap);
+    }
+    out
+}
+
+fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
+    let link = &account.link;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "link:        {} ({})",
+        account.path.display(),
+        wrapper_name(account.form)
+    );
+    let _ = writeln!(w, "step:        {}", link.name);
+    let _ = writeln!(
+        w,
+        "command:     {}",
+        if link.command.is_empty() {
+            "(none)".to_string()
+        } else {
+            quote_argv(&link.command)
+        }
+    );
+    let _ = writeln!(
+        w,
+        "signed by:   {}",
+        if account.signatures.is_empty() {
+            "(no signatures)".to_string()
+        } else {
+            account.signatures.join(", ")
+        }
+    );
+    for line in signature_lines(checks, no_keys) {
+        let _ = writeln!(w, "             {line}");
+    }
+    let _ = writeln!(
+        w,
+        "exit:        {}",
+        match link.byproducts.return_value {
+            Some(rv) => format!("{rv} (return-value)"),
+            None => "(no return-value: no command ran)".into(),
+        }
+    );
+    let _ = writeln!(w, "recording:   {}", recording(account));
+    for reason in account.incomplete_reasons() {
+        let _ = writeln!(w, "             incomplete: {reason}");
+    }
+    match &account.trace {
+        TraceState::None => {}
+        TraceState::Trusted { path, sha256, .. } => {
+            let _ = writeln!(
+                w,
+                "trace:       {} (sha256 {sha256}, matches the signed digest)",
+                path.display()
+            );
+        }
+        state => {
+            let _ = writeln!(
+                w,
+                "trace:       WARNING: {}; the trace is not shown",
+                state.problem().unwrap_or_default()
+            );
+        }
+    }
+    for (what, key) in [
+        ("stdout", &link.byproducts.stdout),
+        ("stderr", &link.byproducts.stderr),
+    ] {
+        if let Some(text) = key.as_deref().filter(|t| !t.is_empty()) {
+            let _ = writeln!(
+                w,
+                "{what}:      {} bytes recorded (--json shows them)",
+                text.len()
+            );
+        }
+    }
+    let other_env: Vec<&String> = link
+        .environment
+        .keys()
+        .filter(|k| *k != "tracelink")
+        .collect();
+    if !other_env.is_empty() {
+        let _ = writeln!(
+            w,
+            "environment: {}",
+            other_env
+                .iter()
+                .map(|k| format!("{k}={}", link.environment[*k]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for (title, map, product) in [
+        ("materials", &link.materials, false),
+        ("products", &link.products, true),
+    ] {
+        let _ = writeln!(w, "\n{title} ({}):", map.len());
+        for (path, set) in map {
+            let _ = writeln!(
+                w,
+                "  {path}  {}{}",
+                digests(set),
+                size_text(account, path, product)
+            );
+        }
+    }
+    if let Some(trace) = account.trace.trace() {
+        render_trace(w, trace);
+    }
+    out
+}
+
+fn render_trace(w: &mut String, trace: &Trace) {
+    let none = || "(not recorded)".to_string();
+    let _ = writeln!(w, "\nfrom the trace:");
+    let _ = writeln!(
+        w,
+        "root:        {}",
+        trace.root.clone().unwrap_or_else(none)
+    );
+    let _ = writeln!(w, "cwd:         {}", trace.cwd.clone().unwrap_or_else(none));
+    let _ = writeln!(
+        w,
+        "exit:        {}",
+        match (trace.exit.code, trace.exit.signal) {
+            (Some(code), _) => format!("code {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => "(not recorded)".into(),
+        }
+    );
+    let _ = writeln!(
+        w,
+        "environment: {} variables (secret-looking values redacted; --json lists them)",
+        trace.environment.len()
+    );
+    match &trace.process_tree {
+        Some(procs) => {
+            let _ = writeln!(w, "\nprocess tree ({} processes):", procs.len());
+            let tree = Tree::new(procs);
+            for (i, depth) in tree.walk() {
+                render_proc(w, &procs[i], depth);
+            }
+        }
+        None => {
+            let seen = trace
+                .processes_seen
+                .as_ref()
+                .and_then(|s| s.get("processes"))
+                .and_then(Value::as_array);
+            let _ = writeln!(
+                w,
+                "\nprocess tree: not recorded (--no-ptrace); {} processes touched the root:",
+                seen.map_or(0, Vec::len)
+            );
+            for p in seen.into_iter().flatten() {
+                let _ = writeln!(
+                    w,
+                    "  [{}] {}",
+                    p.get("pid").unwrap_or(&Value::Null),
+                    p.get("name").and_then(Value::as_str).unwrap_or("?")
+                );
+            }
+        }
+    }
+    let _ = writeln!(w);
+    if trace.stragglers.is_empty() {
+        let _ = writeln!(w, "stragglers:  none");
+    } else {
+        for s in &trace.stragglers {
+            let _ = writeln!(
+                w,
+                "straggler:   pid {} ({}) was still running when the command ended (killed)",
+                s.pid, s.name
+            );
+        }
+    }
+    if trace.inherited.is_empty() {
+        let _ = writeln!(w, "inherited:   no descriptors to files under the root");
+    } else {
+        for f in &trace.inherited {
+            let how = match (f.read, f.write) {
+                (true, true) => "read-write",
+                (true, false) => "read",
+                (false, true) => "write",
+                (false, false) => "-",
+            };
+            let _ = writeln!(w, "inherited:   fd {} {} ({how})", f.fd, f.path);
+        }
+    }
+    let missing: Vec<String> = trace
+        .probes
+        .missing
+        .iter()
+        .map(|m| m.path.clone())
+        .collect();
+    let _ = writeln!(
+        w,
+        "probes:      {} found nothing, {} only looked at (stat)",
+        plural(missing.len(), "lookup", "lookups"),
+        plural(trace.probes.stat_only.len(), "file was", "files were")
+    );
+    if !missing.is_empty() {
+        let _ = writeln!(w, "  missing:   {}", capped(&missing, PROBE_CAP));
+    }
+    if !trace.probes.stat_only.is_empty() {
+        let _ = writeln!(
+            w,
+            "  stat only: {}",
+            capped(&trace.probes.stat_only, PROBE_CAP)
+        );
+    }
+    if trace.notes.is_empty() {
+        let _ = writeln!(w, "notes:       none");
+    } else {
+        for note in &trace.notes {
+            let _ = writeln!(w, "note:        {note}");
+        }
+    }
+}
+
+/// Longest argv the text shows on one line before cutting it.
+const ARGV_CAP: usize = 400;
+
+fn argv_line(argv: &[String]) -> String {
+    let full = quote_argv(argv);
+    if full.len() <= ARGV_CAP {
+        return full;
+    }
+    let mut shown = String::new();
+    let mut n = 0;
+    for arg in argv {
+        let q = quote(arg);
+        if shown.len() + q.len() + 1 > ARGV_CAP && n > 0 {
+            break;
+        }
+        if n > 0 {
+            shown.push(' ');
+        }
+        shown.push_str(&q);
+        n += 1;
+    }
+    let _ = write!(shown, " ... and {} more arguments", argv.len() - n);
+    shown
+}
+
+fn render_proc(w: &mut String, p: &tracelink::account::Proc, depth: usize) {
+    let indent = "  ".repeat(depth + 1);
+    let status = match (p.exit_code, p.signal) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        (None, None) => "no exit seen".into(),
+    };
+    let mut execs = p.execs.iter();
+    match execs.next() {
+        Some(first) => {
+            let _ = writeln!(
+                w,
+                "{indent}[{}] {}  ({status})",
+                p.pid,
+                argv_line(&first.argv)
+            );
+            if first.argv.first().is_none_or(|a0| *a0 != first.executable) {
+                let _ = writeln!(w, "{indent}    exe {}", first.executable);
+            }
+        }
+        None => {
+            let _ = writeln!(w, "{indent}[{}] (fork, no exec)  ({status})", p.pid);
+        }
+    }
+    for exec in execs {
+        let _ = writeln!(w, "{indent}    then exec: {}", argv_line(&exec.argv));
+    }
+    if !p.read.is_empty() {
+        let _ = writeln!(
+            w,
+            "{indent}    read ({}): {}",
+            p.read.len(),
+            capped(&p.read, LIST_CAP)
+        );
+    }
+    if !p.wrote.is_empty() {
+        let _ = writeln!(
+            w,
+            "{indent}    wrote ({}): {}",
+            p.wrote.len(),
+            capped(&p.wrote, LIST_CAP)
+        );
+    }
+}
+
+fn to_json(account: &Account, checks: &[KeyCheck]) -> Value {
+    let link = &account.link;
+    let artifacts = |map: &tracelink::link::ArtifactMap, product: bool| -> Value {
+        Value::Object(
+            map.iter()
+                .map(|(path, set)| {
+                    let mut entry = Map::new();
+                    entry.insert("digests".into(), json!(set));
+                    if let Some(meta) = account.file_meta(path, product) {
+                        entry.insert("size".into(), json!(meta.size));
+                        if let Some(mode) = meta.mode {
+                            entry.insert("mode".into(), json!(mode));
+                        }
+                    }
+                    (path.clone(), Value::Object(entry))
+                })
+                .collect(),
+        )
+    };
+    let trace = match &account.trace {
+        TraceState::None => json!({"status": "none"}),
+        TraceState::Missing { path, reason } => {
+            json!({"status": "missing", "path": path, "error": reason})
+        }
+        TraceState::Mismatch {
+            path,
+            signed,
+            actual,
+        } => json!({
+            "status": "mismatch", "path": path, "signed_sha256": signed, "actual_sha256": actual,
+            "warning": account.trace.problem(),
+        }),
+        TraceState::Malformed { path, reason } => {
+            json!({"status": "malformed", "path": path, "error": reason})
+        }
+        TraceState::Trusted {
+            path,
+            sha256,
+            trace,
+        } => json!({
+            "status": "verified", "path": path, "sha256": sha256, "content": trace.raw,
+        }),
+    };
+    json!({
+        "link": account.path,
+        "wrapper": match account.form { Form::Classic => "classic", Form::Dsse => "dsse" },
+        "step": link.name,
+        "command": link.command,
+        "signatures": account.signatures,
+        "signature_check": {
+            "checked": !checks.is_empty(),
+            "results": checks.iter().map(|c| json!({
+                "key": c.key, "keyids": c.keyids, "verified": c.verified, "error": c.reason,
+            })).collect::<Vec<_>>(),
+        },
+        "return_value": link.byproducts.return_value,
+        "byproducts": {
+            "return-value": link.byproducts.return_value,
+            "stdout": link.byproducts.stdout,
+            "stderr": link.byproducts.stderr,
+        },
+        "environment": link.environment,
+        "recording": {
+            "mode": account.mode.name(),
+            "complete": account.complete,
+            "version": account.recorder_version,
+            "incomplete": account.incomplete_reasons(),
+        },
+        "materials": artifacts(&link.materials, false),
+        "products": artifacts(&link.products, true),
+        "trace": trace,
+    })
 }

@@ -1,0 +1,751 @@
+//! `tracelink show` and `tracelink diff` on real recorded links.
+//!
+//! 1. A small C project built with `make` and `cc` under precise recording:
+//!    `show` (text and --json) names the step, command, every material and
+//!    product with its digest, and the process tree with what `cc`/`as`/`ld`
+//!    wrote; --verification-keys with the right and a wrong key; a DSSE
+//!    link; a tampered trace is refused, not shown as signed.
+//! 2. `diff` of runs of that build: a clean rebuild (equal, 0), a changed
+//!    source (1, names the material and products), a changed command that
+//!    adds a product (1), a tampered trace (2).
+//! 3. Snapshot-mode links (no trace) and malformed input (exit 2).
+//! 4. Large links: 10,000 products in snapshot mode, then a second record
+//!    with a few files changed, added and removed; show and diff must be
+//!    fast and report the right counts and names.
+//!
+//! Precise tests need root and /dev/fuse (SKIP otherwise, FAIL under CI)
+//! and make and cc.
+
+mod common;
+
+use common::{output, show, tracelink};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Prints `SKIP: <test>: <reason>` and returns true, or panics under CI.
+fn skip(test: &str, reason: &str) -> bool {
+    let msg = format!("SKIP: {test}: {reason}");
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}; CI must run this test");
+    }
+    println!("{msg}");
+    eprintln!("{msg}");
+    true
+}
+
+/// Whether precise mode or the build tools are missing (after printing SKIP).
+fn precise_unavailable(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return skip(test, "precise mode needs root (not root)");
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return skip(test, "precise mode needs /dev/fuse (absent)");
+    }
+    for prog in ["make", "cc"] {
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {prog} >/dev/null 2>&1"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return skip(test, &format!("{prog} is not installed"));
+        }
+    }
+    false
+}
+
+fn sha256_file(path: &Path) -> String {
+    hex::encode(Sha256::digest(
+        fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+    ))
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// `tracelink keygen dir/name`: returns (private, public).
+fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(name);
+    let out = output(tracelink().arg("keygen").arg(&key));
+    assert!(out.status.success(), "keygen: {}", show(&out));
+    (key.clone(), dir.join(format!("{name}.pub")))
+}
+
+/// The one `<step>.*.link` in `dir`.
+fn link_in(dir: &Path, step: &str) -> PathBuf {
+    let links: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with(&format!("{step}.")) && name.ends_with(".link")
+        })
+        .collect();
+    assert_eq!(links.len(), 1, "one {step} link in {dir:?}: {links:?}");
+    links[0].clone()
+}
+
+const MAKEFILE: &str = "\
+OBJS = main.o util.o greet.o
+all: prog
+prog: $(OBJS)
+\tcc -o prog $(OBJS)
+%.o: %.c common.h
+\tcc -c -o $@ $<
+extra:
+\techo extra > extra.txt
+clean:
+\trm -f *.o prog extra.txt
+.PHONY: all extra clean
+";
+
+/// A three-file C project in `dir/proj`.
+fn project(dir: &Path) -> PathBuf {
+    let proj = dir.join("proj");
+    fs::create_dir_all(&proj).unwrap();
+    let files = [
+        ("Makefile", MAKEFILE),
+        ("common.h", "int util(int);\nconst char *greet(void);\n"),
+        (
+            "main.c",
+            "#include <stdio.h>\n#include \"common.h\"\nint main(void) { printf(\"%s %d\\n\", greet(), util(2)); return 0; }\n",
+        ),
+        (
+            "util.c",
+            "#include \"common.h\"\nint util(int x) { return x * 21; }\n",
+        ),
+        (
+            "greet.c",
+            "#include \"common.h\"\nconst char *greet(void) { return \"hello\"; }\n",
+        ),
+    ];
+    for (name, body) in files {
+        fs::write(proj.join(name), body).unwrap();
+    }
+    proj
+}
+
+/// `make clean`, then `tracelink run` of `make ARGS` in precise mode, the
+/// link going to `dir/<out>`. Returns the link's path.
+fn record_build(
+    proj: &Path,
+    dir: &Path,
+    out: &str,
+    key: &Path,
+    extra: &[&str],
+    make_args: &[&str],
+) -> PathBuf {
+    let clean = output(
+        Command::new("make")
+            .arg("-s")
+            .arg("clean")
+            .current_dir(proj),
+    );
+    assert!(clean.status.success(), "make clean: {}", show(&clean));
+    let links = dir.join(out);
+    fs::create_dir_all(&links).unwrap();
+    let run = output(
+        tracelink()
+            .current_dir(proj)
+            .args(["run", "-n", "build", "-k"])
+            .arg(key)
+            .arg("-d")
+            .arg(&links)
+            .args(extra)
+            .arg("--")
+            .arg("make")
+            .args(make_args),
+    );
+    assert!(run.status.success(), "tracelink run make: {}", show(&run));
+    link_in(&links, "build")
+}
+
+fn run_show(args: &[&str], link: &Path) -> (Output, Duration) {
+    let started = Instant::now();
+    let out = output(tracelink().arg("show").arg(link).args(args));
+    (out, started.elapsed())
+}
+
+fn run_diff(a: &Path, b: &Path, args: &[&str]) -> (Output, Duration) {
+    let started = Instant::now();
+    let out = output(tracelink().arg("diff").arg(a).arg(b).args(args));
+    (out, started.elapsed())
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(out)))
+}
+
+/// The line of `text` that contains `needle`.
+fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+#[test]
+fn show_precise_build() {
+    if precise_unavailable("show_precise_build") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "key");
+    let (_, other_public) = keygen(tmp.path(), "other");
+    let proj = project(tmp.path());
+    let link = record_build(&proj, tmp.path(), "a", &key, &[], &[]);
+
+    let (out, took) = run_show(&[], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    println!("show of a precise make build took {took:?}:\n{t}");
+    assert!(t.contains("step:        build\n"), "{t}");
+    assert!(t.contains("command:     make\n"), "{t}");
+    assert!(t.contains("classic signed link"), "{t}");
+    assert!(t.contains("signature not checked"), "{t}");
+    assert!(t.contains("exit:        0 (return-value)"), "{t}");
+    assert!(t.contains("recording:   precise, complete"), "{t}");
+    assert!(t.contains("matches the signed digest"), "{t}");
+    assert!(t.contains("materials (5):"), "{t}");
+    assert!(t.contains("products (4):"), "{t}");
+    for material in ["Makefile", "common.h", "main.c", "util.c", "greet.c"] {
+        let digest = sha256_file(&proj.join(material));
+        let line = line_with(&t, &format!("  {material}  sha256:"));
+        assert!(line.contains(&digest), "{material}: {line}");
+    }
+    for product in ["main.o", "util.o", "greet.o", "prog"] {
+        let digest = sha256_file(&proj.join(product));
+        let line = line_with(&t, &format!("  {product}  sha256:"));
+        assert!(line.contains(&digest), "{product}: {line}");
+    }
+    assert!(
+        t.contains(&format!(
+            "root:        {}",
+            proj.canonicalize().unwrap().display()
+        )),
+        "{t}"
+    );
+    // The process tree: make at the top, cc children indented below it,
+    // and what they read and wrote.
+    assert!(t.contains("process tree ("), "{t}");
+    let make = line_with(&t, "] make  (exit 0)");
+    let cc = line_with(&t, "] cc -c -o util.o util.c  (exit 0)");
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    assert!(indent(cc) > indent(make), "cc is not below make:\n{t}");
+    assert!(
+        t.contains("] cc -o prog main.o util.o greet.o  (exit 0)"),
+        "{t}"
+    );
+    assert!(t.contains("read (1): Makefile"), "{t}");
+    assert!(t.contains("wrote (1): util.o"), "{t}");
+    assert!(t.contains("wrote (1): prog"), "{t}");
+    assert!(t.contains("read (3): greet.o, main.o, util.o"), "{t}");
+    assert!(t.contains("stragglers:  none"), "{t}");
+    assert!(t.contains("probes:"), "{t}");
+
+    // --json: everything, the trace included.
+    let (out, _) = run_show(&["--json"], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let j = json_of(&out);
+    assert_eq!(j["step"], "build");
+    assert_eq!(j["command"], serde_json::json!(["make"]));
+    assert_eq!(j["wrapper"], "classic");
+    assert_eq!(j["return_value"], 0);
+    assert_eq!(j["recording"]["mode"], "precise");
+    assert_eq!(j["recording"]["complete"], true);
+    assert_eq!(j["signature_check"]["checked"], false);
+    assert_eq!(
+        j["materials"]["util.c"]["digests"]["sha256"],
+        sha256_file(&proj.join("util.c"))
+    );
+    assert_eq!(
+        j["products"]["prog"]["digests"]["sha256"],
+        sha256_file(&proj.join("prog"))
+    );
+    assert_eq!(j["trace"]["status"], "verified");
+    let tree = j["trace"]["content"]["process_tree"].as_array().unwrap();
+    assert!(
+        tree.iter().any(|p| p["execs"][0]["argv"][0] == "make"),
+        "{tree:?}"
+    );
+    assert!(
+        j["trace"]["content"]["environment"]
+            .as_object()
+            .is_some_and(|e| !e.is_empty())
+    );
+
+    // Keys: the signer's verifies, another key does not (exit 1).
+    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        text(&out).contains("signature verified with"),
+        "{}",
+        show(&out)
+    );
+    let (out, _) = run_show(
+        &["--verification-keys", other_public.to_str().unwrap()],
+        &link,
+    );
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        text(&out).contains("signature NOT verified with"),
+        "{}",
+        show(&out)
+    );
+    assert!(text(&out).contains("materials (5):"), "{}", show(&out));
+    let (out, _) = run_show(
+        &[
+            "--json",
+            "--verification-keys",
+            public.to_str().unwrap(),
+            other_public.to_str().unwrap(),
+        ],
+        &link,
+    );
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let j = json_of(&out);
+    assert_eq!(j["signature_check"]["results"][0]["verified"], true);
+    assert_eq!(j["signature_check"]["results"][1]["verified"], false);
+    // A private key or a missing key file: exit 2, naming the file.
+    let (out, _) = run_show(&["--verification-keys", "/nonexistent/key.pub"], &link);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/key.pub"),
+        "{}",
+        show(&out)
+    );
+
+    // A DSSE link.
+    let dsse = record_build(&proj, tmp.path(), "dsse", &key, &["--use-dsse"], &[]);
+    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &dsse);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(text(&out).contains("(DSSE envelope)"), "{}", show(&out));
+    assert!(
+        text(&out).contains("signature verified with"),
+        "{}",
+        show(&out)
+    );
+    assert!(text(&out).contains("process tree ("), "{}", show(&out));
+
+    // A tampered trace: refused with a warning, the link part still shown.
+    let trace = PathBuf::from(format!("{}.trace.json", link.display()));
+    let original = fs::read_to_string(&trace).unwrap();
+    let tampered = original.replacen("\"make\"", "\"evil\"", 1);
+    assert_ne!(original, tampered);
+    fs::write(&trace, &tampered).unwrap();
+    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &link);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let t = text(&out);
+    assert!(stderr(&out).contains("WARNING"), "{}", show(&out));
+    assert!(stderr(&out).contains("does NOT match"), "{}", show(&out));
+    assert!(t.contains("trace:       WARNING:"), "{t}");
+    assert!(!t.contains("process tree"), "{t}");
+    assert!(!t.contains("evil"), "{t}");
+    assert!(t.contains("materials (5):"), "{t}");
+    assert!(t.contains("signature verified with"), "{t}");
+    let (out, _) = run_show(&["--json"], &link);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let j = json_of(&out);
+    assert_eq!(j["trace"]["status"], "mismatch");
+    assert!(j["trace"].get("content").is_none(), "{j}");
+    // A missing trace.
+    fs::remove_file(&trace).unwrap();
+    let (out, _) = run_show(&[], &link);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(stderr(&out).contains("cannot be read"), "{}", show(&out));
+}
+
+#[test]
+fn diff_precise_builds() {
+    if precise_unavailable("diff_precise_builds") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(tmp.path(), "key");
+    let proj = project(tmp.path());
+    let a = record_build(&proj, tmp.path(), "a", &key, &[], &[]);
+    // A clean rebuild of the same tree: equal.
+    let b = record_build(&proj, tmp.path(), "b", &key, &[], &[]);
+    let (out, took) = run_diff(&a, &b, &[]);
+    let t = text(&out);
+    println!("diff of two clean builds took {took:?}:\n{t}");
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(t.contains("materials: same"), "{t}");
+    assert!(t.contains("products: same"), "{t}");
+    assert!(t.contains("processes: same commands"), "{t}");
+    assert!(t.trim_end().ends_with("summary: equal"), "{t}");
+
+    // A changed source: its material and the products built from it differ.
+    let util = proj.join("util.c");
+    fs::write(
+        &util,
+        "#include \"common.h\"\nint util(int x) { return x * 42; }\n",
+    )
+    .unwrap();
+    let c = record_build(&proj, tmp.path(), "c", &key, &[], &[]);
+    let (out, _) = run_diff(&a, &c, &[]);
+    let t = text(&out);
+    println!("diff after changing util.c:\n{t}");
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        t.contains("materials: 0 added, 0 removed, 1 changed"),
+        "{t}"
+    );
+    assert!(t.contains("  ~ util.c\n"), "{t}");
+    assert!(t.contains(&sha256_file(&util)), "{t}");
+    assert!(t.contains("products: 0 added, 0 removed, 2 changed"), "{t}");
+    assert!(t.contains("  ~ util.o\n"), "{t}");
+    assert!(t.contains("  ~ prog\n"), "{t}");
+    assert!(!t.contains("  ~ main.o"), "{t}");
+    assert!(
+        t.contains("summary: differ: 1 material changed, 2 products changed"),
+        "{t}"
+    );
+    let (out, _) = run_diff(&a, &c, &["--json"]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let j = json_of(&out);
+    assert_eq!(j["equal"], false);
+    assert_eq!(j["materials"]["changed"][0]["path"], "util.c");
+    assert_eq!(
+        j["materials"]["changed"][0]["b"]["sha256"],
+        sha256_file(&util)
+    );
+    let changed: Vec<&str> = j["products"]["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["prog", "util.o"]);
+    assert_eq!(j["traces_compared"], true);
+
+    // A changed command that also builds another product.
+    let d = record_build(&proj, tmp.path(), "d", &key, &[], &["all", "extra"]);
+    let (out, _) = run_diff(&c, &d, &[]);
+    let t = text(&out);
+    println!("diff with `make all extra`:\n{t}");
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        t.contains("command: changed\n  A make\n  B make all extra\n"),
+        "{t}"
+    );
+    assert!(t.contains("products: 1 added, 0 removed, 0 changed"), "{t}");
+    assert!(t.contains("  + extra.txt  sha256:"), "{t}");
+    assert!(t.contains(&sha256_file(&proj.join("extra.txt"))), "{t}");
+    assert!(t.contains("processes: 1 appeared"), "{t}");
+    assert!(
+        line_with(&t, "  + [").contains("make > sh: /bin/sh -c 'echo extra > extra.txt'"),
+        "{t}"
+    );
+    assert!(
+        t.contains("summary: differ: command, 1 product added"),
+        "{t}"
+    );
+
+    // A tampered trace: an error (2), naming the trace.
+    let trace = PathBuf::from(format!("{}.trace.json", b.display()));
+    let mut bytes = fs::read(&trace).unwrap();
+    bytes.push(b'\n');
+    fs::write(&trace, bytes).unwrap();
+    let (out, _) = run_diff(&a, &b, &[]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        stderr(&out).contains(trace.to_str().unwrap()),
+        "{}",
+        show(&out)
+    );
+    assert!(stderr(&out).contains("does NOT match"), "{}", show(&out));
+}
+
+#[test]
+fn show_incomplete_and_no_ptrace() {
+    if precise_unavailable("show_incomplete_and_no_ptrace") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(tmp.path(), "key");
+    let proj = project(tmp.path());
+
+    // A straggler: signed only with --allow-incomplete, and shown as such.
+    let links = tmp.path().join("inc");
+    fs::create_dir_all(&links).unwrap();
+    let run = output(
+        tracelink()
+            .current_dir(&proj)
+            .args(["run", "-n", "strag", "--allow-incomplete", "-k"])
+            .arg(&key)
+            .arg("-d")
+            .arg(&links)
+            .args(["--", "sh", "-c", "sleep 30 & cat util.c > copy.txt"]),
+    );
+    assert!(run.status.success(), "{}", show(&run));
+    let link = link_in(&links, "strag");
+    let (out, _) = run_show(&[], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    println!("{t}");
+    assert!(t.contains("recording:   precise, INCOMPLETE"), "{t}");
+    assert!(t.contains("incomplete: process "), "{t}");
+    assert!(t.contains("(sleep) was still running"), "{t}");
+    assert!(t.contains("straggler:   pid "), "{t}");
+    assert!(t.contains("] sleep 30  (no exit seen)"), "{t}");
+    assert!(t.contains("] cat util.c  (exit 0)"), "{t}");
+    assert!(t.contains("wrote (1): copy.txt"), "{t}");
+    let (out, _) = run_show(&["--json"], &link);
+    let j = json_of(&out);
+    assert_eq!(j["recording"]["complete"], false);
+    assert!(
+        j["recording"]["incomplete"][0]
+            .as_str()
+            .unwrap()
+            .contains("sleep")
+    );
+
+    // --no-ptrace: no process tree, the processes that touched the root.
+    let with = record_build(&proj, tmp.path(), "with", &key, &[], &[]);
+    let without = record_build(&proj, tmp.path(), "without", &key, &["--no-ptrace"], &[]);
+    let (out, _) = run_show(&[], &without);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("process tree: not recorded (--no-ptrace)"),
+        "{t}"
+    );
+    assert!(t.contains("products (4):"), "{t}");
+    let (out, _) = run_diff(&with, &without, &[]);
+    let t = text(&out);
+    println!("{t}");
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        t.contains("processes: not compared: B's trace has no process tree (--no-ptrace)"),
+        "{t}"
+    );
+    assert!(t.contains("summary: equal"), "{t}");
+}
+
+/// `tracelink run -x -p DIR` (snapshot mode, no command) from `cwd`.
+fn snapshot(cwd: &Path, key: &Path, out: &Path, step: &str, dir: &str) -> (PathBuf, Duration) {
+    fs::create_dir_all(out).unwrap();
+    let started = Instant::now();
+    let run = output(
+        tracelink()
+            .current_dir(cwd)
+            .args(["run", "-n", step, "-k"])
+            .arg(key)
+            .arg("-d")
+            .arg(out)
+            .args(["-x", "-p", dir]),
+    );
+    let took = started.elapsed();
+    assert!(run.status.success(), "snapshot run: {}", show(&run));
+    (link_in(out, step), took)
+}
+
+#[test]
+fn show_and_diff_snapshot_links() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "key");
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("a.txt"), "alpha\n").unwrap();
+    fs::write(src.join("sub/b.txt"), "beta\n").unwrap();
+    let (a, _) = snapshot(tmp.path(), &key, &tmp.path().join("la"), "checkout", "src");
+
+    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &a);
+    let t = text(&out);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(t.contains("step:        checkout"), "{t}");
+    assert!(t.contains("command:     (none)"), "{t}");
+    assert!(t.contains("recording:   snapshot"), "{t}");
+    assert!(t.contains("signature verified with"), "{t}");
+    assert!(t.contains("materials (0):"), "{t}");
+    assert!(t.contains("products (2):"), "{t}");
+    let line = line_with(&t, "  src/sub/b.txt  sha256:");
+    assert!(line.contains(&sha256_file(&src.join("sub/b.txt"))), "{t}");
+    assert!(!t.contains("trace:"), "{t}");
+    assert!(!t.contains("process tree"), "{t}");
+    let (out, _) = run_show(&["--json"], &a);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let j = json_of(&out);
+    assert_eq!(j["recording"]["mode"], "snapshot");
+    assert_eq!(j["trace"]["status"], "none");
+    assert_eq!(
+        j["products"]["src/a.txt"]["digests"]["sha256"],
+        sha256_file(&src.join("a.txt"))
+    );
+
+    // Same tree again: equal; then a change.
+    let (b, _) = snapshot(tmp.path(), &key, &tmp.path().join("lb"), "checkout", "src");
+    let (out, _) = run_diff(&a, &b, &[]);
+    let t = text(&out);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        t.contains("traces: not compared: neither link has a trace"),
+        "{t}"
+    );
+    assert!(t.trim_end().ends_with("summary: equal"), "{t}");
+    fs::write(src.join("a.txt"), "ALPHA\n").unwrap();
+    let (c, _) = snapshot(tmp.path(), &key, &tmp.path().join("lc"), "checkout", "src");
+    let (out, _) = run_diff(&a, &c, &[]);
+    let t = text(&out);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(t.contains("  ~ src/a.txt\n"), "{t}");
+    assert!(t.contains("summary: differ: 1 product changed"), "{t}");
+    // A key named by its legacy keyid verifies too.
+    let legacy_dir = tmp.path().join("legacy");
+    fs::create_dir_all(&legacy_dir).unwrap();
+    let run = output(
+        tracelink()
+            .current_dir(tmp.path())
+            .args(["run", "-n", "legacy", "--keyid-format", "legacy", "-k"])
+            .arg(&key)
+            .arg("-d")
+            .arg(&legacy_dir)
+            .args(["-x", "-p", "src"]),
+    );
+    assert!(run.status.success(), "{}", show(&run));
+    let legacy = link_in(&legacy_dir, "legacy");
+    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &legacy);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        text(&out).contains("signature verified with"),
+        "{}",
+        show(&out)
+    );
+    // A different step name counts.
+    let (d, _) = snapshot(tmp.path(), &key, &tmp.path().join("ld"), "other", "src");
+    let (out, _) = run_diff(&c, &d, &[]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        text(&out).contains("name: \"checkout\" -> \"other\""),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn malformed_input_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(tmp.path(), "key");
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.txt"), "alpha\n").unwrap();
+    let (good, _) = snapshot(tmp.path(), &key, &tmp.path().join("l"), "s", "src");
+    let not_json = tmp.path().join("bad.link");
+    fs::write(&not_json, "{ not json").unwrap();
+    let layout = tmp.path().join("root.layout");
+    fs::write(
+        &layout,
+        r#"{"signatures": [], "signed": {"_type": "layout", "expires": "2030-01-01T00:00:00Z", "keys": {}, "steps": [], "inspect": [], "readme": ""}}"#,
+    )
+    .unwrap();
+    let missing = tmp.path().join("missing.link");
+    for bad in [&not_json, &layout, &missing] {
+        let (out, _) = run_show(&[], bad);
+        assert_eq!(code(&out), 2, "show {}: {}", bad.display(), show(&out));
+        assert!(
+            stderr(&out).contains(bad.to_str().unwrap()),
+            "show names the file: {}",
+            show(&out)
+        );
+        let (out, _) = run_diff(&good, bad, &[]);
+        assert_eq!(code(&out), 2, "diff {}: {}", bad.display(), show(&out));
+        assert!(
+            stderr(&out).contains(bad.to_str().unwrap()),
+            "diff names the file: {}",
+            show(&out)
+        );
+    }
+    let (out, _) = run_show(&[], &layout);
+    assert!(
+        stderr(&out).contains("layout, not a link"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn large_links_10000_products() {
+    const N: usize = 10_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "key");
+    let tree = tmp.path().join("tree");
+    for d in 0..100 {
+        fs::create_dir_all(tree.join(format!("d{d:02}"))).unwrap();
+    }
+    let name = |i: usize| format!("tree/d{:02}/f{i:05}.txt", i % 100);
+    for i in 0..N {
+        fs::write(tmp.path().join(name(i)), format!("file {i}\n")).unwrap();
+    }
+    let (a, took_a) = snapshot(tmp.path(), &key, &tmp.path().join("la"), "big", "tree");
+    // Change three files, remove one, add one.
+    for i in [7, 4242, 9999] {
+        fs::write(tmp.path().join(name(i)), format!("changed {i}\n")).unwrap();
+    }
+    fs::remove_file(tmp.path().join(name(123))).unwrap();
+    fs::write(tmp.path().join("tree/d00/new.txt"), "new\n").unwrap();
+    let (b, took_b) = snapshot(tmp.path(), &key, &tmp.path().join("lb"), "big", "tree");
+    println!("recorded two snapshot links of {N} products in {took_a:?} and {took_b:?}");
+
+    let (out, took) = run_show(&["--verification-keys", public.to_str().unwrap()], &a);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let t = text(&out);
+    println!(
+        "show of {N} products: {took:?}, {} lines",
+        t.lines().count()
+    );
+    assert!(t.contains(&format!("products ({N}):")), "{}", &t[..2000]);
+    assert!(t.contains("signature verified with"));
+    let product_lines = t.lines().filter(|l| l.starts_with("  tree/")).count();
+    assert_eq!(product_lines, N);
+    let line = line_with(&t, "  tree/d42/f04242.txt  sha256:");
+    assert!(
+        line.contains(&hex::encode(Sha256::digest(b"file 4242\n"))),
+        "{line}"
+    );
+    assert!(took < Duration::from_secs(10), "show took {took:?}");
+
+    let (out, took_json) = run_show(&["--json"], &a);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let j = json_of(&out);
+    assert_eq!(j["products"].as_object().unwrap().len(), N);
+    println!("show --json of {N} products: {took_json:?}");
+
+    let (out, took) = run_diff(&a, &b, &[]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let t = text(&out);
+    println!("diff of two links of {N} products: {took:?}\n{t}");
+    assert!(t.contains("products: 1 added, 1 removed, 3 changed"), "{t}");
+    assert!(t.contains("  + tree/d00/new.txt  sha256:"), "{t}");
+    assert!(t.contains("  - tree/d23/f00123.txt  sha256:"), "{t}");
+    for i in [7, 4242, 9999] {
+        assert!(t.contains(&format!("  ~ {}\n", name(i))), "{t}");
+    }
+    assert!(
+        t.contains("summary: differ: 1 product added, 1 product removed, 3 products changed"),
+        "{t}"
+    );
+    assert!(took < Duration::from_secs(10), "diff took {took:?}");
+    let (out, took_json) = run_diff(&a, &b, &["--json"]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let j = json_of(&out);
+    assert_eq!(j["products"]["changed"].as_array().unwrap().len(), 3);
+    println!("diff --json of {N} products: {took_json:?}");
+    // A link against itself: equal.
+    let (out, took) = run_diff(&a, &a, &[]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(text(&out).trim_end().ends_with("summary: equal"));
+    println!("diff of a {N}-product link with itself: {took:?}");
+}
