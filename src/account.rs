@@ -312,6 +312,10 @@ pub struct Trace {
     pub version: Option<String>,
     pub root: Option<String>,
     pub cwd: Option<String>,
+    /// Where the root really was, when it was served at another path (rerun).
+    pub backing_root: Option<String>,
+    /// The content-addressed store artifacts were copied into (run --store).
+    pub store: Option<String>,
     pub command: Vec<String>,
     pub environment: BTreeMap<String, String>,
     pub exit: Exit,

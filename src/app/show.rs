@@ -318,6 +318,18 @@ fn render_trace(w: &mut String, trace: &Trace) {
         trace.root.clone().unwrap_or_else(none)
     );
     let _ = writeln!(w, "cwd:         {}", trace.cwd.clone().unwrap_or_else(none));
+    if let Some(backing) = &trace.backing_root {
+        let _ = writeln!(
+            w,
+            "backing:     {backing} (the root was served at the path above)"
+        );
+    }
+    if let Some(store) = &trace.store {
+        let _ = writeln!(
+            w,
+            "store:       {store} (materials' before-states and products copied)"
+        );
+    }
     let _ = writeln!(
         w,
         "exit:        {}",
