@@ -368,7 +368,7 @@ fn in_toto_demo_chain_recorded_by_tracelink_verifies_with_both_verifiers() {
     );
     let stderr = String::from_utf8_lossy(&ours.stderr);
     assert!(
-        stderr.contains("inspection \"untar\", materials: 'DISALLOW *' matched the following artifacts: [\"demo-project.tar.gz\"]"),
+        stderr.contains("inspection \"untar\", materials: 'DISALLOW *' matched the following artifacts: ['demo-project.tar.gz']"),
         "the failure names the swapped tarball: {}",
         show(&ours)
     );

@@ -433,7 +433,7 @@ fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
     );
     assert!(
         text.contains(
-            "step \"package\", materials: 'DISALLOW *' matched the following artifacts: [\"build/hello\"]"
+            "step \"package\", materials: 'DISALLOW *' matched the following artifacts: ['build/hello']"
         ),
         "tracelink verify must name the step, the rule and the file:\n{text}"
     );

@@ -45,6 +45,33 @@ impl Chain {
         let keyid = self.functionary_keyid();
         let mut key = public.key_dict(KeyIdFormat::Python);
         key["keyid"] = json!(keyid);
+        // Signed as in-toto signs it: every field of its model present.
+        let steps: Vec<Value> = steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|step| {
+                let mut full = json!({"_type": "step", "pubkeys": [], "expected_command": [],
+                    "threshold": 1, "expected_materials": [], "expected_products": []});
+                for (k, v) in step.as_object().unwrap() {
+                    full[k] = v.clone();
+                }
+                full
+            })
+            .collect();
+        let inspect: Vec<Value> = inspect
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let mut full = json!({"_type": "inspection", "run": [],
+                    "expected_materials": [], "expected_products": []});
+                for (k, v) in item.as_object().unwrap() {
+                    full[k] = v.clone();
+                }
+                full
+            })
+            .collect();
         let signed = json!({
             "_type": "layout",
             "expires": expires,
@@ -177,7 +204,7 @@ fn a_tampered_artifact_fails_with_the_rule_and_the_path_on_the_last_line() {
     let last = stderr(&out).lines().last().unwrap_or_default().to_owned();
     assert_eq!(
         last,
-        "tracelink: not verified: step \"package\", materials: 'DISALLOW *' matched the following artifacts: [\"out/b.o\"]"
+        "tracelink: not verified: step \"package\", materials: 'DISALLOW *' matched the following artifacts: ['out/b.o']"
     );
     assert!(
         stdout(&out).contains("    MATCH out/* WITH PRODUCTS FROM build: consumed 1 (out/a.o)"),

@@ -313,8 +313,38 @@ fn filter<'a>(queue: &'a BTreeSet<String>, pattern: &str) -> Vec<&'a String> {
 }
 
 fn python_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
-    let quoted: Vec<String> = items.into_iter().map(|s| format!("{s:?}")).collect();
+    let quoted: Vec<String> = items.into_iter().map(|s| python_repr(s)).collect();
     format!("[{}]", quoted.join(", "))
+}
+
+/// Python's `repr` of a str, as in-toto's messages print paths: single
+/// quotes unless the text holds a single quote and no double quote.
+fn python_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
 }
 
 /// Applies the rules of item `item_name` (a step or inspection) to its
@@ -487,6 +517,21 @@ fn match_rule(
 }
 
 #[cfg(test)]
+mod python_repr_tests {
+    use super::python_repr;
+
+    #[test]
+    fn paths_print_as_python_prints_them() {
+        assert_eq!(python_repr("a/b.c"), "'a/b.c'");
+        assert_eq!(python_repr("it's"), "\"it's\"");
+        assert_eq!(python_repr("a'b\"c"), "'a\\'b\"c'");
+        assert_eq!(python_repr("tab\there\\"), "'tab\\there\\\\'");
+        assert_eq!(python_repr("bell\u{7}"), "'bell\\x07'");
+        assert_eq!(python_repr("é"), "'é'");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -599,7 +644,7 @@ mod tests {
         );
         assert_eq!(
             f.reason,
-            "'DISALLOW *' matched the following artifacts: [\"b/x.o\"]"
+            "'DISALLOW *' matched the following artifacts: ['b/x.o']"
         );
         assert_eq!(o.trace.len(), 1);
         assert_eq!(o.trace[0].consumed, s(&["a.c"]));
@@ -655,7 +700,7 @@ mod tests {
         let o = w.apply("s", ArtifactsKind::Materials, &["ALLOW a", "REQUIRE a"]);
         let f = o.result.unwrap_err();
         assert_eq!(f.rule_index, 1);
-        assert_eq!(f.reason, "'REQUIRE a' did not find a in: [\"b\"]");
+        assert_eq!(f.reason, "'REQUIRE a' did not find a in: ['b']");
     }
 
     #[test]
