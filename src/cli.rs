@@ -78,6 +78,26 @@ pub enum Commands {
         return-value are equal, 1 when they differ, 2 on errors."
     )]
     Diff(DiffArgs),
+    /// Replay a precisely recorded step and report whether it produces the same bytes
+    #[command(
+        long_about = "Replay a precisely recorded step and report whether it \
+        produces the same bytes.\n\n\
+        A fresh work directory (--workdir, default a new temporary one) gets exactly the \
+        recorded materials with their modes, from the store (--store, default the one \
+        the trace names) or from the original root, each checked against its recorded \
+        digest. It is mounted at the original root's path in the rerun's own namespace \
+        (so absolute paths match), the recorded environment is restored (values the \
+        trace redacted come from the current environment), and the recorded command runs \
+        from the recorded directory under precise recording. The report says for every \
+        product: identical, different (with the first differing byte and, for text, a \
+        short diff; diffoscope's report when it is installed), missing or extra; and \
+        inputs the rerun read that the recording does not list (hidden inputs), probes \
+        whose answer changed and process-tree differences. The rerun's own link and \
+        trace go into WORKDIR/metadata.",
+        after_help = "Exit status: 0 every product identical, 1 some differ, 2 cannot rerun \
+        (the reason is named)."
+    )]
+    Rerun(RerunArgs),
     /// Internal: the namespace helper of precise recording
     #[command(name = "__sandbox", hide = true)]
     Sandbox(SandboxArgs),
@@ -453,4 +473,33 @@ pub struct DiffArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// The precise link to replay (its trace is read from beside it)
+    #[arg(value_name = "LINK")]
+    pub link: PathBuf,
+
+    /// The content-addressed store the step was recorded with (`run --store`)
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// Where to build the replay: DIR/tree holds the materials, DIR/metadata the
+    /// rerun's link, trace and reports. Must not exist or be empty
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+
+    /// Sign the rerun's link with this key (otherwise it is written unsigned)
+    #[arg(short = 'k', long = "signing-key", value_name = "KEY")]
+    pub signing_key: Option<PathBuf>,
+
+    /// Password of an encrypted signing key; -P alone prompts for it
+    #[arg(short = 'P', long = "password", value_name = "PASSWORD", num_args = 0..=1,
+          default_missing_value = "", hide_default_value = true)]
+    pub password: Option<String>,
+
+    /// Kill the replay after SECS seconds
+    #[arg(long, value_name = "SECS")]
+    pub run_timeout: Option<u64>,
 }

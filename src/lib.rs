@@ -8,6 +8,7 @@ pub mod hash;
 pub mod keys;
 pub mod link;
 pub mod record;
+pub mod rerun;
 pub mod runner;
 pub mod snapshot;
 pub mod store;

@@ -3,6 +3,7 @@
 
 mod diff;
 mod draft;
+mod rerun;
 mod show;
 mod sign;
 mod verify;
@@ -36,6 +37,7 @@ pub fn main(cli: Cli) -> i32 {
         Commands::Layout(LayoutCommand::Draft(args)) => draft::draft(args),
         Commands::Show(args) => show::show(args),
         Commands::Diff(args) => diff::diff(args),
+        Commands::Rerun(args) => Ok(rerun::rerun(args)),
         Commands::Sandbox(args) => Ok(sandbox::sandbox_main(sandbox::SandboxSpec {
             fuse_sock: args.fuse_sock,
             status_fd: args.status_fd,
@@ -444,12 +446,27 @@ struct Signer {
 
 impl Signer {
     fn load(args: &cli::SigningArgs) -> anyhow::Result<Signer> {
-        let path = &args.signing_key;
+        Signer::from_key_file(
+            &args.signing_key,
+            args.password.as_deref(),
+            args.keyid_format,
+            args.use_dsse,
+        )
+    }
+
+    /// Loads a private key (prompting for its password when it is
+    /// encrypted and none was given), warning if others can read the file.
+    fn from_key_file(
+        path: &Path,
+        password: Option<&str>,
+        keyid_format_arg: Option<KeyIdFormatArg>,
+        use_dsse: bool,
+    ) -> anyhow::Result<Signer> {
         let prompt = || -> anyhow::Result<String> {
             rpassword::prompt_password(format!("Password for {}: ", path.display()))
                 .context("cannot read the password from the terminal")
         };
-        let key = match args.password.as_deref() {
+        let key = match password {
             Some("") => PrivateKey::load(path, Some(&prompt()?))?,
             Some(password) => PrivateKey::load(path, Some(password))?,
             None => match PrivateKey::load(path, None) {
@@ -465,14 +482,13 @@ impl Signer {
                 path.display()
             );
         }
-        let format = args
-            .keyid_format
+        let format = keyid_format_arg
             .map(keyid_format)
             .unwrap_or_else(|| key.default_keyid_format());
         Ok(Signer {
             keyid: key.keyid(format),
             key,
-            wrapper: if args.use_dsse {
+            wrapper: if use_dsse {
                 Wrapper::Dsse
             } else {
                 Wrapper::Classic

@@ -1,0 +1,468 @@
+//! `tracelink rerun`: replays a precisely recorded step in a fresh work tree
+//! mounted at the original root's path, and reports what it reproduced.
+
+use super::{Signer, artifact_map};
+use crate::cli::RerunArgs;
+use crate::progress::HashProgress;
+use anyhow::{Context as _, bail};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tracelink::account::{Account, Mode, Trace, TraceState, diff_processes};
+use tracelink::exclude::ExcludeSet;
+use tracelink::hash::Algorithm;
+use tracelink::link::{self, Byproducts, Link, pyjson};
+use tracelink::record::{precise, session};
+use tracelink::rerun::{self, EnvNote, Verdict};
+use tracelink::runner::Interrupts;
+use tracelink::store::Store;
+
+const REPRODUCED: i32 = 0;
+const DIFFERENT: i32 = 1;
+const CANNOT_RERUN: i32 = 2;
+
+/// Lines of a text diff shown per differing product.
+const DIFF_LINES: usize = 30;
+
+pub fn rerun(args: RerunArgs) -> i32 {
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("tracelink: cannot rerun {}: {err}", args.link.display());
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            CANNOT_RERUN
+        }
+    }
+}
+
+fn run(args: &RerunArgs) -> anyhow::Result<i32> {
+    let interrupts = Interrupts::install().context("cannot set up signal handling")?;
+    let account = Account::load(&args.link)?;
+    if account.mode != Mode::Precise {
+        bail!(
+            "it was recorded in {} mode; only precise links (with a runtime trace) can be rerun",
+            account.mode.name()
+        );
+    }
+    let trace = match &account.trace {
+        TraceState::Trusted { trace, .. } => trace.as_ref(),
+        other => bail!(
+            "{}",
+            other
+                .problem()
+                .unwrap_or_else(|| "the link has no trace".into())
+        ),
+    };
+    let signer = args
+        .signing_key
+        .as_deref()
+        .map(|key| Signer::from_key_file(key, args.password.as_deref(), None, false))
+        .transpose()?;
+    let store = match (&args.store, trace.raw.get("store").and_then(|s| s.as_str())) {
+        (Some(dir), _) => {
+            Some(Store::open(dir).with_context(|| format!("--store {}", dir.display()))?)
+        }
+        (None, Some(dir)) if Path::new(dir).is_dir() => Some(Store::open(Path::new(dir))?),
+        _ => None,
+    };
+    let root = PathBuf::from(trace.root.as_deref().context("the trace names no root")?);
+    if !root.is_dir() {
+        bail!(
+            "the original root {} does not exist here; the rerun mounts its work tree there (create an empty directory at that path)",
+            root.display()
+        );
+    }
+    let inputs = rerun::plan_inputs(&account.link, trace, store.as_ref())?;
+
+    let workdir = make_workdir(args.workdir.as_deref())?;
+    let tree = workdir.join("tree");
+    let metadata = workdir.join("metadata");
+    for dir in [&tree, &metadata] {
+        std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    eprintln!("tracelink: rerun in {}", workdir.display());
+    {
+        let mut progress = HashProgress::new("restoring");
+        let total: u64 = inputs
+            .iter()
+            .map(|i| {
+                trace
+                    .artifacts
+                    .get(&i.path)
+                    .and_then(|a| a.material.as_ref())
+                    .map_or(0, |m| m.size)
+            })
+            .sum();
+        let files = inputs.len();
+        let mut count = 0;
+        rerun::populate(&inputs, &tree, store.as_ref(), &mut |bytes| {
+            count += 1;
+            progress.update(&tracelink::hash::Progress {
+                files_done: count,
+                files_total: files,
+                bytes_done: bytes,
+                bytes_total: total.max(bytes),
+            });
+        })?;
+    }
+    let cwd = PathBuf::from(
+        trace
+            .cwd
+            .as_deref()
+            .context("the trace names no directory")?,
+    );
+    if let Ok(rel) = cwd.strip_prefix(&root) {
+        // The recorded starting directory must exist in the work tree.
+        std::fs::create_dir_all(tree.join(rel))
+            .with_context(|| format!("cannot create {}", tree.join(rel).display()))?;
+    } else if !cwd.is_dir() {
+        bail!(
+            "the step started in {}, outside its root, and that directory does not exist here",
+            cwd.display()
+        );
+    }
+    let current: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let (env, env_notes) = rerun::environment(trace, &current);
+
+    let algs: Vec<Algorithm> = {
+        let names: std::collections::BTreeSet<&String> = account
+            .link
+            .materials
+            .values()
+            .chain(account.link.products.values())
+            .flat_map(|d| d.keys())
+            .collect();
+        let mut algs = Vec::new();
+        for name in names {
+            algs.extend(Algorithm::parse_list(name)?);
+        }
+        if algs.is_empty() {
+            algs.push(Algorithm::Sha256);
+        }
+        algs
+    };
+    let tree = std::fs::canonicalize(&tree)?;
+    let excludes = ExcludeSet::defaults();
+    let spec = precise::RecordSpec {
+        session: session::SessionSpec {
+            root: tree.clone(),
+            mount_at: Some(root.clone()),
+            env: Some(env.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
+            cwd,
+            argv: account.link.command.iter().map(Into::into).collect(),
+            ttl: Duration::from_secs(1),
+            passthrough: nix::unistd::geteuid().is_root(),
+            threads: tracelink::hash::default_threads().max(2),
+            ptrace: trace.ptrace.unwrap_or(true),
+            timeout: args.run_timeout.map(Duration::from_secs),
+        },
+        algs,
+        not_inherited: Vec::new(),
+        exclude: std::sync::Arc::new(move |path: &str| excludes.is_excluded(path)),
+        store: None,
+    };
+    let recording = precise::record(
+        &spec,
+        session::SessionIo {
+            stdout: None,
+            stderr: None,
+            on_spawn: &|pid| interrupts.forward_to(pid),
+        },
+    );
+    interrupts.forward_to(0);
+    let recording = recording.context("cannot record the rerun")?;
+    if let Some(sig) = interrupts.received() {
+        eprintln!(
+            "tracelink: interrupted by signal {sig}; the rerun in {} is partial",
+            workdir.display()
+        );
+        return Ok(128 + sig);
+    }
+    if recording.timed_out {
+        bail!("the rerun timed out (--run-timeout)");
+    }
+    if let Some((_, message)) = &recording.status.spawn_error {
+        bail!("cannot run {:?}: {message}", account.link.command.first());
+    }
+    let return_value = match (recording.status.code, recording.status.signal) {
+        (Some(code), _) => Some(i64::from(code)),
+        (None, Some(sig)) => Some(-i64::from(sig)),
+        (None, None) => None,
+    };
+
+    // The rerun's own link and trace, never over the original.
+    let materials = artifact_map(recording.materials.iter().map(|(p, f)| (p, &f.digests)));
+    let products = artifact_map(recording.products.iter().map(|(p, f)| (p, &f.digests)));
+    let keyid = signer.as_ref().map(|s| s.keyid.clone());
+    let name = match &keyid {
+        Some(keyid) => link::file_name(&account.link.name, keyid),
+        None => format!("{}.rerun.link", account.link.name),
+    };
+    let trace_name = format!("{name}.trace.json");
+    let trace_bytes = serde_json::to_vec_pretty(&recording.trace)?;
+    link::write_atomically(&metadata, &trace_name, &trace_bytes)?;
+    use sha2::Digest as _;
+    let mut environment = serde_json::Map::new();
+    environment.insert(
+        "tracelink".into(),
+        json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "mode": "precise",
+            "complete": recording.incomplete.is_empty(),
+            "trace": {"name": trace_name, "sha256": hex::encode(sha2::Sha256::digest(&trace_bytes))},
+            "rerun_of": args.link.display().to_string(),
+        }),
+    );
+    let rerun_link = Link {
+        name: account.link.name.clone(),
+        command: account.link.command.clone(),
+        materials: materials.clone(),
+        products: products.clone(),
+        byproducts: Byproducts {
+            return_value,
+            stdout: Some(String::new()),
+            stderr: Some(String::new()),
+        },
+        environment,
+    };
+    match &signer {
+        Some(signer) => signer.write(rerun_link, &metadata, &name, &interrupts)?,
+        None => {
+            let doc = json!({"signatures": [], "signed": rerun_link.into_value()});
+            let path =
+                link::write_atomically(&metadata, &name, pyjson::dumps(&doc, Some(1)).as_bytes())?;
+            eprintln!(
+                "tracelink: wrote {} (unsigned; give --signing-key to sign)",
+                path.display()
+            );
+        }
+    }
+    let rerun_trace = Trace::parse(&trace_bytes).ok();
+
+    let comparison = rerun::compare(
+        &account.link,
+        trace,
+        &products,
+        &materials,
+        rerun_trace.as_ref(),
+        &tree,
+        store.as_ref(),
+    );
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "rerun of step {:?}: {}",
+        account.link.name,
+        account.link.command.join(" ")
+    );
+    if return_value != account.link.byproducts.return_value {
+        let _ = writeln!(
+            out,
+            "exit status: recorded {:?}, rerun {:?}",
+            account.link.byproducts.return_value, return_value
+        );
+    }
+    for reason in &recording.incomplete {
+        let _ = writeln!(
+            out,
+            "warning: the rerun's monitoring was incomplete: {reason}"
+        );
+    }
+    for note in &env_notes {
+        let _ = match note {
+            EnvNote::RedactedMissing { name } => writeln!(
+                out,
+                "environment: {name} was redacted in the trace and is not set now; left out"
+            ),
+            EnvNote::RedactedDiffers { name } => writeln!(
+                out,
+                "environment: {name} was redacted in the trace; its current value differs from the recorded one"
+            ),
+        };
+    }
+    let mut counts = [0usize; 4];
+    for (path, verdict) in &comparison.products {
+        match verdict {
+            Verdict::Identical => {
+                counts[0] += 1;
+                let _ = writeln!(out, "identical  {path}");
+            }
+            Verdict::Different {
+                original,
+                first_difference,
+            } => {
+                counts[1] += 1;
+                match first_difference {
+                    Some(offset) => {
+                        let _ =
+                            writeln!(out, "DIFFERENT  {path}: first difference at byte {offset}");
+                    }
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "DIFFERENT  {path}: the original content is not available to compare (record with --store)"
+                        );
+                    }
+                }
+                if let Some(original) = original {
+                    explain_difference(&mut out, path, original, &tree.join(path), &metadata);
+                }
+            }
+            Verdict::Missing => {
+                counts[2] += 1;
+                let _ = writeln!(
+                    out,
+                    "MISSING    {path}: recorded as a product, not produced by the rerun"
+                );
+            }
+            Verdict::Extra => {
+                counts[3] += 1;
+                let _ = writeln!(
+                    out,
+                    "EXTRA      {path}: produced by the rerun, not in the recording"
+                );
+            }
+        }
+    }
+    for path in &comparison.hidden_inputs {
+        let _ = writeln!(
+            out,
+            "HIDDEN INPUT {path}: the rerun read or looked for it, the recording neither lists it nor looked for it (the recording or the environment is not what it seemed)"
+        );
+    }
+    for path in &comparison.unused_inputs {
+        let _ = writeln!(
+            out,
+            "unused input {path}: recorded as a material, not used by the rerun"
+        );
+    }
+    for (path, before, after) in &comparison.probes_changed {
+        let _ = writeln!(
+            out,
+            "probe changed: {path}: {} in the recording, {} in the rerun",
+            if *before { "missing" } else { "not missing" },
+            if *after { "missing" } else { "not missing" }
+        );
+    }
+    if let Some(rerun_trace) = &rerun_trace {
+        let procs = diff_processes(trace, rerun_trace);
+        for p in &procs.appeared {
+            let _ = writeln!(out, "process appeared: {} {:?}", p.chain, p.argv);
+        }
+        for p in &procs.vanished {
+            let _ = writeln!(out, "process vanished: {} {:?}", p.chain, p.argv);
+        }
+        for c in &procs.changed {
+            let _ = writeln!(out, "process changed: {c:?}");
+        }
+    }
+    let reproduced = comparison.reproduced();
+    let _ = writeln!(
+        out,
+        "{}: {} identical, {} different, {} missing, {} extra product(s); {} hidden input(s); work directory {}",
+        if reproduced {
+            "REPRODUCED"
+        } else {
+            "NOT REPRODUCED"
+        },
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        comparison.hidden_inputs.len(),
+        workdir.display()
+    );
+    print!("{out}");
+    std::fs::write(metadata.join("report.txt"), &out)
+        .with_context(|| format!("cannot write {}", metadata.join("report.txt").display()))?;
+    Ok(if reproduced { REPRODUCED } else { DIFFERENT })
+}
+
+/// The work directory: `dir` (which must not exist or be empty) or a new
+/// temporary one, kept after the rerun.
+fn make_workdir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match dir {
+        Some(dir) => {
+            if dir.exists() {
+                let empty = std::fs::read_dir(dir)
+                    .with_context(|| format!("--workdir {}", dir.display()))?
+                    .next()
+                    .is_none();
+                if !empty {
+                    bail!("--workdir {} is not empty", dir.display());
+                }
+            } else {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create --workdir {}", dir.display()))?;
+            }
+            Ok(std::fs::canonicalize(dir)?)
+        }
+        None => Ok(tempfile::Builder::new()
+            .prefix("tracelink-rerun-")
+            .tempdir()
+            .context("cannot create a temporary work directory")?
+            .keep()),
+    }
+}
+
+/// For a text product, a short unified diff; with diffoscope installed,
+/// its report in the metadata directory.
+fn explain_difference(
+    out: &mut String,
+    path: &str,
+    original: &Path,
+    rerun: &Path,
+    metadata: &Path,
+) {
+    let is_text = |p: &Path| {
+        std::fs::read(p)
+            .ok()
+            .filter(|b| b.len() <= 1 << 20 && !b.contains(&0) && std::str::from_utf8(b).is_ok())
+            .is_some()
+    };
+    if is_text(original) && is_text(rerun) {
+        let diff = std::process::Command::new("diff")
+            .arg("-u")
+            .arg("--label")
+            .arg(format!("recorded/{path}"))
+            .arg("--label")
+            .arg(format!("rerun/{path}"))
+            .arg(original)
+            .arg(rerun)
+            .output();
+        if let Ok(diff) = diff {
+            let text = String::from_utf8_lossy(&diff.stdout);
+            let lines: Vec<&str> = text.lines().collect();
+            for line in lines.iter().take(DIFF_LINES) {
+                let _ = writeln!(out, "    {line}");
+            }
+            if lines.len() > DIFF_LINES {
+                let _ = writeln!(out, "    ... {} more diff lines", lines.len() - DIFF_LINES);
+            }
+        }
+    }
+    if which("diffoscope") {
+        let report = metadata.join(format!("diffoscope-{}.txt", path.replace('/', "_")));
+        let ran = std::process::Command::new("diffoscope")
+            .arg("--text")
+            .arg(&report)
+            .arg(original)
+            .arg(rerun)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if ran.is_ok() {
+            let _ = writeln!(out, "    diffoscope report: {}", report.display());
+        }
+    } else {
+        let _ = writeln!(out, "    (install diffoscope for a structural comparison)");
+    }
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
