@@ -535,6 +535,52 @@ fn show_incomplete_and_no_ptrace() {
     assert!(t.contains("summary: equal"), "{t}");
 }
 
+#[test]
+fn show_caps_long_lists() {
+    if precise_unavailable("show_caps_long_lists") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(tmp.path(), "key");
+    let work = tmp.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let links = tmp.path().join("links");
+    fs::create_dir_all(&links).unwrap();
+    let run = output(
+        tracelink()
+            .current_dir(&work)
+            .args(["run", "-n", "many", "-k"])
+            .arg(&key)
+            .arg("-d")
+            .arg(&links)
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo $i > f$i.txt; done",
+            ]),
+    );
+    assert!(run.status.success(), "{}", show(&run));
+    let link = link_in(&links, "many");
+    let (out, _) = run_show(&[], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    assert!(t.contains("products (30):"), "{t}");
+    // The process line lists the first few files, then how many more.
+    let wrote = line_with(&t, "wrote (30): ");
+    assert!(wrote.ends_with(", and 22 more"), "{wrote}");
+    // --json has them all.
+    let (out, _) = run_show(&["--json"], &link);
+    let j = json_of(&out);
+    let tree = j["trace"]["content"]["process_tree"].as_array().unwrap();
+    let sh = tree
+        .iter()
+        .find(|p| p["execs"][0]["argv"][0] == "sh")
+        .unwrap();
+    assert_eq!(sh["wrote"].as_array().unwrap().len(), 30);
+    assert_eq!(j["products"]["f17.txt"]["size"], 3);
+}
+
 /// `tracelink run -x -p DIR` (snapshot mode, no command) from `cwd`.
 fn snapshot(cwd: &Path, key: &Path, out: &Path, step: &str, dir: &str) -> (PathBuf, Duration) {
     fs::create_dir_all(out).unwrap();
