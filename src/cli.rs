@@ -71,6 +71,9 @@ pub enum Commands {
     #[command(subcommand)]
     Layout(LayoutCommand),
     /// Show a recorded step: its link and runtime trace, for a person or as JSON
+    #[command(after_help = "Exit status: 0 shown; 1 a given key did not verify the \
+        signature, or the trace is missing, malformed or does not match the digest signed \
+        in the link (its content is then not shown); 2 the link or a key file cannot be read.")]
     Show(ShowArgs),
     /// Compare two links (and their traces) of the same step
     #[command(

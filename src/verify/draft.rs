@@ -933,7 +933,7 @@ mod tests {
         let err = check(&d, &[checkout, build, tampered]).unwrap_err();
         assert!(
             err.contains("a-package expected_materials")
-                && err.contains("'DISALLOW *' matched the following artifacts: [\"out/app\"]"),
+                && err.contains("'DISALLOW *' matched the following artifacts: ['out/app']"),
             "{err}"
         );
     }
@@ -1079,7 +1079,7 @@ mod tests {
         assert!(
             d.notes.iter().any(|n| n.contains("do not pass this draft")
                 && n.contains("step \"c\"")
-                && n.contains("'DISALLOW *' matched the following artifacts: [\"y\"]")),
+                && n.contains("'DISALLOW *' matched the following artifacts: ['y']")),
             "{:?}",
             d.notes
         );
