@@ -8,6 +8,7 @@
 pub mod canonical;
 pub mod dsse;
 pub mod pyjson;
+pub mod signed;
 
 use crate::keys::{PrivateKey, PublicKey};
 use base64::Engine as _;

@@ -1,15 +1,17 @@
-//! Signed in-toto metadata as a verifier reads it: a classic
-//! `{"signatures", "signed"}` document or a DSSE envelope, holding a link or
-//! a layout, and the signature checks in-toto 3.1.0 applies to each form.
+//! Signed in-toto metadata as a verifier reads it: a link or layout file,
+//! classic or DSSE, and the signature checks in-toto 3.1.0's verifier applies
+//! to each form. Reading the file's wrappers and in-toto's model view of the
+//! signed object (what a classic signature covers, `link::signed::signable`)
+//! is `link::signed`'s, shared with `tracelink sign`; this module adds which
+//! signature counts and what a verifier refuses to read.
 //!
-//! This module knows the two wrappers and keys; it knows nothing of layouts'
+//! This module knows the wrappers and keys; it knows nothing of layouts'
 //! meaning, of where files live or of how verdicts are reported.
 
 use crate::keys::PublicKey;
-use crate::link::{canonical, dsse};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Map, Value, json};
+use crate::link::signed::Document;
+pub use crate::link::signed::Form;
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// Why a metadata file cannot be used at all.
@@ -25,31 +27,21 @@ pub enum MetadataError {
     Malformed { path: PathBuf, reason: String },
 }
 
-/// One signature as the file carries it (`sig` still encoded: hex in the
-/// classic form, base64 in DSSE).
-#[derive(Debug, Clone)]
-struct Signature {
-    keyid: String,
-    sig: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Form {
-    Classic,
-    Dsse,
-}
-
-/// A parsed metadata file whose signatures have not been checked yet.
+/// A parsed metadata file whose signatures have not been checked yet. The
+/// document's `form` and `payload` (the signed object: a link or a layout)
+/// are read through it.
 #[derive(Debug, Clone)]
 pub struct Metadata {
     pub path: PathBuf,
-    pub form: Form,
-    /// The signed object: a link or a layout.
-    pub payload: Value,
-    /// The bytes signatures cover: canonical JSON of `signed` (classic) or
-    /// the DSSE pre-authentication encoding of the payload.
-    message: Vec<u8>,
-    signatures: Vec<Signature>,
+    document: Document,
+}
+
+impl std::ops::Deref for Metadata {
+    type Target = Document;
+
+    fn deref(&self) -> &Document {
+        &self.document
+    }
 }
 
 impl Metadata {
@@ -63,71 +55,28 @@ impl Metadata {
         Self::parse(path, &bytes)
     }
 
+    /// Parses a metadata file. Unlike in-toto-sign, a verifier does not
+    /// require the signed object to fit in-toto's model (the signature then
+    /// covers the model's view of it), but it does require a `signatures`
+    /// list whose entries have a string `keyid` and `sig`.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Metadata, MetadataError> {
         let malformed = |reason: String| MetadataError::Malformed {
             path: path.into(),
             reason,
         };
-        let mut doc: Value =
-            serde_json::from_slice(bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
-        let (form, payload, message) = if doc.get("payload").is_some() {
-            let payload_type = doc.get("payloadType").and_then(Value::as_str);
-            if payload_type != Some(dsse::PAYLOAD_TYPE) {
-                return Err(malformed(format!(
-                    "a DSSE envelope whose payloadType is not {:?}",
-                    dsse::PAYLOAD_TYPE
-                )));
-            }
-            let encoded = doc["payload"]
-                .as_str()
-                .ok_or_else(|| malformed("the DSSE payload is not a string".into()))?;
-            let raw = BASE64
-                .decode(encoded)
-                .map_err(|e| malformed(format!("the DSSE payload is not base64: {e}")))?;
-            let payload: Value = serde_json::from_slice(&raw)
-                .map_err(|e| malformed(format!("the DSSE payload is not JSON: {e}")))?;
-            let message = dsse::pae(dsse::PAYLOAD_TYPE, &raw);
-            (Form::Dsse, payload, message)
-        } else if let Some(signed) = doc.get_mut("signed") {
-            let payload = signed.take();
-            let message = canonical::encode(&signable(&payload))
-                .map_err(|e| malformed(format!("`signed` has no canonical JSON form: {e}")))?;
-            (Form::Classic, payload, message)
-        } else {
-            return Err(malformed(
-                "neither a signed document ({\"signatures\", \"signed\"}) nor a DSSE envelope"
-                    .into(),
-            ));
-        };
-        match payload.get("_type").and_then(Value::as_str) {
-            Some("link" | "layout") => {}
-            other => {
-                return Err(malformed(format!(
-                    "`_type` is {other:?}, expected \"link\" or \"layout\""
-                )));
-            }
+        let document = Document::parse(bytes).map_err(|e| malformed(e.0))?;
+        if !document.lists_signatures() {
+            return Err(malformed("`signatures` is missing or not a list".into()));
         }
-        let signatures = doc
-            .get("signatures")
-            .and_then(Value::as_array)
-            .ok_or_else(|| malformed("`signatures` is missing or not a list".into()))?
-            .iter()
-            .map(|s| {
-                let field = |k: &str| s.get(k).and_then(Value::as_str).map(str::to_owned);
-                match (field("keyid"), field("sig")) {
-                    (Some(keyid), Some(sig)) => Ok(Signature { keyid, sig }),
-                    _ => Err(malformed(
-                        "a signature without a string `keyid` and `sig`".into(),
-                    )),
-                }
-            })
-            .collect::<Result<_, _>>()?;
+        let sig_is_text = |s: &Map<String, Value>| s.get("sig").is_some_and(Value::is_string);
+        if !document.signature_objects().iter().all(sig_is_text) {
+            return Err(malformed(
+                "a signature without a string `keyid` and `sig`".into(),
+            ));
+        }
         Ok(Metadata {
             path: path.into(),
-            form,
-            payload,
-            message,
-            signatures,
+            document,
         })
     }
 
@@ -141,21 +90,18 @@ impl Metadata {
     /// keyid is tried; in a DSSE envelope any signature carrying it may
     /// verify.
     pub fn verify_signature(&self, key: &PublicKey, keyid: &str) -> Result<(), String> {
-        let mut candidates = self.signatures.iter().filter(|s| s.keyid == keyid);
-        let verifies = |s: &Signature| {
-            let raw = match self.form {
-                Form::Classic => hex::decode(&s.sig).ok(),
-                Form::Dsse => BASE64.decode(&s.sig).ok(),
-            };
-            raw.is_some_and(|raw| key.verify(&self.message, &raw))
-        };
+        let message = self.message();
+        let mut verdicts = self
+            .signatures()
+            .filter(|(k, _)| *k == keyid)
+            .map(|(_, sig)| sig.is_some_and(|sig| key.verify(&message, &sig)));
         let found = match self.form {
-            Form::Classic => candidates.next().map(verifies),
+            Form::Classic => verdicts.next(),
             Form::Dsse => {
                 let mut any = None;
-                for s in candidates {
-                    any = Some(verifies(s));
-                    if any == Some(true) {
+                for verified in verdicts {
+                    any = Some(verified);
+                    if verified {
                         break;
                     }
                 }
@@ -171,92 +117,18 @@ impl Metadata {
 
     /// The keyids of the signatures the file carries.
     pub fn signature_keyids(&self) -> impl Iterator<Item = &str> {
-        self.signatures.iter().map(|s| s.keyid.as_str())
+        self.signature_objects()
+            .iter()
+            .map(|s| s["keyid"].as_str().unwrap_or_default())
     }
-}
-
-/// What a classic signature covers, as in-toto 3.1.0 computes it: not the
-/// `signed` object as the file has it, but the object in-toto's model makes
-/// of it (`attr.asdict`): only the model's fields, absent ones filled with
-/// their defaults, and `_type` of steps and inspections forced. A field added
-/// to a signed link is therefore ignored, and a link signed with an extra
-/// field never verifies. (DSSE signatures cover the payload bytes as they are.)
-fn signable(payload: &Value) -> Value {
-    let Some(obj) = payload.as_object() else {
-        return payload.clone();
-    };
-    let field = |key: &str, default: Value| obj.get(key).cloned().unwrap_or(default);
-    let items = |key: &str, each: fn(&Value) -> Value| match obj.get(key) {
-        Some(Value::Array(items)) => Value::Array(items.iter().map(each).collect()),
-        Some(other) => other.clone(),
-        None => Value::Null,
-    };
-    let mut out = Map::new();
-    match obj.get("_type").and_then(Value::as_str) {
-        Some("link") => {
-            out.insert("_type".into(), json!("link"));
-            out.insert("name".into(), field("name", Value::Null));
-            out.insert("materials".into(), field("materials", json!({})));
-            out.insert("products".into(), field("products", json!({})));
-            out.insert("byproducts".into(), field("byproducts", json!({})));
-            out.insert("command".into(), field("command", json!([])));
-            out.insert("environment".into(), field("environment", json!({})));
-        }
-        Some("layout") => {
-            out.insert("_type".into(), json!("layout"));
-            out.insert("steps".into(), items("steps", signable_step));
-            out.insert("inspect".into(), items("inspect", signable_inspection));
-            out.insert("keys".into(), field("keys", json!({})));
-            out.insert("expires".into(), field("expires", Value::Null));
-            out.insert("readme".into(), field("readme", json!("")));
-        }
-        _ => return payload.clone(),
-    }
-    Value::Object(out)
-}
-
-fn signable_item(item: &Value, kind: &str, extra: &[(&str, Value)]) -> Value {
-    let Some(obj) = item.as_object() else {
-        return item.clone();
-    };
-    let field = |key: &str, default: Value| obj.get(key).cloned().unwrap_or(default);
-    let mut out = Map::new();
-    out.insert("_type".into(), json!(kind));
-    out.insert("name".into(), field("name", Value::Null));
-    out.insert(
-        "expected_materials".into(),
-        field("expected_materials", json!([])),
-    );
-    out.insert(
-        "expected_products".into(),
-        field("expected_products", json!([])),
-    );
-    for (key, default) in extra {
-        out.insert((*key).into(), field(key, default.clone()));
-    }
-    Value::Object(out)
-}
-
-fn signable_step(step: &Value) -> Value {
-    signable_item(
-        step,
-        "step",
-        &[
-            ("pubkeys", json!([])),
-            ("expected_command", json!([])),
-            ("threshold", json!(1)),
-        ],
-    )
-}
-
-fn signable_inspection(inspection: &Value) -> Value {
-    signable_item(inspection, "inspection", &[("run", json!([]))])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::{KeyIdFormat, PrivateKey};
+    use crate::link::canonical;
+    use serde_json::json;
 
     fn classic(signed: &Value, signed_bytes_of: &Value, key: &PrivateKey) -> Vec<u8> {
         let sig = hex::encode(key.sign(&canonical::encode(signed_bytes_of).unwrap()));
