@@ -189,14 +189,9 @@ fn artifacts_value(map: &ArtifactMap) -> Value {
     )
 }
 
-/// How the signed link is wrapped on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wrapper {
-    /// `{"signatures": [...], "signed": {...}}`, signature over canonical JSON.
-    Classic,
-    /// A DSSE envelope whose payload is the link object.
-    Dsse,
-}
+/// How the signed link is wrapped on disk: classic signature wrapper or
+/// DSSE envelope.
+pub type Wrapper = signed::Form;
 
 /// `<step>.<first 8 hex of keyid>.link`
 pub fn file_name(step: &str, keyid: &str) -> String {
@@ -269,48 +264,20 @@ struct Checked {
 }
 
 /// Parses signed metadata (classic or DSSE) and checks that `keyid` signed
-/// it with `public`.
+/// it with `public` (any signature carrying the keyid may verify).
 fn verify_bytes(bytes: &[u8], public: &PublicKey, keyid: &str) -> Result<Checked, String> {
-    let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let (signed_value, message, wrapper) = if let Some(signed) = doc.get_mut("signed") {
-        let signed = signed.take();
-        let message = canonical::encode(&signed).map_err(|e| e.to_string())?;
-        (signed, message, Wrapper::Classic)
-    } else if let Some(payload) = doc.get("payload").and_then(Value::as_str) {
-        let payload_type = doc
-            .get("payloadType")
-            .and_then(Value::as_str)
-            .ok_or("DSSE envelope without payloadType")?;
-        let payload = BASE64
-            .decode(payload)
-            .map_err(|e| format!("DSSE payload is not base64: {e}"))?;
-        let signed: Value = serde_json::from_slice(&payload)
-            .map_err(|e| format!("DSSE payload is not JSON: {e}"))?;
-        (signed, dsse::pae(payload_type, &payload), Wrapper::Dsse)
-    } else {
-        return Err("neither a signed link nor a DSSE envelope".into());
-    };
-    let signatures = doc
-        .get("signatures")
-        .and_then(Value::as_array)
-        .ok_or("`signatures` is missing")?;
-    let valid = signatures.iter().any(|s| {
-        s.get("keyid").and_then(Value::as_str) == Some(keyid)
-            && s.get("sig")
-                .and_then(Value::as_str)
-                .and_then(|sig| match wrapper {
-                    Wrapper::Classic => hex::decode(sig).ok(),
-                    Wrapper::Dsse => BASE64.decode(sig).ok(),
-                })
-                .is_some_and(|sig| public.verify(&message, &sig))
-    });
+    let doc = signed::Document::parse(bytes).map_err(|e| e.0)?;
+    let message = doc.message().into_owned();
+    let valid = doc
+        .signatures()
+        .any(|(k, sig)| k == keyid && sig.is_some_and(|sig| public.verify(&message, &sig)));
     if !valid {
         return Err(format!("no valid signature by key {keyid}"));
     }
     Ok(Checked {
-        signed: signed_value,
+        wrapper: doc.form,
+        signed: doc.payload,
         message,
-        wrapper,
     })
 }
 
