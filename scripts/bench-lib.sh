@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers for the benchmark scripts (sourced, not run): timing with peak RSS,
-# medians, a deterministic test tree, and a description of the machine.
+# medians, a deterministic test tree, a generated C project, and a description
+# of the machine.
 # Needs python3 (standard library only).
 
 # Prints an error and exits.
@@ -25,6 +26,8 @@ bench_note() {
 # - OTHER_CORES: CPU time the rest of the machine used meanwhile (busy time
 #   from /proc/stat less CPU_SECONDS) per second of wall clock: 0 on an idle
 #   machine; well above 0 means the wall-clock figure is inflated by other load.
+# With BENCH_TIME_START_FILE set, also writes the Unix time (time.time) at the
+# child's start to that file, to place the run among timestamps it leaves.
 # Returns CMD's status.
 bench_time() {
   local log=$1
@@ -32,6 +35,7 @@ bench_time() {
   python3 - "$log" "$@" <<'PY'
 import os, resource, subprocess, sys, time
 log, cmd = sys.argv[1], sys.argv[2:]
+start_file = os.environ.get("BENCH_TIME_START_FILE")
 tick = os.sysconf("SC_CLK_TCK")
 def busy():
     try:
@@ -43,10 +47,14 @@ def busy():
     return (sum(v[0:3]) + sum(v[5:8])) / tick
 with open(log, "ab") as out:
     b0 = busy()
+    epoch = time.time()
     t0 = time.perf_counter()
     rc = subprocess.call(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
     elapsed = time.perf_counter() - t0
     b1 = busy()
+if start_file:
+    with open(start_file, "w") as f:
+        f.write(f"{epoch:.6f}\n")
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = ru.ru_utime + ru.ru_stime
 other = max(0.0, (b1 - b0) - cpu) / elapsed if b0 is not None and elapsed > 0 else float("nan")
@@ -120,4 +128,112 @@ bench_machine() {
   cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
   mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576; exit }' /proc/meminfo 2>/dev/null)
   echo "$(nproc) cores (nproc), $(uname -s) $(uname -r) $(uname -m), CPU ${cpu:-unknown}, RAM ${mem:-unknown}"
+}
+
+# gen_project DIR SEED
+# Creates DIR holding a C project: 300 modules in 10
+# directories src/d00..d09 + src/main.c, 30 headers in include/{core,util,io}
+# with nested includes, and a Makefile building build/**/*.o and build/prog
+# (cc -O1 -g0, -MMD -MP). Deterministic from SEED; the build output is too
+# (no __DATE__/__TIME__, no absolute paths in the objects). Used by
+# scripts/bench-overhead.sh and scripts/bench-rerun.sh.
+gen_project() {
+  python3 - "$1" "$2" <<'PY'
+import os, random, sys
+root, seed = sys.argv[1], int(sys.argv[2])
+rng = random.Random(seed)
+groups = ["core", "util", "io"]
+headers = [f"{groups[i // 10]}/h{i:02d}.h" for i in range(30)]
+
+def write(rel, text):
+    path = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+for i, h in enumerate(headers):
+    guard = h.upper().replace("/", "_").replace(".", "_")
+    nested = sorted(rng.sample(range(i), min(i, rng.choice([0, 0, 1, 2]))))
+    lines = [f"#ifndef {guard}", f"#define {guard}", "#include <stdint.h>"]
+    lines += [f'#include "{headers[j]}"' for j in nested]
+    n = rng.randint(2, 8)
+    lines += [
+        f"#define H{i}_K {rng.randint(1, 1 << 20)}u",
+        f"#define H{i}_N {n}",
+        f"typedef struct h{i}_s {{ uint32_t a; uint32_t b[H{i}_N]; }} h{i}_t;",
+        f"static inline uint32_t h{i}_mix(uint32_t x) {{",
+        f"  x ^= x >> {rng.randint(3, 17)};",
+        f"  x *= {rng.randint(3, 1 << 30) | 1}u;",
+        f"  return x + H{i}_K;",
+        "}",
+        f"static inline uint32_t h{i}_fold(const h{i}_t *t) {{",
+        "  uint32_t s = t->a;",
+        f"  for (int k = 0; k < H{i}_N; k++) s = h{i}_mix(s + t->b[k]);",
+        "  return s;",
+        "}",
+    ]
+    lines += [f"uint32_t h{i}_api_{k}(uint32_t x);" for k in range(rng.randint(2, 6))]
+    lines += [f"#endif /* {guard} */", ""]
+    write(os.path.join("include", h), "\n".join(lines))
+
+modules = []
+for d in range(10):
+    for m in range(30):
+        modules.append((d, d * 30 + m))
+for d, n in modules:
+    used = sorted(rng.sample(range(30), rng.randint(3, 5)))
+    lines = ["#include <string.h>"] + [f'#include "{headers[i]}"' for i in used] + [""]
+    nhelp = rng.randint(1, 3)
+    for k in range(nhelp):
+        i = rng.choice(used)
+        lines += [
+            f"static uint32_t helper{k}(uint32_t x) {{",
+            f"  h{i}_t t;",
+            "  memset(&t, 0, sizeof t);",
+            "  t.a = x;",
+            f"  for (int j = 0; j < H{i}_N; j++) t.b[j] = h{i}_mix(x + (uint32_t)j * {rng.randint(1, 999)}u);",
+            f"  for (int r = 0; r < {rng.randint(2, 12)}; r++) {{",
+            f"    if ((t.a & {rng.randint(1, 15)}u) == 0) t.a = h{i}_fold(&t);",
+            f"    else t.a ^= h{i}_mix(t.a) >> {rng.randint(1, 9)};",
+            "  }",
+            "  return t.a;",
+            "}",
+            "",
+        ]
+    body = " + ".join(f"helper{k}(x + {k}u)" for k in range(nhelp))
+    lines += [f"uint32_t mod_{n:03d}(uint32_t x) {{", f"  return {body};", "}", ""]
+    write(f"src/d{d:02d}/m{n:03d}.c", "\n".join(lines))
+
+main = ["#include <stdint.h>", "#include <stdio.h>", ""]
+main += [f"uint32_t mod_{n:03d}(uint32_t x);" for _, n in modules]
+main += ["", "int main(void) {", "  uint32_t acc = 1;"]
+main += [f"  acc = mod_{n:03d}(acc);" for _, n in modules]
+main += ['  printf("%u\\n", (unsigned)acc);', "  return 0;", "}", ""]
+write("src/main.c", "\n".join(main))
+
+srcs = ["src/main.c"] + [f"src/d{d:02d}/m{n:03d}.c" for d, n in modules]
+objs = [s.replace("src/", "build/", 1)[:-2] + ".o" for s in srcs]
+mk = [
+    "# Generated by scripts/bench-overhead.sh",
+    "CC = cc",
+    "CFLAGS = -O1 -g0 -Wall",
+    "CPPFLAGS = -Iinclude",
+    "OBJS = \\",
+] + [f"  {o} \\" for o in objs[:-1]] + [f"  {objs[-1]}", ""] + [
+    "build/prog: $(OBJS)",
+    "\t$(CC) -o $@ $(OBJS)",
+    "",
+    "build/%.o: src/%.c",
+    "\t@mkdir -p $(@D)",
+    "\t$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@",
+    "",
+    "-include $(OBJS:.o=.d)",
+    "",
+    ".PHONY: clean",
+    "clean:",
+    "\trm -rf build",
+    "",
+]
+write("Makefile", "\n".join(mk))
+PY
 }
