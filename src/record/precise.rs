@@ -707,6 +707,17 @@ fn hash_finals(
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(job) = jobs.get(i) else { break };
+                            // Content the store already holds is not copied again.
+                            let known = results[i].as_ref().ok().and_then(|h| {
+                                h.digests
+                                    .iter()
+                                    .find(|(alg, _)| *alg == Algorithm::Sha256)
+                                    .map(|(_, hex)| hex.clone())
+                            });
+                            if let Some(sha256) = known.filter(|d| store.contains(d)) {
+                                *slots[i].lock().unwrap() = Some(sha256);
+                                continue;
+                            }
                             if let Ok(put) = store.put_path(&job.path) {
                                 *slots[i].lock().unwrap() = Some(put.sha256);
                             }
