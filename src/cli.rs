@@ -489,7 +489,8 @@ pub struct RerunArgs {
     pub store: Option<PathBuf>,
 
     /// Where to build the replay: DIR/tree holds the materials, DIR/metadata the
-    /// rerun's link, trace and reports. Must not exist or be empty
+    /// rerun's link, trace, the command's output and the report. Must not exist
+    /// or be empty
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
 

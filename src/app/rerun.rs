@@ -164,16 +164,25 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         exclude: std::sync::Arc::new(move |path: &str| excludes.is_excluded(path)),
         store: None,
     };
+    // The command's output goes to files, so the report stays readable.
+    let log = |name: &str| -> anyhow::Result<std::process::Stdio> {
+        let path = metadata.join(name);
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(file.into())
+    };
     let recording = precise::record(
         &spec,
         session::SessionIo {
-            stdout: None,
-            stderr: None,
+            stdout: Some(log("stdout.txt")?),
+            stderr: Some(log("stderr.txt")?),
             on_spawn: &|pid| interrupts.forward_to(pid),
         },
     );
     interrupts.forward_to(0);
     let recording = recording.context("cannot record the rerun")?;
+    let stdout_text = std::fs::read(metadata.join("stdout.txt")).unwrap_or_default();
+    let stderr_text = std::fs::read(metadata.join("stderr.txt")).unwrap_or_default();
     if let Some(sig) = interrupts.received() {
         eprintln!(
             "tracelink: interrupted by signal {sig}; the rerun in {} is partial",
@@ -223,8 +232,8 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         products: products.clone(),
         byproducts: Byproducts {
             return_value,
-            stdout: Some(String::new()),
-            stderr: Some(String::new()),
+            stdout: Some(String::from_utf8_lossy(&stdout_text).into_owned()),
+            stderr: Some(String::from_utf8_lossy(&stderr_text).into_owned()),
         },
         environment,
     };
@@ -258,6 +267,25 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         account.link.name,
         account.link.command.join(" ")
     );
+    let _ = writeln!(
+        out,
+        "command output: {} ({} bytes), {} ({} bytes)",
+        metadata.join("stdout.txt").display(),
+        stdout_text.len(),
+        metadata.join("stderr.txt").display(),
+        stderr_text.len()
+    );
+    // With -s the recording kept the output: compare it too.
+    for (name, recorded, now) in [
+        ("stdout", &account.link.byproducts.stdout, &stdout_text),
+        ("stderr", &account.link.byproducts.stderr, &stderr_text),
+    ] {
+        if let Some(recorded) = recorded.as_deref().filter(|r| !r.is_empty())
+            && recorded.as_bytes() != now.as_slice()
+        {
+            let _ = writeln!(out, "{name} differs from the recorded one");
+        }
+    }
     if return_value != account.link.byproducts.return_value {
         let _ = writeln!(
             out,
