@@ -14,6 +14,8 @@ command -v make >/dev/null || need+=(make)
 command -v tar >/dev/null || need+=(tar)
 command -v strace >/dev/null || need+=(strace)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v mkfs.btrfs >/dev/null || need+=(btrfs-progs)
+command -v filefrag >/dev/null || need+=(e2fsprogs)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
