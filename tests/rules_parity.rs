@@ -229,10 +229,14 @@ fn check_rule_case(case: &Value) -> Result<(), String> {
         .iter()
         .map(strings)
         .collect();
+    let mut queue = outcome.queue_before.clone();
     let got_trace: Vec<Vec<String>> = outcome
         .trace
         .iter()
-        .map(|step| step.queue_after.clone())
+        .map(|step| {
+            queue.retain(|p| !step.consumed.contains(p));
+            queue.clone()
+        })
         .collect();
     if got_trace != want_trace {
         return Err(format!(

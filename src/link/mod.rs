@@ -144,9 +144,32 @@ impl Link {
             .to_string();
         let command = serde_json::from_value(obj.get("command").cloned().unwrap_or(json!([])))
             .map_err(|e| format!("`command`: {e}"))?;
+        // Built straight from the JSON (no intermediate copy: links can hold
+        // tens of thousands of artifacts).
         let artifacts = |key: &str| -> Result<ArtifactMap, String> {
-            serde_json::from_value(obj.get(key).cloned().unwrap_or(json!({})))
-                .map_err(|e| format!("`{key}`: {e}"))
+            let Some(value) = obj.get(key) else {
+                return Ok(ArtifactMap::new());
+            };
+            let map = value
+                .as_object()
+                .ok_or_else(|| format!("`{key}` is not an object"))?;
+            map.iter()
+                .map(|(path, digests)| {
+                    let digests = digests.as_object().ok_or_else(|| {
+                        format!("`{key}`: {path:?} does not map to an object of digests")
+                    })?;
+                    let set = digests
+                        .iter()
+                        .map(|(alg, hex)| match hex.as_str() {
+                            Some(hex) => Ok((alg.clone(), hex.to_owned())),
+                            None => {
+                                Err(format!("`{key}`: {path:?}: digest {alg:?} is not a string"))
+                            }
+                        })
+                        .collect::<Result<DigestSet, String>>()?;
+                    Ok((path.clone(), set))
+                })
+                .collect()
         };
         let by = obj
             .get("byproducts")

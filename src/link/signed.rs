@@ -115,7 +115,19 @@ impl Document {
             (Form::Dsse, payload, raw)
         } else if let Some(signed) = doc.remove("signed") {
             link_or_layout(&signed).map_err(bad)?;
-            let canonical = canonical::encode(&signable(&signed).value).map_err(|e| {
+            // A link that has exactly the model's fields is its own model
+            // view: encode it without copying (links can be large).
+            let exact_link = signed.as_object().is_some_and(|obj| {
+                obj.get("_type").and_then(Value::as_str) == Some("link")
+                    && obj.len() == LINK_FIELDS.len()
+                    && LINK_FIELDS.iter().all(|f| obj.contains_key(f.0))
+            });
+            let encoded = if exact_link {
+                canonical::encode(&signed)
+            } else {
+                canonical::encode(&signable(&signed).value)
+            };
+            let canonical = encoded.map_err(|e| {
                 bad(format!(
                     "`signed` has no canonical JSON form, so it cannot be signed or verified: {e}"
                 ))

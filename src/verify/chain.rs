@@ -170,19 +170,16 @@ fn verify_inner(
 
     // The first counted link stands for its step.
     let mut links: BTreeMap<String, (ArtifactMap, ArtifactMap)> = BTreeMap::new();
-    let mut first_and_last: Vec<&Evidence> = Vec::new();
-    for (step, evidence) in layout.steps.iter().zip(&chain) {
-        let Some(first) = evidence.first() else {
+    let mut last_command = Vec::new();
+    for (step, evidence) in layout.steps.iter().zip(chain) {
+        let Some(first) = evidence.into_iter().next() else {
             return Err(format!(
                 "step {:?} has no counted link (threshold {})",
                 step.name, step.threshold
             ));
         };
-        links.insert(
-            step.name.clone(),
-            (first.materials.clone(), first.products.clone()),
-        );
-        first_and_last.push(first);
+        last_command = first.command;
+        links.insert(step.name.clone(), (first.materials, first.products));
     }
 
     // 9. Step rules, in order, materials then products.
@@ -231,11 +228,11 @@ fn verify_inner(
         )?;
     }
 
-    Ok(match (first_and_last.first(), first_and_last.last()) {
+    Ok(match (layout.steps.first(), layout.steps.last()) {
         (Some(first), Some(last)) => Summary {
-            materials: first.materials.clone(),
-            products: last.products.clone(),
-            command: last.command.clone(),
+            materials: links[&first.name].0.clone(),
+            products: links[&last.name].1.clone(),
+            command: last_command,
         },
         _ => Summary::default(),
     })

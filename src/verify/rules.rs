@@ -234,10 +234,9 @@ pub fn parse_rule(rule: &[String]) -> Result<Rule, RuleError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleStep {
     pub rule: Rule,
-    /// Paths this rule removed from the queue (sorted).
+    /// Paths this rule removed from the queue (sorted). The queue after a
+    /// rule is the initial queue less what this and earlier rules consumed.
     pub consumed: Vec<String>,
-    /// The queue after this rule (sorted).
-    pub queue_after: Vec<String>,
 }
 
 /// Why a rule failed.
@@ -460,7 +459,6 @@ pub fn apply_rules(
         outcome.trace.push(RuleStep {
             rule: rule.clone(),
             consumed: removed,
-            queue_after: queue.iter().cloned().collect(),
         });
     }
     outcome
