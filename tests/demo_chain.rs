@@ -380,20 +380,7 @@ fn precise_inspections_need_no_allow_lines_for_unrelated_files() {
     let Some(venv) = intoto_venv(test) else {
         return;
     };
-    let unavailable = if !nix::unistd::geteuid().is_root() {
-        Some("precise inspections need root here (not root)")
-    } else if !Path::new("/dev/fuse").exists() {
-        Some("precise inspections need /dev/fuse (absent)")
-    } else {
-        None
-    };
-    if let Some(reason) = unavailable {
-        let msg = format!("SKIP: {test}: {reason}");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{msg}; CI must run this test"
-        );
-        println!("{msg}");
+    if common::precise_unavailable(test, &[]) {
         return;
     }
     let demo = record_chain(&venv);

@@ -20,38 +20,6 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-/// Prints `SKIP: <test>: <reason>` and returns true, or panics under CI.
-fn skip(test: &str, reason: &str) -> bool {
-    let msg = format!("SKIP: {test}: {reason}");
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}; CI must run this test");
-    }
-    println!("{msg}");
-    eprintln!("{msg}");
-    true
-}
-
-/// Whether precise mode or the tools cannot run here (after printing SKIP).
-fn unavailable(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        return skip(test, "precise mode needs root (not root)");
-    }
-    if !Path::new("/dev/fuse").exists() {
-        return skip(test, "precise mode needs /dev/fuse (absent)");
-    }
-    for prog in ["make", "cc", "tar", "gzip"] {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {prog} >/dev/null 2>&1"))
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return skip(test, &format!("{prog} is not installed"));
-        }
-    }
-    false
-}
-
 fn write_file(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -230,7 +198,7 @@ fn rules(step: &Value, which: &str) -> Vec<String> {
 #[test]
 fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
     const TEST: &str = "drafted_layout_verifies_a_precise_chain_and_catches_tampering";
-    if unavailable(TEST) {
+    if common::precise_unavailable(TEST, &["make", "cc", "tar", "gzip"]) {
         return;
     }
     let Some(venv) = common::intoto_venv(TEST) else {

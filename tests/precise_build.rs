@@ -29,38 +29,6 @@ use sha2::{Digest, Sha256};
 // ---------------------------------------------------------------------------
 // Shared helpers
 
-/// Prints `SKIP: <test>: <reason>` and returns true, or panics under CI.
-fn skip(test: &str, reason: &str) -> bool {
-    let msg = format!("SKIP: {test}: {reason}");
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}; CI must run this test");
-    }
-    println!("{msg}");
-    eprintln!("{msg}");
-    true
-}
-
-/// Whether precise mode cannot run here (after printing SKIP).
-fn precise_unavailable(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        return skip(test, "precise mode needs root (not root)");
-    }
-    if !Path::new("/dev/fuse").exists() {
-        return skip(test, "precise mode needs /dev/fuse (absent)");
-    }
-    false
-}
-
-/// Whether `prog` is on PATH.
-fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {prog} >/dev/null 2>&1"))
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 fn sha256_file(path: &Path) -> String {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     hex::encode(Sha256::digest(&bytes))
@@ -812,11 +780,11 @@ fn under_root(set: &BTreeSet<PathBuf>, root: &Path) -> BTreeSet<String> {
 #[test]
 fn make_j2_build_matches_strace_observer() {
     const TEST: &str = "make_j2_build_matches_strace_observer";
-    if precise_unavailable(TEST) {
+    if common::precise_unavailable(TEST, &[]) {
         return;
     }
     for prog in ["strace", "make", "cc", "ar", "sed"] {
-        if !have(prog) && skip(TEST, &format!("{prog} is not installed")) {
+        if !common::have(prog) && common::skip(TEST, &format!("{prog} is not installed")) {
             return;
         }
     }
@@ -1308,14 +1276,14 @@ fn in_toto_verify(venv: &Path, chain: &Chain) -> std::process::Output {
 #[test]
 fn precise_links_pass_in_toto_verify() {
     const TEST: &str = "precise_links_pass_in_toto_verify";
-    if precise_unavailable(TEST) {
+    if common::precise_unavailable(TEST, &[]) {
         return;
     }
     let Some(venv) = common::intoto_venv(TEST) else {
         return;
     };
     for prog in ["make", "cc"] {
-        if !have(prog) && skip(TEST, &format!("{prog} is not installed")) {
+        if !common::have(prog) && common::skip(TEST, &format!("{prog} is not installed")) {
             return;
         }
     }

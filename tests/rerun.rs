@@ -14,37 +14,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-fn skip(test: &str, reason: &str) -> bool {
-    let msg = format!("SKIP: {test}: {reason}");
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{msg}; CI must run this test"
-    );
-    println!("{msg}");
-    eprintln!("{msg}");
-    true
-}
-
-fn unavailable(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        return skip(test, "precise recording here needs root (not root)");
-    }
-    if !Path::new("/dev/fuse").exists() {
-        return skip(test, "precise recording needs /dev/fuse (absent)");
-    }
-    for prog in ["make", "cc"] {
-        let found = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {prog}"))
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return skip(test, &format!("{prog} is not installed"));
-        }
-    }
-    false
-}
-
 /// A project directory `proj` and a key beside it.
 struct Project {
     dir: tempfile::TempDir,
@@ -129,7 +98,10 @@ fn stdout(out: &Output) -> String {
 
 #[test]
 fn deterministic_make_build_reruns_with_every_product_identical() {
-    if unavailable("deterministic_make_build_reruns_with_every_product_identical") {
+    if common::precise_unavailable(
+        "deterministic_make_build_reruns_with_every_product_identical",
+        &["make", "cc"],
+    ) {
         return;
     }
     let p = deterministic();
@@ -161,7 +133,10 @@ fn deterministic_make_build_reruns_with_every_product_identical() {
 
 #[test]
 fn a_build_embedding_the_time_is_reported_with_the_differing_product_and_offset() {
-    if unavailable("a_build_embedding_the_time_is_reported_with_the_differing_product_and_offset") {
+    if common::precise_unavailable(
+        "a_build_embedding_the_time_is_reported_with_the_differing_product_and_offset",
+        &["make", "cc"],
+    ) {
         return;
     }
     let p = Project::new(
@@ -193,7 +168,10 @@ fn a_build_embedding_the_time_is_reported_with_the_differing_product_and_offset(
 
 #[test]
 fn a_changed_material_refuses_without_store_and_reruns_from_the_store() {
-    if unavailable("a_changed_material_refuses_without_store_and_reruns_from_the_store") {
+    if common::precise_unavailable(
+        "a_changed_material_refuses_without_store_and_reruns_from_the_store",
+        &["make", "cc"],
+    ) {
         return;
     }
     let p = deterministic();
@@ -229,7 +207,10 @@ fn a_changed_material_refuses_without_store_and_reruns_from_the_store() {
 
 #[test]
 fn an_input_the_recording_never_looked_for_is_reported_as_hidden() {
-    if unavailable("an_input_the_recording_never_looked_for_is_reported_as_hidden") {
+    if common::precise_unavailable(
+        "an_input_the_recording_never_looked_for_is_reported_as_hidden",
+        &["make", "cc"],
+    ) {
         return;
     }
     // Whether `extra.txt` is read depends on a file outside the root.

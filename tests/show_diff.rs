@@ -26,38 +26,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// Prints `SKIP: <test>: <reason>` and returns true, or panics under CI.
-fn skip(test: &str, reason: &str) -> bool {
-    let msg = format!("SKIP: {test}: {reason}");
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}; CI must run this test");
-    }
-    println!("{msg}");
-    eprintln!("{msg}");
-    true
-}
-
-/// Whether precise mode or the build tools are missing (after printing SKIP).
-fn precise_unavailable(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        return skip(test, "precise mode needs root (not root)");
-    }
-    if !Path::new("/dev/fuse").exists() {
-        return skip(test, "precise mode needs /dev/fuse (absent)");
-    }
-    for prog in ["make", "cc"] {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {prog} >/dev/null 2>&1"))
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return skip(test, &format!("{prog} is not installed"));
-        }
-    }
-    false
-}
-
 fn sha256_file(path: &Path) -> String {
     hex::encode(Sha256::digest(
         fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
@@ -198,7 +166,7 @@ fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
 
 #[test]
 fn show_precise_build() {
-    if precise_unavailable("show_precise_build") {
+    if common::precise_unavailable("show_precise_build", &["make", "cc"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -369,7 +337,7 @@ fn show_precise_build() {
 
 #[test]
 fn diff_precise_builds() {
-    if precise_unavailable("diff_precise_builds") {
+    if common::precise_unavailable("diff_precise_builds", &["make", "cc"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -471,7 +439,7 @@ fn diff_precise_builds() {
 
 #[test]
 fn show_incomplete_and_no_ptrace() {
-    if precise_unavailable("show_incomplete_and_no_ptrace") {
+    if common::precise_unavailable("show_incomplete_and_no_ptrace", &["make", "cc"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -537,7 +505,7 @@ fn show_incomplete_and_no_ptrace() {
 
 #[test]
 fn show_caps_long_lists() {
-    if precise_unavailable("show_caps_long_lists") {
+    if common::precise_unavailable("show_caps_long_lists", &["make", "cc"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

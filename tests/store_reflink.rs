@@ -15,16 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tracelink::store::Store;
 
-fn skip(test: &str, reason: &str) {
-    let msg = format!("SKIP: {test}: {reason}");
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{msg}; CI must run this test"
-    );
-    println!("{msg}");
-    eprintln!("{msg}");
-}
-
 /// A btrfs image mounted on a fresh directory; unmounted when dropped.
 struct Btrfs {
     _dir: tempfile::TempDir,
@@ -34,7 +24,7 @@ struct Btrfs {
 impl Btrfs {
     fn mount(test: &str) -> Option<Btrfs> {
         if !nix::unistd::geteuid().is_root() {
-            skip(test, "mounting a btrfs image needs root (not root)");
+            common::skip(test, "mounting a btrfs image needs root (not root)");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -48,11 +38,11 @@ impl Btrfs {
         match Command::new("mkfs.btrfs").arg("-q").arg(&image).output() {
             Ok(out) if out.status.success() => {}
             Ok(out) => {
-                skip(test, &format!("mkfs.btrfs failed: {}", show(&out)));
+                common::skip(test, &format!("mkfs.btrfs failed: {}", show(&out)));
                 return None;
             }
             Err(e) => {
-                skip(test, &format!("mkfs.btrfs is not installed ({e})"));
+                common::skip(test, &format!("mkfs.btrfs is not installed ({e})"));
                 return None;
             }
         }
@@ -64,7 +54,7 @@ impl Btrfs {
                 .arg(&mnt),
         );
         if !out.status.success() {
-            skip(
+            common::skip(
                 test,
                 &format!("cannot loop-mount a btrfs image: {}", show(&out)),
             );
@@ -135,7 +125,7 @@ fn store_reflinks_on_btrfs_and_copies_elsewhere() {
 fn run_store_on_btrfs_reflinks_the_steps_files() {
     let test = "run_store_on_btrfs_reflinks_the_steps_files";
     if !Path::new("/dev/fuse").exists() {
-        skip(test, "precise recording needs /dev/fuse (absent)");
+        common::skip(test, "precise recording needs /dev/fuse (absent)");
         return;
     }
     let Some(btrfs) = Btrfs::mount(test) else {

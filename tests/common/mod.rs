@@ -74,3 +74,39 @@ pub fn rfc8032_key(dir: &Path) -> PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
 }
+
+/// Prints `SKIP: <test>: <reason>` and returns true; under CI (`CI` set) it
+/// panics instead, since CI must run every test for real.
+pub fn skip(test: &str, reason: &str) -> bool {
+    let msg = format!("SKIP: {test}: {reason}");
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}; CI must run this test");
+    }
+    println!("{msg}");
+    eprintln!("{msg}");
+    true
+}
+
+/// Whether `prog` is on PATH.
+pub fn have(prog: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {prog} >/dev/null 2>&1"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether precise recording as root, or one of `tools`, is unavailable
+/// here (after a SKIP line).
+pub fn precise_unavailable(test: &str, tools: &[&str]) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return skip(test, "precise mode needs root (not root)");
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return skip(test, "precise mode needs /dev/fuse (absent)");
+    }
+    if let Some(missing) = tools.iter().find(|t| !have(t)) {
+        return skip(test, &format!("{missing} is not installed"));
+    }
+    false
+}
