@@ -42,6 +42,7 @@ set -euo pipefail
 export LC_ALL=C
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export BENCH_SCRIPTS=$script_dir # bench_link.py, for the link checker
 top=$(cd "$script_dir/.." && pwd)
 [ -f "$script_dir/bench-lib.sh" ] || {
   echo "bench: error: $script_dir/bench-lib.sh is missing" >&2
@@ -332,7 +333,9 @@ fi
 #          [--exact-materials P...] [--no-products] [--forbid PREFIX]... --counts-out FILE
 # Prints "MATERIALS PRODUCTS REQUESTS PASSTHROUGH"; problems on stderr, exit 1.
 cat >"$run/check.py" <<'PY'
-import argparse, glob, hashlib, json, os, sys
+import argparse, glob, json, os, sys
+sys.path.insert(0, os.environ["BENCH_SCRIPTS"])
+from bench_link import check_files, finish, load
 ap = argparse.ArgumentParser()
 ap.add_argument("--meta", required=True)
 ap.add_argument("--root", required=True)
@@ -343,47 +346,14 @@ ap.add_argument("--no-products", action="store_true")
 ap.add_argument("--forbid", action="append", default=[])
 ap.add_argument("--counts-out", required=True)
 a = ap.parse_args()
-errors = []
-links = sorted(f for f in os.listdir(a.meta) if f.endswith(".link"))
-if len(links) != 1:
-    sys.exit(f"expected one link in {a.meta}, found {links}")
-link_path = os.path.join(a.meta, links[0])
-trace_path = link_path + ".trace.json"
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
-with open(link_path) as f:
-    s = json.load(f)["signed"]
-if not os.path.exists(trace_path):
-    sys.exit(f"no trace {trace_path}")
-with open(trace_path) as f:
-    t = json.load(f)
-env = s.get("environment", {}).get("tracelink", {})
-if env.get("mode") != "precise":
-    errors.append(f"link environment.tracelink.mode is {env.get('mode')!r}, not 'precise'")
-if env.get("complete") is not True or t.get("complete") is not True:
-    errors.append(f"incomplete recording: link complete={env.get('complete')}, trace complete={t.get('complete')}, "
-                  f"incomplete={t.get('incomplete')}, stragglers={t.get('stragglers')}")
-if env.get("trace", {}).get("sha256") != sha256(trace_path):
-    errors.append("the trace's sha256 differs from the one signed in the link")
-if s.get("byproducts", {}).get("return-value") != 0 or (t.get("exit") or {}).get("code") != 0:
-    errors.append(f"return-value {s.get('byproducts', {}).get('return-value')}, trace exit {t.get('exit')}")
+link_path, trace_path, s, t, errors = load(a.meta)
 mats, prods = s.get("materials", {}), s.get("products", {})
+def forbidden(path):
+    return any(path == p.rstrip("/") or path.startswith(p) for p in a.forbid)
 for kind, arts in (("material", mats), ("product", prods)):
-    for path, digests in arts.items():
-        if any(path == p.rstrip("/") or path.startswith(p) for p in a.forbid):
-            errors.append(f"{kind} {path} is under a path the command never touches")
-            continue
-        full = os.path.join(a.root, path)
-        if not os.path.isfile(full):
-            errors.append(f"{kind} {path} is not a file on disk")
-        elif digests.get("sha256") != sha256(full):
-            errors.append(f"{kind} {path}: recorded sha256 {digests.get('sha256')} differs from the file's")
+    for path in filter(forbidden, arts):
+        errors.append(f"{kind} {path} is under a path the command never touches")
+    check_files(kind, arts, a.root, errors, skip=forbidden)
 def need(globs, arts, kind):
     for g in globs:
         found = glob.glob(g, root_dir=a.root, recursive=True)
@@ -404,11 +374,7 @@ if not isinstance(req, dict):
     req = {}
 with open(a.counts_out, "w") as f:
     json.dump(req, f)
-if errors:
-    print(f"wrong results in {link_path}:", file=sys.stderr)
-    for e in errors[:20]:
-        print("  " + e, file=sys.stderr)
-    sys.exit(1)
+finish(errors, link_path)
 pt = t.get("passthrough")
 print(len(mats), len(prods), sum(req.values()), "true" if pt is True else "false" if pt is False else "unknown")
 PY

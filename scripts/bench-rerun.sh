@@ -51,6 +51,7 @@ set -euo pipefail
 export LC_ALL=C
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export BENCH_SCRIPTS=$script_dir # bench_link.py, for the link checker
 top=$(cd "$script_dir/.." && pwd)
 [ -f "$script_dir/bench-lib.sh" ] || {
   echo "bench: error: $script_dir/bench-lib.sh is missing" >&2
@@ -184,51 +185,19 @@ mkdir -p "$trivial"
 # check-link.py --meta DIR --root ROOT [--store DIR]
 # Prints "MATERIALS PRODUCTS STARTED TRACE_MTIME"; problems on stderr, exit 1.
 cat >"$run/check-link.py" <<'PY'
-import argparse, hashlib, json, os, stat, sys
+import argparse, os, sys
+sys.path.insert(0, os.environ["BENCH_SCRIPTS"])
+from bench_link import check_files, finish, load, sha256
 ap = argparse.ArgumentParser()
 ap.add_argument("--meta", required=True)
 ap.add_argument("--root", required=True)
 ap.add_argument("--store")
 ap.add_argument("--trivial", action="store_true")
 a = ap.parse_args()
-errors = []
-links = sorted(f for f in os.listdir(a.meta) if f.endswith(".link"))
-if len(links) != 1:
-    sys.exit(f"expected one link in {a.meta}, found {links}")
-link_path = os.path.join(a.meta, links[0])
-trace_path = link_path + ".trace.json"
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
-with open(link_path) as f:
-    s = json.load(f)["signed"]
-if not os.path.exists(trace_path):
-    sys.exit(f"no trace {trace_path}")
-with open(trace_path) as f:
-    t = json.load(f)
-env = s.get("environment", {}).get("tracelink", {})
-if env.get("mode") != "precise":
-    errors.append(f"link environment.tracelink.mode is {env.get('mode')!r}, not 'precise'")
-if env.get("complete") is not True or t.get("complete") is not True:
-    errors.append(f"incomplete recording: link complete={env.get('complete')}, trace complete={t.get('complete')}, "
-                  f"incomplete={t.get('incomplete')}, stragglers={t.get('stragglers')}")
-if env.get("trace", {}).get("sha256") != sha256(trace_path):
-    errors.append("the trace's sha256 differs from the one signed in the link")
-if s.get("byproducts", {}).get("return-value") != 0 or (t.get("exit") or {}).get("code") != 0:
-    errors.append(f"return-value {s.get('byproducts', {}).get('return-value')}, trace exit {t.get('exit')}")
+link_path, trace_path, s, t, errors = load(a.meta)
 mats, prods = s.get("materials", {}), s.get("products", {})
 for kind, arts in (("material", mats), ("product", prods)):
-    for path, digests in arts.items():
-        full = os.path.join(a.root, path)
-        if not os.path.isfile(full):
-            errors.append(f"{kind} {path} is not a file on disk")
-        elif digests.get("sha256") != sha256(full):
-            errors.append(f"{kind} {path}: recorded sha256 {digests.get('sha256')} differs from the file's")
+    check_files(kind, arts, a.root, errors)
 def files_under(rel, suffixes):
     out = set()
     for d, _, fs in os.walk(os.path.join(a.root, rel)):
@@ -266,32 +235,22 @@ if a.store:
                 errors.append(f"{kind} {path}: the store's object {obj} is writable")
 elif t.get("store") is not None:
     errors.append(f"recorded without --store, but the trace names the store {t.get('store')!r}")
-if errors:
-    print(f"wrong results in {link_path}:", file=sys.stderr)
-    for e in errors[:20]:
-        print("  " + e, file=sys.stderr)
-    sys.exit(1)
+finish(errors, link_path)
 print(len(mats), len(prods), t.get("started") or "nan", f"{os.stat(trace_path).st_mtime:.6f}")
 PY
 
 # check-rerun.py --link ORIGINAL_LINK --workdir WD [--trivial]
 # Prints "IDENTICAL STARTED TRACE_MTIME REPORT_MTIME"; problems on stderr, exit 1.
 cat >"$run/check-rerun.py" <<'PY'
-import argparse, glob, hashlib, json, os, re, sys
+import argparse, glob, json, os, re, sys
+sys.path.insert(0, os.environ["BENCH_SCRIPTS"])
+from bench_link import sha256
 ap = argparse.ArgumentParser()
 ap.add_argument("--link", required=True)
 ap.add_argument("--workdir", required=True)
 ap.add_argument("--trivial", action="store_true")
 a = ap.parse_args()
 errors = []
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
 with open(a.link) as f:
     orig = json.load(f)["signed"]
 with open(a.link + ".trace.json") as f:
