@@ -237,3 +237,51 @@ mk = [
 write("Makefile", "\n".join(mk))
 PY
 }
+
+# bench_args "$@": --help prints the calling script's header comment; any
+# other argument is an error (settings come from the environment).
+bench_args() {
+  case "${1:-}" in
+    -h | --help)
+      sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    "") ;;
+    *) bench_die "no arguments expected (settings come from the environment; see --help)" ;;
+  esac
+}
+
+# bench_check_count NAME VALUE: dies unless VALUE is a non-negative integer.
+bench_check_count() {
+  [[ $2 =~ ^[0-9]+$ ]] || bench_die "$1 must be a non-negative integer, not '$2'"
+}
+
+# bench_build_tracelink TOP: builds the release binary of the checkout at TOP
+# (showing the build log only if it fails) and prints its path
+# (CARGO_TARGET_DIR respected).
+bench_build_tracelink() {
+  local top=$1 build_log target_dir tracelink
+  bench_note "building tracelink (cargo build --release) ..."
+  build_log=$(mktemp)
+  if ! (cd "$top" && cargo build --release) >"$build_log" 2>&1; then
+    cat "$build_log" >&2
+    rm -f "$build_log"
+    bench_die "cargo build --release failed"
+  fi
+  rm -f "$build_log"
+  target_dir=${CARGO_TARGET_DIR:-target}
+  [[ $target_dir = /* ]] || target_dir=$top/$target_dir
+  tracelink=$target_dir/release/tracelink
+  [ -x "$tracelink" ] || bench_die "no binary at $tracelink after the build"
+  echo "$tracelink"
+}
+
+# bench_source_desc TOP: "git REV[-dirty]" of the checkout, or "not a git checkout".
+bench_source_desc() {
+  local rev
+  if rev=$(git -C "$1" describe --always --dirty 2>/dev/null); then
+    echo "git $rev"
+  else
+    echo "not a git checkout"
+  fi
+}

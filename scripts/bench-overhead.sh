@@ -51,14 +51,7 @@ top=$(cd "$script_dir/.." && pwd)
 # shellcheck source=bench-lib.sh source-path=SCRIPTDIR disable=SC1091 # (shellcheck -x follows it)
 . "$script_dir/bench-lib.sh"
 
-case "${1:-}" in
-  -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-    exit 0
-    ;;
-  "") ;;
-  *) bench_die "no arguments expected (settings come from the environment; see --help)" ;;
-esac
+bench_args "$@"
 
 runs=${BENCH_RUNS:-5}
 seed=${BENCH_SEED:-1}
@@ -76,14 +69,13 @@ idle_wait=${BENCH_IDLE_WAIT:-30}
 idle_budget=${BENCH_IDLE_BUDGET:-300}
 sections=" ${BENCH_SECTIONS:-build read wide zstd where unpriv} "
 keep=${BENCH_KEEP:-}
-check_count() { [[ $2 =~ ^[0-9]+$ ]] || bench_die "$1 must be a non-negative integer, not '$2'"; }
-check_count BENCH_RUNS "$runs"
-check_count BENCH_SEED "$seed"
-check_count BENCH_UNTOUCHED "$n_untouched"
-check_count BENCH_BIG_FILES "$big_files"
-check_count BENCH_BIG_MIB "$big_mib"
-check_count BENCH_IDLE_WAIT "$idle_wait"
-check_count BENCH_IDLE_BUDGET "$idle_budget"
+bench_check_count BENCH_RUNS "$runs"
+bench_check_count BENCH_SEED "$seed"
+bench_check_count BENCH_UNTOUCHED "$n_untouched"
+bench_check_count BENCH_BIG_FILES "$big_files"
+bench_check_count BENCH_BIG_MIB "$big_mib"
+bench_check_count BENCH_IDLE_WAIT "$idle_wait"
+bench_check_count BENCH_IDLE_BUDGET "$idle_budget"
 ((runs >= 1)) || bench_die "BENCH_RUNS must be at least 1"
 for s in $sections; do
   case $s in
@@ -105,24 +97,9 @@ for tool in cargo cc make python3 sha256sum; do
 done
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || bench_die "python3 >= 3.10 needed"
 
-bench_note "building tracelink (cargo build --release) ..."
-build_log=$(mktemp)
-if ! (cd "$top" && cargo build --release) >"$build_log" 2>&1; then
-  cat "$build_log" >&2
-  rm -f "$build_log"
-  bench_die "cargo build --release failed"
-fi
-rm -f "$build_log"
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir = /* ]] || target_dir=$top/$target_dir
-tracelink=$target_dir/release/tracelink
-[ -x "$tracelink" ] || bench_die "no binary at $tracelink after the build"
+tracelink=$(bench_build_tracelink "$top")
 tracelink_version=$("$tracelink" --version)
-if git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null); then
-  source_desc="git $git_rev"
-else
-  source_desc="not a git checkout"
-fi
+source_desc=$(bench_source_desc "$top")
 
 # --- Work dir, cleanup --------------------------------------------------------
 fresh_work=''

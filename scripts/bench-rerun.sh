@@ -60,14 +60,7 @@ top=$(cd "$script_dir/.." && pwd)
 # shellcheck source=bench-lib.sh source-path=SCRIPTDIR disable=SC1091 # (shellcheck -x follows it)
 . "$script_dir/bench-lib.sh"
 
-case "${1:-}" in
-  -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-    exit 0
-    ;;
-  "") ;;
-  *) bench_die "no arguments expected (settings come from the environment; see --help)" ;;
-esac
+bench_args "$@"
 
 runs=${BENCH_RUNS:-5}
 seed=${BENCH_SEED:-1}
@@ -75,11 +68,10 @@ idle_wait=${BENCH_IDLE_WAIT:-30}
 idle_budget=${BENCH_IDLE_BUDGET:-300}
 sections=" ${BENCH_SECTIONS:-record rerun} "
 keep=${BENCH_KEEP:-}
-check_count() { [[ $2 =~ ^[0-9]+$ ]] || bench_die "$1 must be a non-negative integer, not '$2'"; }
-check_count BENCH_RUNS "$runs"
-check_count BENCH_SEED "$seed"
-check_count BENCH_IDLE_WAIT "$idle_wait"
-check_count BENCH_IDLE_BUDGET "$idle_budget"
+bench_check_count BENCH_RUNS "$runs"
+bench_check_count BENCH_SEED "$seed"
+bench_check_count BENCH_IDLE_WAIT "$idle_wait"
+bench_check_count BENCH_IDLE_BUDGET "$idle_budget"
 ((runs >= 1)) || bench_die "BENCH_RUNS must be at least 1"
 for s in $sections; do
   case $s in
@@ -100,24 +92,9 @@ for tool in cargo cc make python3 sha256sum du; do
 done
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || bench_die "python3 >= 3.10 needed"
 
-bench_note "building tracelink (cargo build --release) ..."
-build_log=$(mktemp)
-if ! (cd "$top" && cargo build --release) >"$build_log" 2>&1; then
-  cat "$build_log" >&2
-  rm -f "$build_log"
-  bench_die "cargo build --release failed"
-fi
-rm -f "$build_log"
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir = /* ]] || target_dir=$top/$target_dir
-tracelink=$target_dir/release/tracelink
-[ -x "$tracelink" ] || bench_die "no binary at $tracelink after the build"
+tracelink=$(bench_build_tracelink "$top")
 tracelink_version=$("$tracelink" --version)
-if git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null); then
-  source_desc="git $git_rev"
-else
-  source_desc="not a git checkout"
-fi
+source_desc=$(bench_source_desc "$top")
 "$tracelink" rerun --help >/dev/null 2>&1 || bench_die "this tracelink has no 'rerun' subcommand"
 "$tracelink" run --help 2>/dev/null | grep -q -- '--store' || bench_die "this tracelink's 'run' has no --store"
 

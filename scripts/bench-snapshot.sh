@@ -33,23 +33,15 @@ top=$(cd "$script_dir/.." && pwd)
 # shellcheck source=scripts/bench-lib.sh
 . "$script_dir/bench-lib.sh"
 
-case "${1:-}" in
-  -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-    exit 0
-    ;;
-  "") ;;
-  *) bench_die "no arguments expected (settings come from the environment; see --help)" ;;
-esac
+bench_args "$@"
 
 runs=${BENCH_RUNS:-5}
 ref_runs=${BENCH_REF_RUNS:-3}
 seed=${BENCH_SEED:-1}
 work=${BENCH_DIR:-${TMPDIR:-/tmp}/tracelink-bench-snapshot}
-check_count() { [[ $2 =~ ^[0-9]+$ ]] || bench_die "$1 must be a non-negative integer, not '$2'"; }
-check_count BENCH_RUNS "$runs"
-check_count BENCH_REF_RUNS "$ref_runs"
-check_count BENCH_SEED "$seed"
+bench_check_count BENCH_RUNS "$runs"
+bench_check_count BENCH_REF_RUNS "$ref_runs"
+bench_check_count BENCH_SEED "$seed"
 ((runs >= 1)) || bench_die "BENCH_RUNS must be at least 1"
 
 # The tree's shape. Changing any of these regenerates the tree.
@@ -66,18 +58,7 @@ started=$SECONDS
 # --- Tools -------------------------------------------------------------------
 command -v cargo >/dev/null || bench_die "cargo not found"
 command -v python3 >/dev/null || bench_die "python3 not found"
-bench_note "building tracelink (cargo build --release) ..."
-build_log=$(mktemp)
-if ! (cd "$top" && cargo build --release) >"$build_log" 2>&1; then
-  cat "$build_log" >&2
-  rm -f "$build_log"
-  bench_die "cargo build --release failed"
-fi
-rm -f "$build_log"
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir = /* ]] || target_dir=$top/$target_dir
-tracelink=$target_dir/release/tracelink
-[ -x "$tracelink" ] || bench_die "no binary at $tracelink after the build"
+tracelink=$(bench_build_tracelink "$top")
 
 bench_note "checking the in-toto venv (scripts/setup-venv.sh) ..."
 venv=$("$top/scripts/setup-venv.sh" | tail -n 1)
@@ -86,11 +67,7 @@ intoto_run=$venv/bin/in-toto-run
 intoto_version=$("$venv/bin/python" -c 'import in_toto; print(in_toto.__version__)')
 intoto_python=$("$venv/bin/python" -c 'import platform; print(platform.python_version())')
 tracelink_version=$("$tracelink" --version)
-if git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null); then
-  source_desc="git $git_rev"
-else
-  source_desc="not a git checkout"
-fi
+source_desc=$(bench_source_desc "$top")
 
 # --- The tree ----------------------------------------------------------------
 mkdir -p "$work"

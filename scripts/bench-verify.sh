@@ -54,25 +54,17 @@ top=$(cd "$script_dir/.." && pwd)
 # shellcheck source=bench-lib.sh source-path=SCRIPTDIR disable=SC1091 # (shellcheck -x follows it)
 . "$script_dir/bench-lib.sh"
 
-case "${1:-}" in
-  -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-    exit 0
-    ;;
-  "") ;;
-  *) bench_die "no arguments expected (settings come from the environment; see --help)" ;;
-esac
+bench_args "$@"
 
 runs=${BENCH_RUNS:-5}
 seed=${BENCH_SEED:-1}
 idle_wait=${BENCH_IDLE_WAIT:-30}
 idle_budget=${BENCH_IDLE_BUDGET:-300}
 work=${BENCH_DIR:-${TMPDIR:-/tmp}/tracelink-bench-verify}
-check_count() { [[ $2 =~ ^[0-9]+$ ]] || bench_die "$1 must be a non-negative integer, not '$2'"; }
-check_count BENCH_RUNS "$runs"
-check_count BENCH_SEED "$seed"
-check_count BENCH_IDLE_WAIT "$idle_wait"
-check_count BENCH_IDLE_BUDGET "$idle_budget"
+bench_check_count BENCH_RUNS "$runs"
+bench_check_count BENCH_SEED "$seed"
+bench_check_count BENCH_IDLE_WAIT "$idle_wait"
+bench_check_count BENCH_IDLE_BUDGET "$idle_budget"
 ((runs >= 1)) || bench_die "BENCH_RUNS must be at least 1"
 
 # The chain's shape. Changing any of these regenerates the setup.
@@ -87,18 +79,7 @@ started=$SECONDS
 # --- Tools -------------------------------------------------------------------
 command -v cargo >/dev/null || bench_die "cargo not found"
 command -v python3 >/dev/null || bench_die "python3 not found"
-bench_note "building tracelink (cargo build --release) ..."
-build_log=$(mktemp)
-if ! (cd "$top" && cargo build --release) >"$build_log" 2>&1; then
-  cat "$build_log" >&2
-  rm -f "$build_log"
-  bench_die "cargo build --release failed"
-fi
-rm -f "$build_log"
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir = /* ]] || target_dir=$top/$target_dir
-tracelink=$target_dir/release/tracelink
-[ -x "$tracelink" ] || bench_die "no binary at $tracelink after the build"
+tracelink=$(bench_build_tracelink "$top")
 
 bench_note "checking the in-toto venv (scripts/setup-venv.sh) ..."
 venv=$("$top/scripts/setup-venv.sh" | tail -n 1)
@@ -107,11 +88,7 @@ intoto_verify=$venv/bin/in-toto-verify
 intoto_version=$("$venv/bin/python" -c 'import in_toto; print(in_toto.__version__)')
 intoto_python=$("$venv/bin/python" -c 'import platform; print(platform.python_version())')
 tracelink_version=$("$tracelink" --version)
-if git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null); then
-  source_desc="git $git_rev"
-else
-  source_desc="not a git checkout"
-fi
+source_desc=$(bench_source_desc "$top")
 
 # --- The setup: tree, keys, links, layout --------------------------------------
 mkdir -p "$work"
