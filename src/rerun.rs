@@ -11,6 +11,7 @@
 //! FUSE, of how the replay runs, or of printing.
 
 use crate::account::Trace;
+use crate::hash::{self, Algorithm};
 use crate::link::{ArtifactMap, Link};
 use crate::store::{Store, StoreError};
 use sha2::{Digest, Sha256};
@@ -205,17 +206,13 @@ pub fn populate(
 }
 
 fn sha256_of(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    let digests = hash::digest_reader(&mut File::open(path)?, &[Algorithm::Sha256], &mut buf)?;
+    Ok(digests
+        .into_iter()
+        .next()
+        .expect("one algorithm asked for")
+        .1)
 }
 
 /// Names of variables whose values the trace keeps only as a digest.

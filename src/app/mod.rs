@@ -168,17 +168,13 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
     }
     let spec = tracelink::record::precise::RecordSpec {
         session: session::SessionSpec {
-            root,
-            cwd: std::env::current_dir().context("cannot read the current directory")?,
-            argv: args.command.iter().map(Into::into).collect(),
-            ttl: Duration::from_secs(1),
-            // Passthrough needs CAP_SYS_ADMIN in the initial user namespace.
-            passthrough: nix::unistd::geteuid().is_root(),
-            threads: tracelink::hash::default_threads().max(2),
             ptrace: !args.no_ptrace,
             timeout: args.run_timeout.map(Duration::from_secs),
-            mount_at: None,
-            env: None,
+            ..session::SessionSpec::recording(
+                root,
+                std::env::current_dir().context("cannot read the current directory")?,
+                args.command.iter().map(Into::into).collect(),
+            )
         },
         algs,
         not_inherited: if args.record_streams {

@@ -15,7 +15,7 @@ use tracelink::hash::Algorithm;
 use tracelink::link::{self, Byproducts, Link, pyjson};
 use tracelink::record::{precise, session};
 use tracelink::rerun::{self, EnvNote, Verdict};
-use tracelink::runner::Interrupts;
+use tracelink::runner::{self, Interrupts};
 use tracelink::store::Store;
 
 const REPRODUCED: i32 = 0;
@@ -148,16 +148,15 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     let excludes = ExcludeSet::defaults();
     let spec = precise::RecordSpec {
         session: session::SessionSpec {
-            root: tree.clone(),
             mount_at: Some(root.clone()),
             env: Some(env.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
-            cwd,
-            argv: account.link.command.iter().map(Into::into).collect(),
-            ttl: Duration::from_secs(1),
-            passthrough: nix::unistd::geteuid().is_root(),
-            threads: tracelink::hash::default_threads().max(2),
             ptrace: trace.ptrace.unwrap_or(true),
             timeout: args.run_timeout.map(Duration::from_secs),
+            ..session::SessionSpec::recording(
+                tree.clone(),
+                cwd,
+                account.link.command.iter().map(Into::into).collect(),
+            )
         },
         algs,
         not_inherited: Vec::new(),
@@ -472,7 +471,7 @@ fn explain_difference(
             }
         }
     }
-    if which("diffoscope") {
+    if runner::resolve_program("diffoscope".as_ref()).is_ok() {
         let report = metadata.join(format!("diffoscope-{}.txt", path.replace('/', "_")));
         let ran = std::process::Command::new("diffoscope")
             .arg("--text")
@@ -488,9 +487,4 @@ fn explain_difference(
     } else {
         let _ = writeln!(out, "    (install diffoscope for a structural comparison)");
     }
-}
-
-fn which(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

@@ -137,16 +137,12 @@ impl Inspector for PreciseInspector {
         let excludes = ExcludeSet::defaults();
         let spec = precise::RecordSpec {
             session: session::SessionSpec {
-                root: cwd.clone(),
-                cwd,
-                argv: inspection.run.iter().map(Into::into).collect(),
-                ttl: Duration::from_secs(1),
-                passthrough: nix::unistd::geteuid().is_root(),
-                threads: tracelink::hash::default_threads().max(2),
-                ptrace: true,
                 timeout: Some(self.timeout),
-                mount_at: None,
-                env: None,
+                ..session::SessionSpec::recording(
+                    cwd.clone(),
+                    cwd,
+                    inspection.run.iter().map(Into::into).collect(),
+                )
             },
             algs: vec![Algorithm::Sha256],
             not_inherited: Vec::new(),

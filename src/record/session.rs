@@ -60,6 +60,26 @@ pub struct SessionSpec {
 }
 
 impl SessionSpec {
+    /// How precise recording runs `argv` from `cwd` on `root`: entries and
+    /// attributes cached for a second, passthrough where it is allowed
+    /// (CAP_SYS_ADMIN in the initial user namespace: root), at least two
+    /// FUSE threads, the process tree followed with ptrace, no timeout, the
+    /// root mounted over itself, our environment.
+    pub fn recording(root: PathBuf, cwd: PathBuf, argv: Vec<OsString>) -> SessionSpec {
+        SessionSpec {
+            root,
+            mount_at: None,
+            env: None,
+            cwd,
+            argv,
+            ttl: Duration::from_secs(1),
+            passthrough: nix::unistd::geteuid().is_root(),
+            threads: crate::hash::default_threads().max(2),
+            ptrace: true,
+            timeout: None,
+        }
+    }
+
     /// The root's path as the command sees it.
     pub fn seen_root(&self) -> &Path {
         self.mount_at.as_deref().unwrap_or(&self.root)
