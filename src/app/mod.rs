@@ -357,6 +357,8 @@ fn mount_run(args: cli::MountRunArgs) -> anyhow::Result<i32> {
         timeout: None,
         mount_at: None,
         env: None,
+        isolate: false,
+        protect: None,
     };
     let outcome = session::run(
         &spec,

@@ -57,6 +57,21 @@ pub struct SessionSpec {
     pub ptrace: bool,
     /// Kill the whole tree after this long.
     pub timeout: Option<Duration>,
+    /// `--isolate`: the tree gets its own network namespace (loopback only)
+    /// and empty directories over the usual places of host sockets.
+    pub isolate: bool,
+    /// A file the tree must not read (the signing key): hidden from the tree
+    /// wherever it lies (design.md section 5a).
+    pub protect: Option<Protected>,
+}
+
+/// A file the recorded tree may not read, by path and identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protected {
+    /// Its absolute path, as the recorder found it.
+    pub path: PathBuf,
+    /// Its (device, inode): under the root the daemon refuses this inode.
+    pub node: (u64, u64),
 }
 
 impl SessionSpec {
@@ -77,6 +92,8 @@ impl SessionSpec {
             threads: crate::hash::default_threads().max(2),
             ptrace: true,
             timeout: None,
+            isolate: false,
+            protect: None,
         }
     }
 
