@@ -122,6 +122,12 @@ pub struct SandboxArgs {
     pub cwd: PathBuf,
     #[arg(long, action = clap::ArgAction::Set)]
     pub ptrace: bool,
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub isolate: bool,
+    #[arg(long)]
+    pub hide: Option<PathBuf>,
+    #[arg(long, value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub reopen: Vec<std::ffi::OsString>,
     #[arg(last = true, required = true)]
     pub command: Vec<std::ffi::OsString>,
 }

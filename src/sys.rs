@@ -235,3 +235,190 @@ pub fn reflink(src: &std::fs::File, dest: &std::fs::File) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// The full status flags (`F_GETFL`) of a descriptor number of this
+/// process, O_PATH included; `None` if it is not open.
+pub fn fd_status_flags(fd: i32) -> Option<i32> {
+    // SAFETY: fcntl with F_GETFL only reads the descriptor's flags; an fd
+    // number that is not open gives -1 (EBADF), nothing else happens.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    (flags >= 0).then_some(flags)
+}
+
+/// dup2(2): makes descriptor number `to` refer to `from`'s open file
+/// description (closing what `to` referred to).
+pub fn dup2(from: std::os::fd::BorrowedFd<'_>, to: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: dup2 takes two integers; `from` is open (borrowed), and
+    // replacing `to` is the caller's stated intent (a descriptor number it
+    // owns by inheritance or has handed over).
+    let rc = unsafe { libc::dup2(from.as_raw_fd(), to) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod arch {
+    pub const AUDIT_ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
+    pub const NR_CLONE: u32 = 56;
+    pub const NR_CLONE3: u32 = 435;
+    /// System call numbers with this bit set are the x32 ABI.
+    pub const X32_BIT: Option<u32> = Some(0x4000_0000);
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arch {
+    pub const AUDIT_ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
+    pub const NR_CLONE: u32 = 220;
+    pub const NR_CLONE3: u32 = 435;
+    pub const X32_BIT: Option<u32> = None;
+}
+
+/// The seccomp filter of the recorded tree (design.md section 5a), as
+/// classic BPF: a foreign architecture or the x32 ABI kills the process
+/// (its system call numbers mean other calls); clone3 fails with ENOSYS (its
+/// flags are in memory the filter cannot read; libc falls back to clone);
+/// clone with CLONE_UNTRACED fails with EPERM (it would hide the child
+/// from the tracer); everything else is allowed.
+fn tree_filter() -> Vec<libc::sock_filter> {
+    const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    const JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const JGE: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+    const JSET: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+    const RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    const KILL: u32 = 0x8000_0000; // SECCOMP_RET_KILL_PROCESS
+    const ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
+    const ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
+    // offsetof(struct seccomp_data, ...): nr 0, arch 4, args[0] 16 (low
+    // half on little-endian machines).
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let mut prog = vec![
+        op(LD_W_ABS, 0, 0, 4),
+        op(JEQ, 1, 0, arch::AUDIT_ARCH),
+        op(RET, 0, 0, KILL),
+        op(LD_W_ABS, 0, 0, 0),
+    ];
+    if let Some(bit) = arch::X32_BIT {
+        prog.push(op(JGE, 0, 1, bit));
+        prog.push(op(RET, 0, 0, KILL));
+    }
+    prog.extend([
+        op(JEQ, 0, 1, arch::NR_CLONE3),
+        op(RET, 0, 0, ERRNO | libc::ENOSYS as u32),
+        op(JEQ, 0, 3, arch::NR_CLONE),
+        op(LD_W_ABS, 0, 0, 16),
+        op(JSET, 0, 1, libc::CLONE_UNTRACED as u32),
+        op(RET, 0, 0, ERRNO | libc::EPERM as u32),
+        op(RET, 0, 0, ALLOW),
+    ]);
+    prog
+}
+
+/// Installs the tree's seccomp filter on the calling thread (the command's
+/// process, before it executes). The caller must hold CAP_SYS_ADMIN in its
+/// user namespace (the command's own namespace gives it that) or have set
+/// no_new_privs.
+pub fn install_tree_filter() -> io::Result<()> {
+    let filter = tree_filter();
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `filter`, which outlives the call; the kernel
+    // copies the program and keeps no pointer to our memory.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Brings the loopback interface of the current network namespace up.
+pub fn loopback_up() -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    // SAFETY: ifreq is plain data; we fill the name and flags and pass it to
+    // ioctls that read and write only inside it.
+    unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+extern "C" fn do_nothing(_: libc::c_int) {}
+
+/// Makes `sig` interrupt blocking system calls of whichever thread receives
+/// it (a handler that does nothing, without SA_RESTART).
+pub fn interrupt_with(sig: i32) -> io::Result<()> {
+    let sig =
+        nix::sys::signal::Signal::try_from(sig).map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(do_nothing),
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing at all, which is async-signal-safe.
+    unsafe { nix::sys::signal::sigaction(sig, &action) }
+        .map(drop)
+        .map_err(|e| io::Error::from_raw_os_error(e as i32))
+}
+
+/// Sends `sig` to thread `tid` of this process (tgkill).
+pub fn signal_thread(tid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: tgkill takes integers only.
+    let rc = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The file offset of descriptor number `fd` (inherited by number).
+pub fn offset_of(fd: i32) -> io::Result<i64> {
+    // SAFETY: lseek takes integers; an fd number that is not open or not
+    // seekable gives -1 and nothing else happens.
+    let off = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    if off < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(off)
+    }
+}
+
+/// Sets the file offset of descriptor number `fd` (inherited by number).
+pub fn set_offset(fd: i32, offset: i64) -> io::Result<()> {
+    // SAFETY: lseek takes integers; see `offset_of`.
+    let off = unsafe { libc::lseek(fd, offset, libc::SEEK_SET) };
+    if off < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

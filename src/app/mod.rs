@@ -45,6 +45,13 @@ pub fn main(cli: Cli) -> i32 {
             cwd: args.cwd,
             argv: args.command,
             ptrace: args.ptrace,
+            isolate: args.isolate,
+            hide: args.hide,
+            reopen: args
+                .reopen
+                .iter()
+                .filter_map(|r| sandbox::Reopen::from_arg(r))
+                .collect(),
         })),
         Commands::MountRun(args) => mount_run(args),
     };
@@ -359,6 +366,7 @@ fn mount_run(args: cli::MountRunArgs) -> anyhow::Result<i32> {
         env: None,
         isolate: false,
         protect: None,
+        reopen: Vec::new(),
     };
     let outcome = session::run(
         &spec,

@@ -2,7 +2,9 @@
 //! read and wrote. This module knows files, processes and digests; it knows
 //! nothing of in-toto links or keys.
 
+pub mod contain;
 pub mod fs;
+pub mod inherit;
 pub mod precise;
 pub mod sandbox;
 pub mod semantics;

@@ -443,29 +443,19 @@ pub struct RecordSpec {
 /// Runs the command under precise recording.
 pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording, SessionError> {
     let started = std::time::SystemTime::now();
-    // Descriptors the command inherits bypass the mount: record the files
-    // under the root they refer to (read: material now; write: product at
-    // the end).
-    let inherited = inherited_files(&spec.session.root, &spec.not_inherited);
-    let mut inherited_materials = BTreeMap::new();
-    let mut inherited_errors = Vec::new();
-    for file in inherited.iter().filter(|f| f.read) {
-        match hash_path(&spec.session.root.join(&file.path), spec) {
-            Ok(state) => {
-                inherited_materials.insert(file.path.clone(), state);
-            }
-            Err(e) => {
-                inherited_errors.push(format!("cannot hash inherited file {}: {e}", file.path))
-            }
-        }
-    }
+    // Descriptors the command inherits bypass the mount: those under the
+    // root are reopened through it for the command (others refused).
+    let inherited = super::inherit::plan(&spec.session.root, &spec.not_inherited)
+        .map_err(SessionError::Inherited)?;
+    let mut session_spec = spec.session.clone();
+    session_spec.reopen = inherited.reopen.clone();
     let recorder = Arc::new(Recorder::new(
         &spec.algs,
         hash::default_threads(),
         spec.store.clone(),
     ));
     let shared = recorder.shared.clone();
-    let outcome = session::run(&spec.session, recorder.clone(), io)?;
+    let outcome = session::run(&session_spec, recorder.clone(), io)?;
     drop(recorder);
 
     // Every request has been answered and the tree is gone: wait for the
@@ -492,20 +482,7 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         incomplete.push(describe(note));
     }
     incomplete.extend(shared.errors.lock().unwrap().iter().cloned());
-    incomplete.extend(inherited_errors);
-    let mut materials = materials;
-    let mut products = products;
-    for (path, state) in inherited_materials {
-        materials.entry(path).or_insert(state);
-    }
-    for file in inherited.iter().filter(|f| f.write) {
-        match hash_path(&spec.session.root.join(&file.path), spec) {
-            Ok(state) => {
-                products.insert(file.path.clone(), state);
-            }
-            Err(e) => incomplete.push(format!("cannot hash inherited file {}: {e}", file.path)),
-        }
-    }
+    incomplete.extend(inherited.incomplete.iter().cloned());
     if shared.unrepresentable.load(Ordering::Relaxed) {
         incomplete.push(
             "a path under the root is not valid UTF-8 and cannot be an in-toto artifact name"
@@ -532,8 +509,8 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
             "code": outcome.status.code,
             "signal": outcome.status.signal,
         },
-        "inherited": inherited.iter().map(|f| json!({
-            "fd": f.fd, "path": f.path, "read": f.read, "write": f.write,
+        "inherited": inherited.reopen.iter().map(|f| json!({
+            "fd": f.fd, "path": f.path.to_string_lossy(), "read": f.reads(), "write": f.writes(), "directory": f.dir,
         })).collect::<Vec<_>>(),
         "stragglers": outcome.status.stragglers.iter().map(|(pid, name)| json!({"pid": pid, "name": name})).collect::<Vec<_>>(),
         "complete": incomplete.is_empty(),
@@ -565,62 +542,6 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         timed_out: outcome.timed_out,
         trace,
     })
-}
-
-/// A descriptor the command inherits that refers to a regular file under the root.
-#[derive(Debug, Clone)]
-struct InheritedFile {
-    fd: i32,
-    path: String,
-    read: bool,
-    write: bool,
-}
-
-/// Our open descriptors that the command will inherit (not close-on-exec,
-/// not in `skip`) and that refer to regular files under `root`.
-fn inherited_files(root: &Path, skip: &[i32]) -> Vec<InheritedFile> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return out;
-    };
-    let fds: Vec<i32> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-        .collect();
-    for fd in fds {
-        if skip.contains(&fd) {
-            continue;
-        }
-        let Some((cloexec, mode)) = crate::sys::fd_flags(fd) else {
-            continue;
-        };
-        if cloexec {
-            continue;
-        }
-        let link = format!("/proc/self/fd/{fd}");
-        let Ok(target) = std::fs::read_link(&link) else {
-            continue;
-        };
-        let Ok(rel) = target.strip_prefix(root) else {
-            continue;
-        };
-        if !std::fs::metadata(&link).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        out.push(InheritedFile {
-            fd,
-            path: rel.to_string_lossy().into_owned(),
-            read: mode == libc::O_RDONLY || mode == libc::O_RDWR,
-            write: mode == libc::O_WRONLY || mode == libc::O_RDWR,
-        });
-    }
-    out
-}
-
-fn hash_path(path: &Path, spec: &RecordSpec) -> std::io::Result<FileState> {
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    file_state(&file, &meta, &spec.algs, spec.store.as_ref())
 }
 
 /// Digests `file` (from its start, whatever its offset), copying it into

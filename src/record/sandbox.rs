@@ -2,15 +2,23 @@
 //!
 //! The recorder opens R and `/dev/fuse` and starts this helper (its own
 //! binary, re-executed as `tracelink __sandbox`), which:
-//! 1. enters a new mount namespace and a new PID namespace,
-//! 2. makes every mount private (nothing propagates to the host), mounts the
-//!    FUSE connection over R itself, so the command keeps its absolute
-//!    paths and nobody outside the namespace sees the mount, and closes its
-//!    copy of the FUSE fd (only the recorder serves the connection),
+//! 1. enters a new mount namespace and a new PID namespace (as a user, also
+//!    a user namespace mapping the user to itself, to be allowed to mount),
+//! 2. makes every mount private (nothing propagates to the host), prepares
+//!    what the tree may see (`contain`: other views of R covered, a minimal
+//!    /dev, /sys read-only), mounts the FUSE connection over R itself, so
+//!    the command keeps its absolute paths and nobody outside the namespace
+//!    sees the mount, and closes its copy of the FUSE fd (only the recorder
+//!    serves the connection),
 //! 3. forks PID 1 of the new PID namespace, which mounts a fresh /proc,
-//!    starts the command in the original working directory (now on the
-//!    mount), reaps orphans, forwards signals, and when the command ends
-//!    lists and kills whatever is still running (stragglers).
+//!    reopens inherited descriptors under R through the mount (`inherit`),
+//!    and starts the command in the original working directory (now on the
+//!    mount): the command alone enters a user namespace of its own (PID 1
+//!    writes its id maps: as root every id to itself) and a mount namespace,
+//!    so every mount above is locked for it, and executes under the seccomp
+//!    filter of design.md section 5a. PID 1 is not dumpable, reaps orphans,
+//!    forwards signals, follows the tree with ptrace, and when the command
+//!    ends lists and kills whatever is still running (stragglers).
 //!
 //! Both helper processes die with their parent (PR_SET_PDEATHSIG), and the
 //! mount namespace dies with its last process: a killed recorder leaves no
@@ -22,8 +30,9 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
+
+pub use super::inherit::Reopen;
 
 /// What the recorder passes to the helper on its command line.
 #[derive(Debug, Clone)]
@@ -36,6 +45,14 @@ pub struct SandboxSpec {
     pub argv: Vec<OsString>,
     /// Follow the process tree with ptrace (off for commands that trace themselves).
     pub ptrace: bool,
+    /// `--isolate`: a network namespace of the tree's own, host socket
+    /// directories covered.
+    pub isolate: bool,
+    /// A file the tree must not see (the signing key), covered when it lies
+    /// outside the root.
+    pub hide: Option<PathBuf>,
+    /// Inherited descriptors to reopen through the mount.
+    pub reopen: Vec<super::inherit::Reopen>,
 }
 
 /// The command's end as PID 1 saw it.
@@ -91,6 +108,12 @@ const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SI
 /// The helper's main function. Returns its exit status.
 pub fn sandbox_main(spec: SandboxSpec) -> i32 {
     let status_fd = owned(spec.status_fd);
+    // Neither the status pipe nor the socket may reach the command: a tree
+    // that could write status lines could forge its own exit and processes.
+    let _ = nix::fcntl::fcntl(
+        std::os::fd::AsFd::as_fd(&status_fd),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
     let mut status = std::fs::File::from(status_fd);
     match setup(&spec) {
         // The recorder may only read the FUSE device once it is mounted.
@@ -132,6 +155,11 @@ fn setup(spec: &SandboxSpec) -> Result<(), String> {
     use nix::mount::{MsFlags, mount};
     use nix::sched::CloneFlags;
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let sock = std::os::unix::net::UnixStream::from(owned(spec.fuse_sock));
+    let _ = nix::fcntl::fcntl(
+        std::os::fd::AsFd::as_fd(&sock),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
     let uid = nix::unistd::getuid();
     let gid = nix::unistd::getgid();
     let root = nix::unistd::geteuid().is_root();
@@ -163,13 +191,28 @@ fn setup(spec: &SandboxSpec) -> Result<(), String> {
     )
     .map_err(|e| format!("cannot make mounts private: {e}"))?;
     // The connection is opened here, inside the user namespace (the kernel
-    // wants the mounter's namespace to be the opener's), and sent back.
+    // wants the mounter's namespace to be the opener's), and sent back;
+    // before /dev is replaced by the tree's minimal one.
     let fuse = nix::fcntl::open(
         "/dev/fuse",
         nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| format!("cannot open /dev/fuse: {e}"))?;
+    super::contain::prepare(&super::contain::Plan {
+        root: &spec.root,
+        hide: spec.hide.as_deref(),
+        isolate: spec.isolate,
+    })
+    .map_err(|e| {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        text
+    })?;
     // Root serves the tree to every user of the sandbox; an unprivileged
     // recorder only to itself (everything in its user namespace is it).
     let options = format!(
@@ -187,7 +230,6 @@ fn setup(spec: &SandboxSpec) -> Result<(), String> {
     .map_err(|e| format!("cannot mount FUSE over {}: {e}", spec.root.display()))?;
     // Only the recorder may hold the connection: a helper's copy would keep
     // it alive after the recorder died, and the tree would hang.
-    let sock = std::os::unix::net::UnixStream::from(owned(spec.fuse_sock));
     crate::sys::send_fd(&sock, std::os::fd::AsFd::as_fd(&fuse))
         .map_err(|e| format!("cannot hand the FUSE connection to the recorder: {e}"))?;
     drop(fuse);
@@ -198,25 +240,47 @@ fn setup(spec: &SandboxSpec) -> Result<(), String> {
 fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
     use nix::mount::{MsFlags, mount};
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    // The tree (root in its own user namespace) must not ptrace or read
+    // the memory of the process that reports on it.
+    let _ = nix::sys::prctl::set_dumpable(false);
+    let fail = |status: &mut std::fs::File, msg: String| {
+        let _ = writeln!(status, "setup-error {msg}");
+        125
+    };
     // A /proc of our own lets the tree (ps, /proc/self) see its namespace and
-    // us name stragglers. Where the kernel refuses it (a user namespace in a
-    // container with masked /proc paths), stragglers are still found below.
-    let own_proc = mount(
+    // us name stragglers; the host's /proc (with the helper's and the
+    // recorder's directories) is beneath it, locked.
+    if let Err(e) = mount(
         Some("proc"),
         "/proc",
         Some("proc"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None::<&str>,
-    )
-    .is_ok();
+    ) {
+        return fail(&mut status, format!("cannot mount a /proc for the tree: {e}"));
+    }
+    if let Err(e) = super::contain::harden_proc() {
+        return fail(&mut status, e.to_string());
+    }
     // The old cwd is the directory under the mount: enter the mount.
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
-        let _ = writeln!(
-            status,
-            "setup-error cannot enter {}: {e}",
-            spec.cwd.display()
-        );
-        return 125;
+        return fail(&mut status, format!("cannot enter {}: {e}", spec.cwd.display()));
+    }
+    let mut reopened = Vec::new();
+    for reopen in &spec.reopen {
+        match super::inherit::Reopened::open(&spec.root, reopen) {
+            Ok(r) => reopened.push(r),
+            Err(e) => {
+                return fail(
+                    &mut status,
+                    format!(
+                        "cannot reopen the inherited descriptor {} ({}) through the monitored mount: {e}",
+                        reopen.fd,
+                        super::contain::display_bytes(reopen.path.as_os_str())
+                    ),
+                );
+            }
+        }
     }
     let program = match crate::runner::resolve_program(&spec.argv[0]) {
         Ok(program) => program,
@@ -229,19 +293,18 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
             return 127;
         }
     };
-    let mut command = std::process::Command::new(program);
-    command.arg0(&spec.argv[0]).args(&spec.argv[1..]);
-    if spec.ptrace {
-        crate::sys::trace_me_in_child(&mut command);
-    }
-    let child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            let _ = writeln!(status, "spawn-error {} {e}", e.raw_os_error().unwrap_or(0));
+    let command_pid = match spawn_command(spec, &program, &reopened) {
+        Ok(pid) => pid,
+        Err(Spawn::Exec(errno, msg)) => {
+            let _ = writeln!(status, "spawn-error {errno} {msg}");
+            reap_all();
             return 127;
         }
+        Err(Spawn::Setup(msg)) => {
+            reap_all();
+            return fail(&mut status, msg);
+        }
     };
-    let command_pid = child.id() as i32;
     let _ = crate::sys::forward_signals_to(command_pid, &FORWARDED);
     let (ended, procs) = if spec.ptrace {
         super::tracer::follow(command_pid, &spec.root)
@@ -266,11 +329,7 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
     }
     // Whatever still runs is a straggler: name it, end it, and count what
     // the kill reaped (a process that had already exited is not one).
-    let names: HashMap<i32, String> = if own_proc {
-        living_processes().into_iter().collect()
-    } else {
-        HashMap::new()
-    };
+    let names: HashMap<i32, String> = living_processes().into_iter().collect();
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(-1),
         nix::sys::signal::Signal::SIGKILL,
@@ -286,7 +345,137 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
             Err(_) => break,
         }
     }
+    // The tree is gone: the caller's descriptions continue where the
+    // command's reopened ones ended.
+    for r in &reopened {
+        r.hand_back_offset();
+    }
     code
+}
+
+/// Why the command did not start.
+enum Spawn {
+    /// Executing it failed: (errno, message).
+    Exec(i32, String),
+    /// Its namespaces or filter could not be set up.
+    Setup(String),
+}
+
+/// Forks the command's process: it enters a user and mount namespace of its
+/// own (and with `--isolate` a network namespace), waits while PID 1 writes
+/// its id maps, takes its reopened descriptors, asks to be traced, installs
+/// the seccomp filter and executes `program`. Returns its pid once it has
+/// executed (or stopped at its exec, when traced).
+fn spawn_command(
+    spec: &SandboxSpec,
+    program: &std::path::Path,
+    reopened: &[super::inherit::Reopened],
+) -> Result<i32, Spawn> {
+    use nix::sched::CloneFlags;
+    use std::ffi::CString;
+    use std::io::Read as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    let cstr = |s: &std::ffi::OsStr| CString::new(s.as_bytes()).ok();
+    let Some(path) = cstr(program.as_os_str()) else {
+        return Err(Spawn::Exec(libc::EINVAL, "the program name holds a NUL byte".into()));
+    };
+    let Some(argv) = spec.argv.iter().map(|a| cstr(a)).collect::<Option<Vec<_>>>() else {
+        return Err(Spawn::Exec(libc::EINVAL, "an argument holds a NUL byte".into()));
+    };
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
+    let pipes = pipe().and_then(|a| pipe().map(|b| (a, b))).and_then(|ab| pipe().map(|c| (ab, c)));
+    let (((ready_r, ready_w), (go_r, go_w)), (err_r, err_w)) =
+        pipes.map_err(|e| Spawn::Setup(format!("cannot make pipes: {e}")))?;
+    let mut flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS;
+    if spec.isolate {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    match crate::sys::fork_single_threaded() {
+        Err(e) => Err(Spawn::Setup(format!("cannot fork the command's process: {e}"))),
+        Ok(None) => {
+            // The command's process. Every failure goes to PID 1 on `err_w`.
+            drop((ready_r, go_w, err_r));
+            let mut err = std::fs::File::from(err_w);
+            let die = |err: &mut std::fs::File, kind: char, errno: i32, msg: String| -> ! {
+                let _ = write!(err, "{kind}{errno} {msg}");
+                std::process::exit(if kind == 'X' { 127 } else { 125 })
+            };
+            if let Err(e) = nix::sched::unshare(flags) {
+                die(&mut err, 'S', e as i32, format!("the command cannot enter a user namespace of its own (are user namespaces enabled?): {e}"));
+            }
+            let _ = nix::unistd::write(&ready_w, b"u");
+            drop(ready_w);
+            let mut byte = [0u8; 1];
+            if !matches!(std::fs::File::from(go_r).read(&mut byte), Ok(1)) {
+                die(&mut err, 'S', 0, "PID 1 did not map the command's user namespace".into());
+            }
+            if spec.isolate && let Err(e) = crate::sys::loopback_up() {
+                die(&mut err, 'S', e.raw_os_error().unwrap_or(0), format!("cannot bring up the loopback interface: {e}"));
+            }
+            for r in reopened {
+                if let Err(e) = r.install() {
+                    die(&mut err, 'S', e.raw_os_error().unwrap_or(0), format!("cannot install the reopened descriptor {}: {e}", r.fd));
+                }
+            }
+            if spec.ptrace && let Err(e) = nix::sys::ptrace::traceme() {
+                die(&mut err, 'S', e as i32, format!("cannot be traced: {e}"));
+            }
+            if let Err(e) = crate::sys::install_tree_filter() {
+                die(&mut err, 'S', e.raw_os_error().unwrap_or(0), format!("cannot install the seccomp filter: {e}"));
+            }
+            let e = nix::unistd::execv(&path, &argv).unwrap_err();
+            die(&mut err, 'X', e as i32, format!("{}: {e}", program.display()))
+        }
+        Ok(Some(pid)) => {
+            drop((ready_w, go_r, err_w));
+            let mut byte = [0u8; 1];
+            let unshared = matches!(std::fs::File::from(ready_r).read(&mut byte), Ok(1));
+            if unshared {
+                if let Err(e) = write_id_maps(pid) {
+                    return Err(Spawn::Setup(e));
+                }
+                let _ = nix::unistd::write(&go_w, b"g");
+            }
+            drop(go_w);
+            // End of file: the command executed (the pipe is close-on-exec).
+            let mut report = String::new();
+            let _ = std::fs::File::from(err_r).read_to_string(&mut report);
+            if report.is_empty() {
+                return Ok(pid);
+            }
+            let (head, msg) = report.split_once(' ').unwrap_or((&report, ""));
+            let errno = head.get(1..).and_then(|n| n.parse().ok()).unwrap_or(0);
+            if head.starts_with('X') {
+                Err(Spawn::Exec(errno, msg.to_string()))
+            } else {
+                Err(Spawn::Setup(msg.to_string()))
+            }
+        }
+    }
+}
+
+/// Writes the command's user namespace id maps: as root every id to itself
+/// (ownership and permissions unchanged, no capability of ours); as a user,
+/// the user to itself.
+fn write_id_maps(pid: i32) -> Result<(), String> {
+    let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+    let (uids, gids) = if uid == 0 {
+        ("0 0 4294967295".to_string(), "0 0 4294967295".to_string())
+    } else {
+        (format!("{uid} {uid} 1"), format!("{gid} {gid} 1"))
+    };
+    for (file, map) in [("uid_map", uids), ("gid_map", gids)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, map).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Reaps every child (after the command failed to start).
+fn reap_all() {
+    while let Ok(_) | Err(nix::errno::Errno::EINTR) =
+        nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::__WALL))
+    {}
 }
 
 /// Waits (reaping orphans meanwhile) until `command` ends.
@@ -356,8 +545,17 @@ impl SandboxSpec {
             "--cwd".into(),
             self.cwd.clone().into(),
             format!("--ptrace={}", self.ptrace).into(),
-            "--".into(),
+            format!("--isolate={}", self.isolate).into(),
         ];
+        if let Some(hide) = &self.hide {
+            args.push("--hide".into());
+            args.push(hide.clone().into());
+        }
+        for reopen in &self.reopen {
+            args.push("--reopen".into());
+            args.push(reopen.to_arg());
+        }
+        args.push("--".into());
         args.extend(self.argv.iter().cloned());
         args
     }

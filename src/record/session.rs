@@ -32,6 +32,8 @@ pub enum SessionError {
     Helper(#[source] std::io::Error),
     #[error("the sandbox could not be set up: {0}")]
     Setup(String),
+    #[error("an inherited descriptor cannot be handed to the command")]
+    Inherited(#[source] super::inherit::InheritError),
     #[error("the FUSE session failed")]
     Fuse(#[source] std::io::Error),
 }
@@ -63,6 +65,9 @@ pub struct SessionSpec {
     /// A file the tree must not read (the signing key): hidden from the tree
     /// wherever it lies (design.md section 5a).
     pub protect: Option<Protected>,
+    /// Inherited descriptors under the root, reopened through the mount
+    /// for the command (`inherit::plan`).
+    pub reopen: Vec<super::inherit::Reopen>,
 }
 
 /// A file the recorded tree may not read, by path and identity.
@@ -94,6 +99,7 @@ impl SessionSpec {
             timeout: None,
             isolate: false,
             protect: None,
+            reopen: Vec::new(),
         }
     }
 
@@ -174,6 +180,9 @@ pub fn run(
         cwd: spec.cwd.clone(),
         argv: spec.argv.clone(),
         ptrace: spec.ptrace,
+        isolate: spec.isolate,
+        hide: spec.protect.as_ref().map(|p| p.path.clone()),
+        reopen: spec.reopen.clone(),
     };
     let mut command = std::process::Command::new("/proc/self/exe");
     command.args(sandbox.to_args());
