@@ -483,6 +483,7 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
     }
     incomplete.extend(shared.errors.lock().unwrap().iter().cloned());
     incomplete.extend(inherited.incomplete.iter().cloned());
+    incomplete.extend(outcome.incomplete.iter().cloned());
     if shared.unrepresentable.load(Ordering::Relaxed) {
         incomplete.push(
             "a path under the root is not valid UTF-8 and cannot be an in-toto artifact name"

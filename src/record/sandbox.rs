@@ -128,6 +128,9 @@ pub fn sandbox_main(spec: SandboxSpec) -> i32 {
     match crate::sys::fork_single_threaded() {
         Ok(None) => std::process::exit(init(&spec, status)),
         Ok(Some(init_pid)) => {
+            // The recorder tells a connection that ended with the tree from
+            // one aborted while the tree still ran by whether PID 1 lives.
+            let _ = writeln!(status, "init {init_pid}");
             drop(status);
             let _ = crate::sys::forward_signals_to(init_pid, &FORWARDED);
             loop {

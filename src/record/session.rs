@@ -14,6 +14,7 @@ use std::io::Read as _;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +128,9 @@ pub struct SessionOutcome {
     /// FUSE requests served, by kind.
     pub requests: Vec<(&'static str, u64)>,
     pub passthrough: bool,
+    /// Why the monitoring cannot claim to be complete (the connection was
+    /// aborted, or outlived the tree).
+    pub incomplete: Vec<String>,
 }
 
 fn cloexec(fd: impl AsFd, on: bool) -> nix::Result<()> {
@@ -245,20 +249,38 @@ pub fn run(
     let fuse = crate::sys::receive_fd(&fuse_sock).map_err(SessionError::Helper)?;
     // The rest of the status (the process tree can be large) is read while
     // the tree runs, so that PID 1 never blocks on a full pipe.
-    let rest = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = status_lines.read_to_string(&mut text);
-        text
-    });
-    drop(fuse_sock);
-    let server = std::thread::Builder::new()
-        .name("fuse".into())
-        .spawn(move || -> std::io::Result<bool> {
-            let session = fuser::Session::from_fd(fs, fuse, fuser::SessionACL::All, config)?;
-            session.run()?;
-            Ok(true)
+    let init_pid = Arc::new(AtomicI32::new(0));
+    let rest = {
+        let init_pid = init_pid.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let mut line = String::new();
+            while matches!(std::io::BufRead::read_line(&mut status_lines, &mut line), Ok(n) if n > 0) {
+                if let Some(pid) = line.trim_end().strip_prefix("init ") {
+                    init_pid.store(pid.parse().unwrap_or(0), Ordering::SeqCst);
+                }
+                text.push_str(&line);
+                line.clear();
+            }
+            text
         })
-        .map_err(SessionError::Helper)?;
+    };
+    drop(fuse_sock);
+    let server = {
+        let init_pid = init_pid.clone();
+        std::thread::Builder::new()
+            .name("fuse".into())
+            .spawn(move || -> (std::io::Result<()>, bool) {
+                let served = fuser::Session::from_fd(fs, fuse, fuser::SessionACL::All, config)
+                    .and_then(fuser::Session::run);
+                // The connection ends when the tree's namespaces are gone,
+                // which is after PID 1 has ended; ending while PID 1 still
+                // runs means somebody aborted it.
+                let pid = init_pid.load(Ordering::SeqCst);
+                (served, pid == 0 || process_runs(pid))
+            })
+            .map_err(SessionError::Helper)?
+    };
 
     let timed_out = wait(&mut helper, spec.timeout);
     let text = rest.join().unwrap_or_default();
@@ -266,11 +288,39 @@ pub fn run(
     if let Some(error) = &status.setup_error {
         return Err(SessionError::Setup(error.clone()));
     }
-    let served = server
+    let mut incomplete = Vec::new();
+    // The tree is gone. The connection ends by itself unless a file of the
+    // mount is still open somewhere (in flight in a unix socket, held by a
+    // loop device): then tracelink ends it.
+    let forced = !finished_within(&server, Duration::from_secs(2));
+    if forced {
+        end_fuse_workers(&server);
+        incomplete.push(
+            "a file of the monitored mount was still open after the tree ended (kept in flight in a unix socket or held by a loop device?): the connection was closed by tracelink and whatever held the file may have used it unseen".into(),
+        );
+    }
+    if !server.is_finished() {
+        incomplete.push("the FUSE workers could not be stopped".into());
+        return Ok(SessionOutcome {
+            status,
+            timed_out,
+            requests: requests.snapshot(),
+            passthrough: passthrough.load(Ordering::Relaxed),
+            incomplete,
+        });
+    }
+    let (served, aborted) = server
         .join()
         .map_err(|_| SessionError::Fuse(std::io::Error::other("the FUSE server panicked")))?;
+    if aborted && !forced {
+        incomplete.push(
+            "the FUSE connection was aborted while the tree was running (not by tracelink)".into(),
+        );
+    }
     match served {
         Ok(_) => {}
+        // Our own ending of the workers shows as a read error.
+        Err(_) if forced => {}
         // The connection ends with the namespace; when that races with the
         // last requests the kernel reports it aborted. Once the command's
         // end is known, that is the normal end of the session.
@@ -286,8 +336,84 @@ pub fn run(
         status,
         timed_out,
         requests: requests.snapshot(),
-        passthrough: passthrough.load(std::sync::atomic::Ordering::Relaxed),
+        passthrough: passthrough.load(Ordering::Relaxed),
+        incomplete,
     })
+}
+
+/// Whether process `pid` (a global pid) exists and has not exited.
+fn process_runs(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesized name, which may hold anything.
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
+}
+
+/// Waits up to `limit` for `thread` to finish.
+fn finished_within<T>(thread: &std::thread::JoinHandle<T>, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while !thread.is_finished() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// The signal that interrupts a FUSE worker's read.
+const WAKE_SIGNAL: i32 = libc::SIGUSR2;
+
+/// Ends the FUSE session whatever the kernel still holds (design.md 5a):
+/// every /dev/fuse descriptor of this process is replaced by one that
+/// cannot be read, and each worker is interrupted in its read; its retry
+/// fails, the worker ends, and the last close of the connection's
+/// descriptors aborts it.
+fn end_fuse_workers<T>(server: &std::thread::JoinHandle<T>) {
+    let Ok(null) = nix::fcntl::open(
+        Path::new("/dev/null"),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return;
+    };
+    for fd in fuse_descriptors() {
+        let _ = crate::sys::dup2(null.as_fd(), fd);
+    }
+    let _ = crate::sys::interrupt_with(WAKE_SIGNAL);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !server.is_finished() && std::time::Instant::now() < deadline {
+        for tid in fuse_worker_threads() {
+            let _ = crate::sys::signal_thread(tid, WAKE_SIGNAL);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// This process's descriptors open on /dev/fuse.
+fn fuse_descriptors() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == Path::new("/dev/fuse")))
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect()
+}
+
+/// The threads of this process that serve FUSE requests (fuser names them).
+fn fuse_worker_threads() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.starts_with("fuser-"))
+        })
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect()
 }
 
 /// Waits for the helper; after `timeout`, kills it (its PID 1 and with it
