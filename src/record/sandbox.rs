@@ -399,6 +399,9 @@ fn spawn_command(
             // The command's process. Every failure goes to PID 1 on `err_w`.
             drop((ready_r, go_w, err_r));
             let mut err = std::fs::File::from(err_w);
+            // PID 1 is not dumpable and fork copied that; PID 1 must be able
+            // to open this process's id maps (exec would reset it anyway).
+            let _ = nix::sys::prctl::set_dumpable(true);
             let die = |err: &mut std::fs::File, kind: char, errno: i32, msg: String| -> ! {
                 let _ = write!(err, "{kind}{errno} {msg}");
                 std::process::exit(if kind == 'X' { 127 } else { 125 })
