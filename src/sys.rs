@@ -376,8 +376,8 @@ extern "C" fn do_nothing(_: libc::c_int) {}
 /// Makes `sig` interrupt blocking system calls of whichever thread receives
 /// it (a handler that does nothing, without SA_RESTART).
 pub fn interrupt_with(sig: i32) -> io::Result<()> {
-    let sig =
-        nix::sys::signal::Signal::try_from(sig).map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    let sig = nix::sys::signal::Signal::try_from(sig)
+        .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
     let action = nix::sys::signal::SigAction::new(
         nix::sys::signal::SigHandler::Handler(do_nothing),
         nix::sys::signal::SaFlags::empty(),

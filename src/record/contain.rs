@@ -43,7 +43,9 @@ fn unescape(field: &str) -> PathBuf {
     while i < bytes.len() {
         if bytes[i] == b'\\'
             && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
             let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(v);
@@ -99,7 +101,10 @@ fn overlay_layers(options: &str) -> Vec<PathBuf> {
         let Some((key, value)) = option.split_once('=') else {
             continue;
         };
-        if matches!(key, "lowerdir" | "upperdir" | "workdir" | "lowerdir+" | "datadir+") {
+        if matches!(
+            key,
+            "lowerdir" | "upperdir" | "workdir" | "lowerdir+" | "datadir+"
+        ) {
             layers.extend(value.split(':').map(unescape));
         }
     }
@@ -115,7 +120,9 @@ pub fn other_views(mounts: &[MountInfo], root: &Path) -> Vec<PathBuf> {
     let Some(home) = mount_of(mounts, root) else {
         return Vec::new();
     };
-    let rel = root.strip_prefix(&home.mount_point).unwrap_or(Path::new(""));
+    let rel = root
+        .strip_prefix(&home.mount_point)
+        .unwrap_or(Path::new(""));
     let root_in_fs = home.root.join(rel);
     let mut out = Vec::new();
     for m in mounts {
@@ -219,8 +226,7 @@ pub struct Plan<'a> {
 /// Prepares the tree's view in the current (private) mount namespace, before
 /// the monitored mount is made. Call with the mount table of this namespace.
 pub fn prepare(plan: &Plan<'_>) -> Result<(), ContainError> {
-    let text =
-        std::fs::read_to_string("/proc/self/mountinfo").map_err(ContainError::MountTable)?;
+    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(ContainError::MountTable)?;
     let mounts = parse_mountinfo(&text);
     for view in other_views(&mounts, plan.root) {
         if plan.root.starts_with(&view) {
@@ -275,11 +281,16 @@ fn minimal_dev(root: &Path) -> Result<(), ContainError> {
     }
     // The old nodes are reached through descriptors once the tmpfs hides them.
     let mut keep: Vec<(OsString, std::os::fd::OwnedFd)> = Vec::new();
-    for name in DEVICES.iter().chain(["pts", "shm", "mqueue", "hugepages"].iter()) {
+    for name in DEVICES
+        .iter()
+        .chain(["pts", "shm", "mqueue", "hugepages"].iter())
+    {
         let path = dev.join(name);
         if let Ok(fd) = nix::fcntl::open(
             &path,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_CLOEXEC
+                | nix::fcntl::OFlag::O_NOFOLLOW,
             nix::sys::stat::Mode::empty(),
         ) {
             keep.push((OsString::from(name), fd));
@@ -299,9 +310,8 @@ fn minimal_dev(root: &Path) -> Result<(), ContainError> {
             std::os::fd::AsRawFd::as_raw_fd(fd)
         ));
         let target = dev.join(name);
-        let is_dir = nix::sys::stat::fstat(fd).is_ok_and(|st| {
-            st.st_mode & libc::S_IFMT == libc::S_IFDIR
-        });
+        let is_dir =
+            nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
         if is_dir {
             std::fs::create_dir(&target)
         } else {

@@ -133,6 +133,9 @@ struct Shared {
     processes: Mutex<HashMap<u32, u32>>,
     /// Sandbox pid -> (name, global parent pid) at the process's first request.
     seen: Mutex<BTreeMap<u32, (String, String)>>,
+    /// Pid -> its PID namespace (`pid:[N]`), at the process's first request:
+    /// a caller outside the sandbox's namespace is not of the tree.
+    pid_ns: Mutex<BTreeMap<u32, String>>,
     /// Lookups that found nothing: path -> the processes that looked.
     missing: Mutex<BTreeMap<String, BTreeSet<u32>>>,
     /// Every path a lookup found.
@@ -203,6 +206,7 @@ impl Recorder {
             processes: Mutex::new(HashMap::new()),
             missing: Mutex::new(BTreeMap::new()),
             seen: Mutex::new(BTreeMap::new()),
+            pid_ns: Mutex::new(BTreeMap::new()),
             found: Mutex::new(BTreeSet::new()),
         });
         let (jobs, rx) = crossbeam_channel::unbounded::<(Node, Source, Arc<Slot>)>();
@@ -260,6 +264,10 @@ impl Recorder {
             .and_then(|v| v.parse().ok())
             .unwrap_or(tid);
         self.shared.processes.lock().unwrap().insert(tid, pid);
+        let ns = std::fs::read_link(format!("/proc/{tid}/ns/pid"))
+            .map(|l| l.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.shared.pid_ns.lock().unwrap().entry(pid).or_insert(ns);
         // Without ptrace this first touch of the root is all we learn of the
         // process: its name and (global) parent, from /proc/TID/status.
         self.shared
@@ -484,6 +492,7 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
     incomplete.extend(shared.errors.lock().unwrap().iter().cloned());
     incomplete.extend(inherited.incomplete.iter().cloned());
     incomplete.extend(outcome.incomplete.iter().cloned());
+    incomplete.extend(unknown_callers(&shared, &outcome, spec.session.ptrace));
     if shared.unrepresentable.load(Ordering::Relaxed) {
         incomplete.push(
             "a path under the root is not valid UTF-8 and cannot be an in-toto artifact name"
@@ -543,6 +552,38 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         timed_out: outcome.timed_out,
         trace,
     })
+}
+
+/// Callers of the mount that are not of the recorded tree (design.md 5a):
+/// processes outside the sandbox's PID namespace, and with ptrace, processes
+/// the tracer never saw (a clone it could not follow). PID 1 (it reopens
+/// inherited descriptors) and requests without a caller (pid 0) are known.
+fn unknown_callers(
+    shared: &Shared,
+    outcome: &session::SessionOutcome,
+    ptrace: bool,
+) -> Vec<String> {
+    let traced: BTreeSet<u32> = outcome.status.procs.iter().map(|p| p.pid as u32).collect();
+    let seen = shared.seen.lock().unwrap();
+    let name = |pid: &u32| seen.get(pid).map_or("?", |(n, _)| n.as_str()).to_string();
+    let mut out = Vec::new();
+    for (pid, ns) in shared.pid_ns.lock().unwrap().iter() {
+        if *pid == 0 {
+            continue;
+        }
+        if outcome.pid_ns.as_deref() != Some(ns.as_str()) {
+            out.push(format!(
+                "process {pid} ({}) outside the recorded tree used the monitored mount",
+                name(pid)
+            ));
+        } else if ptrace && *pid != 1 && !traced.contains(pid) {
+            out.push(format!(
+                "process {pid} ({}) used the monitored mount but the tracer never saw it",
+                name(pid)
+            ));
+        }
+    }
+    out
 }
 
 /// Digests `file` (from its start, whatever its offset), copying it into

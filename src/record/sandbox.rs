@@ -125,13 +125,34 @@ pub fn sandbox_main(spec: SandboxSpec) -> i32 {
             return 125;
         }
     }
+    // PID 1 waits until its pid has been reported: the recorder tells the
+    // tree's callers by their PID namespace, and a connection that ended
+    // with the tree from one aborted while it ran by whether PID 1 lives.
+    let (go_r, go_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(pipe) => pipe,
+        Err(e) => {
+            let _ = writeln!(status, "setup-error cannot make a pipe: {e}");
+            return 125;
+        }
+    };
     match crate::sys::fork_single_threaded() {
-        Ok(None) => std::process::exit(init(&spec, status)),
+        Ok(None) => {
+            drop(go_w);
+            let mut byte = [0u8; 1];
+            if !matches!(
+                std::io::Read::read(&mut std::fs::File::from(go_r), &mut byte),
+                Ok(1)
+            ) {
+                std::process::exit(125);
+            }
+            std::process::exit(init(&spec, status))
+        }
         Ok(Some(init_pid)) => {
-            // The recorder tells a connection that ended with the tree from
-            // one aborted while the tree still ran by whether PID 1 lives.
+            drop(go_r);
             let _ = writeln!(status, "init {init_pid}");
             drop(status);
+            let _ = nix::unistd::write(&go_w, b"g");
+            drop(go_w);
             let _ = crate::sys::forward_signals_to(init_pid, &FORWARDED);
             loop {
                 match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init_pid), None) {
@@ -243,9 +264,6 @@ fn setup(spec: &SandboxSpec) -> Result<(), String> {
 fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
     use nix::mount::{MsFlags, mount};
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-    // The tree (root in its own user namespace) must not ptrace or read
-    // the memory of the process that reports on it.
-    let _ = nix::sys::prctl::set_dumpable(false);
     let fail = |status: &mut std::fs::File, msg: String| {
         let _ = writeln!(status, "setup-error {msg}");
         125
@@ -260,14 +278,20 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None::<&str>,
     ) {
-        return fail(&mut status, format!("cannot mount a /proc for the tree: {e}"));
+        return fail(
+            &mut status,
+            format!("cannot mount a /proc for the tree: {e}"),
+        );
     }
     if let Err(e) = super::contain::harden_proc() {
         return fail(&mut status, e.to_string());
     }
     // The old cwd is the directory under the mount: enter the mount.
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
-        return fail(&mut status, format!("cannot enter {}: {e}", spec.cwd.display()));
+        return fail(
+            &mut status,
+            format!("cannot enter {}: {e}", spec.cwd.display()),
+        );
     }
     let mut reopened = Vec::new();
     for reopen in &spec.reopen {
@@ -296,6 +320,10 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
             return 127;
         }
     };
+    // The tree (root in its own user namespace) must not ptrace or read
+    // the memory of the process that reports on it. (Until now the recorder
+    // may read our /proc files: it does for the reopened descriptors.)
+    let _ = nix::sys::prctl::set_dumpable(false);
     let command_pid = match spawn_command(spec, &program, &reopened) {
         Ok(pid) => pid,
         Err(Spawn::Exec(errno, msg)) => {
@@ -380,13 +408,26 @@ fn spawn_command(
     use std::os::unix::ffi::OsStrExt as _;
     let cstr = |s: &std::ffi::OsStr| CString::new(s.as_bytes()).ok();
     let Some(path) = cstr(program.as_os_str()) else {
-        return Err(Spawn::Exec(libc::EINVAL, "the program name holds a NUL byte".into()));
+        return Err(Spawn::Exec(
+            libc::EINVAL,
+            "the program name holds a NUL byte".into(),
+        ));
     };
-    let Some(argv) = spec.argv.iter().map(|a| cstr(a)).collect::<Option<Vec<_>>>() else {
-        return Err(Spawn::Exec(libc::EINVAL, "an argument holds a NUL byte".into()));
+    let Some(argv) = spec
+        .argv
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Err(Spawn::Exec(
+            libc::EINVAL,
+            "an argument holds a NUL byte".into(),
+        ));
     };
     let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
-    let pipes = pipe().and_then(|a| pipe().map(|b| (a, b))).and_then(|ab| pipe().map(|c| (ab, c)));
+    let pipes = pipe()
+        .and_then(|a| pipe().map(|b| (a, b)))
+        .and_then(|ab| pipe().map(|c| (ab, c)));
     let (((ready_r, ready_w), (go_r, go_w)), (err_r, err_w)) =
         pipes.map_err(|e| Spawn::Setup(format!("cannot make pipes: {e}")))?;
     let mut flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS;
@@ -394,7 +435,9 @@ fn spawn_command(
         flags |= CloneFlags::CLONE_NEWNET;
     }
     match crate::sys::fork_single_threaded() {
-        Err(e) => Err(Spawn::Setup(format!("cannot fork the command's process: {e}"))),
+        Err(e) => Err(Spawn::Setup(format!(
+            "cannot fork the command's process: {e}"
+        ))),
         Ok(None) => {
             // The command's process. Every failure goes to PID 1 on `err_w`.
             drop((ready_r, go_w, err_r));
@@ -407,30 +450,66 @@ fn spawn_command(
                 std::process::exit(if kind == 'X' { 127 } else { 125 })
             };
             if let Err(e) = nix::sched::unshare(flags) {
-                die(&mut err, 'S', e as i32, format!("the command cannot enter a user namespace of its own (are user namespaces enabled?): {e}"));
+                die(
+                    &mut err,
+                    'S',
+                    e as i32,
+                    format!(
+                        "the command cannot enter a user namespace of its own (are user namespaces enabled?): {e}"
+                    ),
+                );
             }
             let _ = nix::unistd::write(&ready_w, b"u");
             drop(ready_w);
             let mut byte = [0u8; 1];
             if !matches!(std::fs::File::from(go_r).read(&mut byte), Ok(1)) {
-                die(&mut err, 'S', 0, "PID 1 did not map the command's user namespace".into());
+                die(
+                    &mut err,
+                    'S',
+                    0,
+                    "PID 1 did not map the command's user namespace".into(),
+                );
             }
-            if spec.isolate && let Err(e) = crate::sys::loopback_up() {
-                die(&mut err, 'S', e.raw_os_error().unwrap_or(0), format!("cannot bring up the loopback interface: {e}"));
+            if spec.isolate
+                && let Err(e) = crate::sys::loopback_up()
+            {
+                die(
+                    &mut err,
+                    'S',
+                    e.raw_os_error().unwrap_or(0),
+                    format!("cannot bring up the loopback interface: {e}"),
+                );
             }
             for r in reopened {
                 if let Err(e) = r.install() {
-                    die(&mut err, 'S', e.raw_os_error().unwrap_or(0), format!("cannot install the reopened descriptor {}: {e}", r.fd));
+                    die(
+                        &mut err,
+                        'S',
+                        e.raw_os_error().unwrap_or(0),
+                        format!("cannot install the reopened descriptor {}: {e}", r.fd),
+                    );
                 }
             }
-            if spec.ptrace && let Err(e) = nix::sys::ptrace::traceme() {
+            if spec.ptrace
+                && let Err(e) = nix::sys::ptrace::traceme()
+            {
                 die(&mut err, 'S', e as i32, format!("cannot be traced: {e}"));
             }
             if let Err(e) = crate::sys::install_tree_filter() {
-                die(&mut err, 'S', e.raw_os_error().unwrap_or(0), format!("cannot install the seccomp filter: {e}"));
+                die(
+                    &mut err,
+                    'S',
+                    e.raw_os_error().unwrap_or(0),
+                    format!("cannot install the seccomp filter: {e}"),
+                );
             }
             let e = nix::unistd::execv(&path, &argv).unwrap_err();
-            die(&mut err, 'X', e as i32, format!("{}: {e}", program.display()))
+            die(
+                &mut err,
+                'X',
+                e as i32,
+                format!("{}: {e}", program.display()),
+            )
         }
         Ok(Some(pid)) => {
             drop((ready_w, go_r, err_w));
@@ -464,7 +543,10 @@ fn spawn_command(
 /// (ownership and permissions unchanged, no capability of ours); as a user,
 /// the user to itself.
 fn write_id_maps(pid: i32) -> Result<(), String> {
-    let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+    let (uid, gid) = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
     let (uids, gids) = if uid == 0 {
         ("0 0 4294967295".to_string(), "0 0 4294967295".to_string())
     } else {

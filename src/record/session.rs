@@ -14,7 +14,7 @@ use std::io::Read as _;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,9 @@ pub struct SessionOutcome {
     /// Why the monitoring cannot claim to be complete (the connection was
     /// aborted, or outlived the tree).
     pub incomplete: Vec<String>,
+    /// The sandbox's PID namespace (`pid:[N]`): callers of the mount from
+    /// elsewhere are not of the tree.
+    pub pid_ns: Option<String>,
 }
 
 fn cloexec(fd: impl AsFd, on: bool) -> nix::Result<()> {
@@ -247,27 +250,29 @@ pub fn run(
         ));
     }
     let fuse = crate::sys::receive_fd(&fuse_sock).map_err(SessionError::Helper)?;
+    // The helper reports PID 1's pid before PID 1 starts anything: the
+    // tree's callers are told by their PID namespace, and a connection that
+    // ended with the tree from one aborted while it ran by whether PID 1 lives.
+    let mut init_line = String::new();
+    let _ = std::io::BufRead::read_line(&mut status_lines, &mut init_line);
+    let init_pid: i32 = init_line
+        .trim_end()
+        .strip_prefix("init ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // Readable once PID 1 exists (PID 1 itself is not dumpable; the helper is).
+    let pid_ns = std::fs::read_link(format!("/proc/{}/ns/pid_for_children", helper.id()))
+        .ok()
+        .map(|l| l.to_string_lossy().into_owned());
     // The rest of the status (the process tree can be large) is read while
     // the tree runs, so that PID 1 never blocks on a full pipe.
-    let init_pid = Arc::new(AtomicI32::new(0));
-    let rest = {
-        let init_pid = init_pid.clone();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let mut line = String::new();
-            while matches!(std::io::BufRead::read_line(&mut status_lines, &mut line), Ok(n) if n > 0) {
-                if let Some(pid) = line.trim_end().strip_prefix("init ") {
-                    init_pid.store(pid.parse().unwrap_or(0), Ordering::SeqCst);
-                }
-                text.push_str(&line);
-                line.clear();
-            }
-            text
-        })
-    };
+    let rest = std::thread::spawn(move || {
+        let mut text = init_line;
+        let _ = status_lines.read_to_string(&mut text);
+        text
+    });
     drop(fuse_sock);
     let server = {
-        let init_pid = init_pid.clone();
         std::thread::Builder::new()
             .name("fuse".into())
             .spawn(move || -> (std::io::Result<()>, bool) {
@@ -276,8 +281,7 @@ pub fn run(
                 // The connection ends when the tree's namespaces are gone,
                 // which is after PID 1 has ended; ending while PID 1 still
                 // runs means somebody aborted it.
-                let pid = init_pid.load(Ordering::SeqCst);
-                (served, pid == 0 || process_runs(pid))
+                (served, init_pid == 0 || process_runs(init_pid))
             })
             .map_err(SessionError::Helper)?
     };
@@ -307,6 +311,7 @@ pub fn run(
             requests: requests.snapshot(),
             passthrough: passthrough.load(Ordering::Relaxed),
             incomplete,
+            pid_ns,
         });
     }
     let (served, aborted) = server
@@ -338,6 +343,7 @@ pub fn run(
         requests: requests.snapshot(),
         passthrough: passthrough.load(Ordering::Relaxed),
         incomplete,
+        pid_ns,
     })
 }
 
@@ -347,7 +353,9 @@ fn process_runs(pid: i32) -> bool {
         return false;
     };
     // The state follows the parenthesized name, which may hold anything.
-    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
     !matches!(state, Some('Z' | 'X') | None)
 }
 
