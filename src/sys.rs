@@ -79,6 +79,7 @@ pub fn fork_single_threaded() -> io::Result<Option<i32>> {
 }
 
 static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+static ESCALATE_AFTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 extern "C" fn forward_signal(sig: libc::c_int) {
     let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
@@ -88,22 +89,51 @@ extern "C" fn forward_signal(sig: libc::c_int) {
             libc::kill(pid, sig);
         }
     }
+    let secs = ESCALATE_AFTER.swap(0, std::sync::atomic::Ordering::SeqCst);
+    if secs > 0 {
+        // SAFETY: alarm(2) is async-signal-safe and takes an integer.
+        unsafe {
+            libc::alarm(secs);
+        }
+    }
+}
+
+extern "C" fn kill_everything(_: libc::c_int) {
+    // SAFETY: kill(2) is async-signal-safe; -1 means every process this one
+    // may signal: for PID 1 of a PID namespace, every other process in it.
+    unsafe {
+        libc::kill(-1, libc::SIGKILL);
+    }
 }
 
 /// From now on, `signals` delivered to this process are sent on to `pid`
 /// (one target per process; a later call replaces it).
 pub fn forward_signals_to(pid: i32, signals: &[i32]) -> io::Result<()> {
     FORWARD_TO.store(pid, std::sync::atomic::Ordering::SeqCst);
+    install_handler(signals, forward_signal)
+}
+
+/// Like `forward_signals_to`, for PID 1 of a PID namespace: the first
+/// forwarded signal also starts a timer, and `grace` seconds later every
+/// other process of the namespace is killed, so a tree that ignores the
+/// signal still ends.
+pub fn forward_signals_then_kill_all(pid: i32, signals: &[i32], grace: u32) -> io::Result<()> {
+    ESCALATE_AFTER.store(grace.max(1), std::sync::atomic::Ordering::SeqCst);
+    install_handler(&[libc::SIGALRM], kill_everything)?;
+    forward_signals_to(pid, signals)
+}
+
+fn install_handler(signals: &[i32], handler: extern "C" fn(libc::c_int)) -> io::Result<()> {
     let action = nix::sys::signal::SigAction::new(
-        nix::sys::signal::SigHandler::Handler(forward_signal),
+        nix::sys::signal::SigHandler::Handler(handler),
         nix::sys::signal::SaFlags::SA_RESTART,
         nix::sys::signal::SigSet::empty(),
     );
     for &sig in signals {
         let sig = nix::sys::signal::Signal::try_from(sig)
             .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
-        // SAFETY: the handler only loads an atomic and calls kill(2), both
-        // async-signal-safe.
+        // SAFETY: the handlers only load and swap atomics and call kill(2)
+        // and alarm(2), all async-signal-safe.
         unsafe { nix::sys::signal::sigaction(sig, &action) }
             .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
     }

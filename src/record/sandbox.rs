@@ -103,6 +103,9 @@ impl SandboxStatus {
     }
 }
 
+/// How long the tree has to end after a forwarded stop signal.
+const STOP_GRACE_SECS: u32 = 5;
+
 const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
 /// The helper's main function. Returns its exit status.
@@ -336,7 +339,9 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
             return fail(&mut status, msg);
         }
     };
-    let _ = crate::sys::forward_signals_to(command_pid, &FORWARDED);
+    // A tree that ignores a forwarded stop signal is killed a little later:
+    // tracelink always ends.
+    let _ = crate::sys::forward_signals_then_kill_all(command_pid, &FORWARDED, STOP_GRACE_SECS);
     let (ended, procs) = if spec.ptrace {
         super::tracer::follow(command_pid, &spec.root)
     } else {
