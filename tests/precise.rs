@@ -1496,3 +1496,108 @@ fn no_ptrace_lets_a_tracing_command_run() {
         .collect();
     assert!(names.contains(&"cat"), "{names:?}");
 }
+
+// ------------------------------------- design.md 5a: untrusted command
+
+/// `tracelink run -n step -k KEY FLAGS -- COMMAND` in the root, with the
+/// metadata directory among FLAGS (the `-d` of `Case::command` is left
+/// out), as the case's user.
+fn run_with_own_flags(case: &Case, flags: &[&str], command: &[&str]) -> Output {
+    let mut cmd = match &case.as_user {
+        None => common::tracelink(),
+        Some((uid, gid, bin)) => {
+            chown_tree(&case.root, *uid, *gid);
+            let mut cmd = Command::new("setpriv");
+            cmd.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={gid}"))
+                .args(["--clear-groups", "--"])
+                .arg(bin);
+            cmd
+        }
+    };
+    cmd.current_dir(&case.root)
+        .stdin(Stdio::null())
+        .args(["run", "-n", STEP, "-k"])
+        .arg(&case.key)
+        .args(flags)
+        .arg("--")
+        .args(command);
+    common::output(&mut cmd)
+}
+
+/// A directory name under the system's temporary directory that does not
+/// exist yet (the recorded command creates it).
+fn fresh_temp_name(what: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    std::env::temp_dir().join(format!("{what}-{}-{nanos}", std::process::id()))
+}
+
+/// Bug pinned: the link and trace were written by the metadata directory's
+/// path after the command ran, so a command that renamed the directory
+/// (inside the root) and put a symlink in its place redirected them
+/// wherever it liked. They must land in the directory that was opened
+/// before the run, now `meta.moved`, and nothing in the symlink's target.
+#[test]
+fn metadata_directory_swapped_for_a_symlink_during_the_run_keeps_link_and_trace() {
+    let Some(case) =
+        Case::new("metadata_directory_swapped_for_a_symlink_during_the_run_keeps_link_and_trace")
+    else {
+        return;
+    };
+    case.dir("meta");
+    let elsewhere = fresh_temp_name("elsewhere");
+    let script = format!(
+        "mv meta meta.moved && mkdir {0} && ln -s {0} meta",
+        elsewhere.display()
+    );
+    let meta = case.root.join("meta");
+    let out = run_with_own_flags(&case, &["-d", meta.to_str().unwrap()], &sh(&script));
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let in_elsewhere = listing(&elsewhere);
+    let _ = fs::remove_dir_all(&elsewhere);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    // The swap really happened.
+    let swapped = fs::symlink_metadata(&meta).unwrap();
+    assert!(swapped.file_type().is_symlink(), "ROOT/meta: {swapped:?}");
+    assert_eq!(fs::read_link(&meta).unwrap(), elsewhere);
+    assert_eq!(
+        in_elsewhere,
+        Vec::<String>::new(),
+        "nothing may be written through the symlink\n{}",
+        common::show(&out)
+    );
+    let link_name = format!("{STEP}.{KEYID8}.link");
+    let trace_name = format!("{link_name}.trace.json");
+    let moved = case.root.join("meta.moved");
+    assert_eq!(
+        listing(&moved),
+        [link_name.clone(), trace_name.clone()],
+        "{}",
+        common::show(&out)
+    );
+    let link: Value = serde_json::from_slice(&fs::read(moved.join(&link_name)).unwrap()).unwrap();
+    let trace_bytes = fs::read(moved.join(&trace_name)).unwrap();
+    assert_eq!(
+        link["signed"]["environment"]["tracelink"]["trace"]["sha256"],
+        sha256_hex(&trace_bytes),
+        "the link signs the trace beside it"
+    );
+    assert_eq!(link["signed"]["environment"]["tracelink"]["complete"], true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("was moved or replaced") && stderr.contains("meta.moved"),
+        "the user is told where the outputs are: {stderr}"
+    );
+}

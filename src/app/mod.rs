@@ -17,7 +17,7 @@ use std::time::Duration;
 use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
 use tracelink::keys::{KeyError, KeyIdFormat, PrivateKey};
-use tracelink::link::{self, ArtifactMap, Byproducts, DigestSet, Link, Wrapper};
+use tracelink::link::{self, ArtifactMap, Byproducts, DigestSet, Link, OutputDir, Wrapper};
 use tracelink::record::{sandbox, session};
 use tracelink::runner::{self, Interrupts, RunError};
 use tracelink::snapshot::{self, Recorded};
@@ -84,10 +84,10 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     if !args.no_command && args.command.is_empty() {
         bail!("no command given: put it after `--`, or pass -x/--no-command to record without one");
     }
+    let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
     let opts = snapshot_options(&args.artifacts)?;
-    check_output_dir(&args.metadata_directory)?;
 
     let t_materials = std::time::Instant::now();
     let materials = record_artifacts(
@@ -134,7 +134,7 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     };
     let name = link::file_name(&link.name, &signer.keyid);
     let t_write = std::time::Instant::now();
-    signer.write(link, &args.metadata_directory, &name, &interrupts)?;
+    signer.write(link, &out_dir, &name, &interrupts)?;
     timing("sign and write", t_write);
     Ok(interrupted(&interrupts).unwrap_or(exit_code))
 }
@@ -156,10 +156,12 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             "--lstrip-paths is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
         );
     }
+    // Opened before the command runs: the tree may rename the directory and
+    // put a symlink in its place, the trace and link still land here.
+    let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
     let excludes = excludes(&args.artifacts)?;
-    check_output_dir(&args.metadata_directory)?;
     let root_arg = args.root.clone().unwrap_or_else(|| ".".into());
     let root = std::fs::canonicalize(&root_arg)
         .with_context(|| format!("--root {}", root_arg.display()))?;
@@ -236,7 +238,8 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
     let trace_name = format!("{name}.trace.json");
     let trace_bytes =
         serde_json::to_vec_pretty(&recording.trace).context("cannot encode the trace")?;
-    let trace_path = link::write_atomically(&args.metadata_directory, &trace_name, &trace_bytes)?;
+    let trace_path = out_dir.write_atomically(&trace_name, &trace_bytes)?;
+    warn_if_moved(&out_dir);
     let complete = recording.incomplete.is_empty();
     if !complete {
         for reason in &recording.incomplete {
@@ -276,8 +279,20 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         },
         environment,
     };
-    signer.write(link, &args.metadata_directory, &name, interrupts)?;
+    signer.write(link, &out_dir, &name, interrupts)?;
     Ok(interrupted(interrupts).unwrap_or(exit_code))
+}
+
+/// Says so when the metadata directory was moved or replaced while the
+/// command ran: the outputs went to the directory that was opened.
+fn warn_if_moved(dir: &OutputDir) {
+    if let Some(now) = dir.moved_to() {
+        eprintln!(
+            "tracelink: warning: the metadata directory {} was moved or replaced while the command ran; the outputs are written to the directory opened before the run, now at {}",
+            dir.path().display(),
+            now.display()
+        );
+    }
 }
 
 fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
@@ -299,16 +314,16 @@ fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
         ..Link::default()
     };
     let name = link::unfinished_file_name(&link.name, &signer.keyid);
-    signer.write(link, Path::new("."), &name, &interrupts)?;
+    signer.write(link, &output_dir(Path::new("."))?, &name, &interrupts)?;
     Ok(interrupted(&interrupts).unwrap_or(0))
 }
 
 fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
     let interrupts = Interrupts::install().context("cannot set up signal handling")?;
+    let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
     let opts = snapshot_options(&args.artifacts)?;
-    check_output_dir(&args.metadata_directory)?;
     let unfinished = Path::new(".").join(link::unfinished_file_name(
         &args.signing.step_name,
         &signer.keyid,
@@ -334,7 +349,7 @@ fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
     let products = record_artifacts(&args.products, &opts, &algs, None, "products", &interrupts)?;
     link.products = artifact_map(products.iter().map(|(n, h)| (n, &h.digests)));
     let name = link::file_name(&link.name, &signer.keyid);
-    signer.write(link, &args.metadata_directory, &name, &interrupts)?;
+    signer.write(link, &out_dir, &name, &interrupts)?;
     if let Some(code) = interrupted(&interrupts) {
         return Ok(code);
     }
@@ -499,7 +514,7 @@ impl Signer {
     fn write(
         &self,
         link: Link,
-        dir: &Path,
+        dir: &OutputDir,
         name: &str,
         interrupts: &Interrupts,
     ) -> anyhow::Result<()> {
@@ -508,7 +523,7 @@ impl Signer {
         if interrupts.received().is_some() {
             return Ok(());
         }
-        let path = link::write_atomically(dir, name, &bytes)?;
+        let path = dir.write_atomically(name, &bytes)?;
         eprintln!(
             "tracelink: wrote {} ({materials} materials, {products} products)",
             path.display(),
@@ -538,14 +553,16 @@ fn snapshot_options(args: &cli::ArtifactArgs) -> anyhow::Result<snapshot::Option
     })
 }
 
-fn check_output_dir(dir: &Path) -> anyhow::Result<()> {
+/// Opens the metadata directory, once: outputs are created beneath this
+/// descriptor.
+fn output_dir(dir: &Path) -> anyhow::Result<OutputDir> {
     if !dir.is_dir() {
         bail!(
             "metadata directory {} does not exist or is not a directory",
             dir.display()
         );
     }
-    Ok(())
+    Ok(OutputDir::open(dir)?)
 }
 
 fn record_artifacts(
