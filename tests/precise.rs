@@ -1601,3 +1601,51 @@ fn metadata_directory_swapped_for_a_symlink_during_the_run_keeps_link_and_trace(
         "the user is told where the outputs are: {stderr}"
     );
 }
+
+/// Bug pinned: `--store DIR` objects were created by path while and after
+/// the command ran, so a command that swapped the store's object directory
+/// (inside the root) for a symlink redirected the copies. They must land
+/// in the directory the store opened before the run, nothing in the target.
+#[test]
+fn store_directory_swapped_for_a_symlink_during_the_run_keeps_the_objects() {
+    let Some(case) =
+        Case::new("store_directory_swapped_for_a_symlink_during_the_run_keeps_the_objects")
+    else {
+        return;
+    };
+    case.file("a", A);
+    let store = case.root.join("store");
+    let elsewhere = fresh_temp_name("elsewhere-store");
+    let script = format!(
+        "mv store/sha256 store/sha256.moved && mkdir {0} && ln -s {0} store/sha256 && cat a > b",
+        elsewhere.display()
+    );
+    let out = case.run(
+        &["--store", store.to_str().unwrap(), "--exclude", "store"],
+        &sh(&script),
+    );
+    let in_elsewhere: Vec<_> = fs::read_dir(&elsewhere)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    let _ = fs::remove_dir_all(&elsewhere);
+    let signed = case.recorded(&out, 0, &sh(&script));
+    case.expect(
+        "store swap",
+        &signed,
+        &[("a", case.h(A))],
+        &[("b", case.h(A))],
+    );
+    assert!(
+        fs::symlink_metadata(store.join("sha256"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(in_elsewhere.is_empty(), "{in_elsewhere:?}");
+    let digest = case.h(A);
+    let object = store
+        .join("sha256.moved")
+        .join(&digest[..2])
+        .join(&digest[2..]);
+    assert_eq!(fs::read(&object).unwrap(), A, "{}", object.display());
+}
