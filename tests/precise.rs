@@ -1649,3 +1649,32 @@ fn store_directory_swapped_for_a_symlink_during_the_run_keeps_the_objects() {
         .join(&digest[2..]);
     assert_eq!(fs::read(&object).unwrap(), A, "{}", object.display());
 }
+
+/// Bug pinned: a signing key with a second name (hard link) was used
+/// without a word, though only the name tracelink read can be covered
+/// outside the root (design.md 5a); a key with one name gets no warning.
+#[test]
+fn signing_key_with_another_hard_link_is_warned_about() {
+    let Some(case) = Case::new("signing_key_with_another_hard_link_is_warned_about") else {
+        return;
+    };
+    let out = case.run(&[], &["true"]);
+    case.recorded(&out, 0, &["true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("hard link"), "{stderr}");
+
+    fs::remove_file(case.link_path()).unwrap();
+    fs::remove_file(case.trace_path()).unwrap();
+    let second = case.out.join("second-name.pem");
+    fs::hard_link(&case.key, &second).unwrap();
+    let out = case.run(&[], &["true"]);
+    case.recorded(&out, 0, &["true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let key = fs::canonicalize(&case.key).unwrap();
+    assert!(
+        stderr.contains("tracelink: warning: private key")
+            && stderr.contains(key.to_str().unwrap())
+            && stderr.contains("2 hard links"),
+        "{stderr}"
+    );
+}

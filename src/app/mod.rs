@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
-use tracelink::keys::{KeyError, KeyIdFormat, PrivateKey};
+use tracelink::keys::{KeyError, KeyFile, KeyIdFormat, PrivateKey};
 use tracelink::link::{self, ArtifactMap, Byproducts, DigestSet, Link, OutputDir, Wrapper};
 use tracelink::record::{sandbox, session};
 use tracelink::runner::{self, Interrupts, RunError};
@@ -160,6 +160,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
     // put a symlink in its place, the trace and link still land here.
     let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
+    let protect = signer.protected();
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
     let excludes = excludes(&args.artifacts)?;
     let root_arg = args.root.clone().unwrap_or_else(|| ".".into());
@@ -172,6 +173,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         session: session::SessionSpec {
             ptrace: !args.no_ptrace,
             timeout: args.run_timeout.map(Duration::from_secs),
+            protect,
             ..session::SessionSpec::recording(
                 root,
                 std::env::current_dir().context("cannot read the current directory")?,
@@ -455,6 +457,8 @@ struct Signer {
     key: PrivateKey,
     keyid: String,
     wrapper: Wrapper,
+    /// The file the key was read from.
+    file: KeyFile,
 }
 
 impl Signer {
@@ -479,20 +483,21 @@ impl Signer {
             rpassword::prompt_password(format!("Password for {}: ", path.display()))
                 .context("cannot read the password from the terminal")
         };
-        let key = match password {
-            Some("") => PrivateKey::load(path, Some(&prompt()?))?,
-            Some(password) => PrivateKey::load(path, Some(password))?,
-            None => match PrivateKey::load(path, None) {
+        let (key, file) = match password {
+            Some("") => PrivateKey::load_file(path, Some(&prompt()?))?,
+            Some(password) => PrivateKey::load_file(path, Some(password))?,
+            None => match PrivateKey::load_file(path, None) {
                 Err(KeyError::NeedsPassword { .. }) if std::io::stdin().is_terminal() => {
-                    PrivateKey::load(path, Some(&prompt()?))?
+                    PrivateKey::load_file(path, Some(&prompt()?))?
                 }
                 other => other?,
             },
         };
-        if let Some(mode) = tracelink::keys::insecure_mode(path) {
+        if file.regular && file.mode & 0o077 != 0 {
             eprintln!(
-                "tracelink: warning: private key {} can be accessed by other users (mode {mode:04o}); `chmod 600` it",
-                path.display()
+                "tracelink: warning: private key {} can be accessed by other users (mode {:04o}); `chmod 600` it",
+                path.display(),
+                file.mode & 0o777
             );
         }
         let format = keyid_format_arg
@@ -506,6 +511,28 @@ impl Signer {
             } else {
                 Wrapper::Classic
             },
+            file,
+        })
+    }
+
+    /// The key file as precise recording must keep it from the recorded
+    /// tree (design.md 5a: by identity under the root, covered outside it),
+    /// warning when it has other names than the one we know.
+    fn protected(&self) -> Option<session::Protected> {
+        if !self.file.regular {
+            // A pipe (`-k <(...)`) was consumed when we read it.
+            return None;
+        }
+        if self.file.nlink > 1 {
+            eprintln!(
+                "tracelink: warning: private key {} has {} hard links: the recorded command is kept from this file by its identity under the root and by its path outside it, but another name outside the root can still reach it; give the key a single name",
+                self.file.path.display(),
+                self.file.nlink
+            );
+        }
+        Some(session::Protected {
+            path: self.file.path.clone(),
+            node: self.file.node,
         })
     }
 

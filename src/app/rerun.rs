@@ -155,6 +155,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             env: Some(env.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
             ptrace: trace.ptrace.unwrap_or(true),
             timeout: args.run_timeout.map(Duration::from_secs),
+            protect: signer.as_ref().and_then(Signer::protected),
             ..session::SessionSpec::recording(
                 tree.clone(),
                 cwd,
