@@ -73,9 +73,9 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     if args.materials.is_empty() && args.products.is_empty() && !args.no_command {
         return run_precise(args, &interrupts);
     }
-    if args.root.is_some() || args.allow_incomplete || args.store.is_some() {
+    if args.root.is_some() || args.allow_incomplete || args.store.is_some() || args.isolate {
         bail!(
-            "--root, --store and --allow-incomplete belong to precise recording; snapshot mode (-m/-p) records the paths it is given"
+            "--root, --store, --isolate and --allow-incomplete belong to precise recording; snapshot mode (-m/-p, -x) records the paths it is given and runs the command without a sandbox"
         );
     }
     if args.no_command && !args.command.is_empty() {
@@ -173,6 +173,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         session: session::SessionSpec {
             ptrace: !args.no_ptrace,
             timeout: args.run_timeout.map(Duration::from_secs),
+            isolate: args.isolate,
             protect,
             ..session::SessionSpec::recording(
                 root,
