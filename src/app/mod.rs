@@ -12,7 +12,7 @@ use crate::cli::{self, Cli, Commands, KeyIdFormatArg, LayoutCommand, RecordComma
 use crate::progress::HashProgress;
 use anyhow::{Context, bail};
 use std::io::IsTerminal as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
@@ -24,6 +24,19 @@ use tracelink::snapshot::{self, Recorded};
 
 /// Exit status when tracelink itself fails.
 const EXIT_FAILURE: i32 = 125;
+/// Exit status for command-line errors found before anything ran.
+const EXIT_USAGE: i32 = 2;
+
+/// A command-line error found before the command ran (a flag that does not
+/// fit the mode, an unusable metadata directory or root): exit 2, as
+/// design.md section 2 wants, and the command does not run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
 
 /// Runs the parsed command line and returns the exit status.
 pub fn main(cli: Cli) -> i32 {
@@ -52,6 +65,9 @@ pub fn main(cli: Cli) -> i32 {
         Ok(code) => code,
         Err(err) => {
             report(&err);
+            if err.downcast_ref::<UsageError>().is_some() {
+                return EXIT_USAGE;
+            }
             match err.downcast_ref::<RunError>() {
                 Some(run_err) => run_err.exit_code(),
                 None => EXIT_FAILURE,
@@ -74,9 +90,9 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
         return run_precise(args, &interrupts);
     }
     if args.root.is_some() || args.allow_incomplete || args.store.is_some() || args.isolate {
-        bail!(
-            "--root, --store, --isolate and --allow-incomplete belong to precise recording; snapshot mode (-m/-p, -x) records the paths it is given and runs the command without a sandbox"
-        );
+        return Err(usage(
+            "--root, --store, --isolate and --allow-incomplete belong to precise recording; snapshot mode (-m/-p, -x) records the paths it is given and runs the command without a sandbox",
+        ));
     }
     if args.no_command && !args.command.is_empty() {
         bail!("-x/--no-command was given together with a command to run");
@@ -156,6 +172,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             "--lstrip-paths is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
         );
     }
+    let root = monitored_root(args.root.as_deref())?;
     // Opened before the command runs: the tree may rename the directory and
     // put a symlink in its place, the trace and link still land here.
     let out_dir = output_dir(&args.metadata_directory)?;
@@ -163,12 +180,6 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
     let protect = signer.protected();
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
     let excludes = excludes(&args.artifacts)?;
-    let root_arg = args.root.clone().unwrap_or_else(|| ".".into());
-    let root = std::fs::canonicalize(&root_arg)
-        .with_context(|| format!("--root {}", root_arg.display()))?;
-    if !root.is_dir() {
-        bail!("--root {}: not a directory", root.display());
-    }
     let spec = tracelink::record::precise::RecordSpec {
         session: session::SessionSpec {
             ptrace: !args.no_ptrace,
@@ -284,6 +295,31 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
     };
     signer.write(link, &out_dir, &name, interrupts)?;
     Ok(interrupted(interrupts).unwrap_or(exit_code))
+}
+
+/// The monitored root R of precise recording: `--root` or the current
+/// directory, canonical. Refused (exit 2, before anything runs) when it is
+/// not a directory or when it is `/`: the FUSE mount would be stacked on
+/// the root directory itself, and nothing could be monitored.
+fn monitored_root(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let shown = match arg {
+        Some(dir) => format!("--root {}", dir.display()),
+        None => "the monitored root (the current directory; --root not given)".to_string(),
+    };
+    let root = std::fs::canonicalize(arg.unwrap_or(Path::new(".")))
+        .map_err(|e| usage(format!("{shown}: {e}")))?;
+    if !root.is_dir() {
+        return Err(usage(format!(
+            "{shown}: {} is not a directory",
+            root.display()
+        )));
+    }
+    if root == Path::new("/") {
+        return Err(usage(format!(
+            "{shown} is / (the whole system): precise recording mounts its monitor over the root, and a FUSE mount stacked on / would leave nothing it could monitor; give a narrower --root, or record in snapshot mode with -m/--materials and -p/--products"
+        )));
+    }
+    Ok(root)
 }
 
 /// Says so when the metadata directory was moved or replaced while the
@@ -582,13 +618,13 @@ fn snapshot_options(args: &cli::ArtifactArgs) -> anyhow::Result<snapshot::Option
 }
 
 /// Opens the metadata directory, once: outputs are created beneath this
-/// descriptor.
+/// descriptor (a missing directory is a command-line error, exit 2).
 fn output_dir(dir: &Path) -> anyhow::Result<OutputDir> {
     if !dir.is_dir() {
-        bail!(
+        return Err(usage(format!(
             "metadata directory {} does not exist or is not a directory",
             dir.display()
-        );
+        )));
     }
     Ok(OutputDir::open(dir)?)
 }

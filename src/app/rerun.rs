@@ -69,6 +69,18 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         _ => None,
     };
     let root = PathBuf::from(trace.root.as_deref().context("the trace names no root")?);
+    if !root.is_absolute() {
+        bail!(
+            "the trace's root {} is not an absolute path",
+            root.display()
+        );
+    }
+    if std::fs::canonicalize(&root).is_ok_and(|r| r == Path::new("/")) {
+        bail!(
+            "the trace names {} as the root, which is /: a work tree mounted over / would leave nothing the rerun could monitor",
+            root.display()
+        );
+    }
     if !root.is_dir() {
         bail!(
             "the original root {} does not exist here; the rerun mounts its work tree there (create an empty directory at that path)",
