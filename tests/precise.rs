@@ -1678,3 +1678,62 @@ fn signing_key_with_another_hard_link_is_warned_about() {
         "{stderr}"
     );
 }
+
+/// Bug pinned: digests of executables outside the root were cached by
+/// path, so a tool replaced between two runs of it in one step was recorded
+/// twice with the first one's sha256. A copy of /bin/true outside the root
+/// runs, is overwritten with a copy of /bin/false (different bytes, here
+/// the same size and inode: cp rewrites in place) and runs again: the
+/// process tree shows two execs of that path, each with the digest of the
+/// file that was executed.
+#[test]
+fn executable_replaced_between_two_runs_gets_each_runs_own_digest() {
+    let Some(case) = Case::new("executable_replaced_between_two_runs_gets_each_runs_own_digest")
+    else {
+        return;
+    };
+    let tool = fresh_temp_name("x-tool");
+    fs::copy("/bin/true", &tool).unwrap();
+    if let Some((uid, gid, _)) = &case.as_user {
+        std::os::unix::fs::lchown(&tool, Some(*uid), Some(*gid)).unwrap();
+    }
+    let (true_sha, false_sha) = (
+        sha256_hex(&fs::read("/bin/true").unwrap()),
+        sha256_hex(&fs::read("/bin/false").unwrap()),
+    );
+    assert_ne!(true_sha, false_sha, "the test needs two different programs");
+    let t = tool.to_str().unwrap();
+    let script = format!("{t}; cp /bin/false {t}; {t}; exit 0");
+    let out = case.run(&[], &sh(&script));
+    let replaced = fs::read(&tool);
+    let _ = fs::remove_file(&tool);
+    assert_eq!(
+        sha256_hex(&replaced.unwrap()),
+        false_sha,
+        "the tool was replaced"
+    );
+    case.recorded(&out, 0, &sh(&script));
+    let (trace, _) = case.trace();
+    let execs: Vec<(String, Value)> = trace["process_tree"]
+        .as_array()
+        .expect("a process tree")
+        .iter()
+        .flat_map(|p| p["execs"].as_array().unwrap().iter())
+        .filter(|e| e["executable"] == t)
+        .map(|e| {
+            (
+                e["argv"][0].as_str().unwrap_or("").to_owned(),
+                e["sha256"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        execs,
+        [
+            (t.to_owned(), json!(true_sha)),
+            (t.to_owned(), json!(false_sha))
+        ],
+        "two execs of {t}: the first /bin/true's bytes, the second /bin/false's\n{:#}",
+        trace["process_tree"]
+    );
+}
