@@ -81,8 +81,8 @@ pub struct Store {
 struct Dirs {
     /// `DIR/sha256`
     objects: OwnedFd,
-    /// `DIR/tmp`
-    tmp: OwnedFd,
+    /// `DIR/tmp` (not for a store opened to read: `open_existing`)
+    tmp: Option<OwnedFd>,
 }
 
 const BLOCK: usize = 256 * 1024;
@@ -147,23 +147,41 @@ impl Drop for Temporary<'_> {
 impl Store {
     /// Opens the store at `dir`, creating it if needed.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, true)
+    }
+
+    /// Opens an existing store to read objects from, creating nothing (the
+    /// directory may come from a crafted trace); `put_*` then fails.
+    pub fn open_existing(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, create: bool) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             dir: dir.into(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(open_err)?;
+        if create {
+            std::fs::create_dir_all(dir).map_err(open_err)?;
+        }
         let top = nix::fcntl::open(
             dir,
             OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
             Mode::empty(),
         )
         .map_err(|e| open_err(e.into()))?;
-        let objects = subdir(&top, "sha256", true)
+        let objects = subdir(&top, "sha256", create)
             .map_err(open_err)?
-            .expect("created");
-        let tmp = subdir(&top, "tmp", true)
-            .map_err(open_err)?
-            .expect("created");
+            .ok_or_else(|| {
+                open_err(std::io::Error::other(
+                    "not a store: it has no sha256 directory",
+                ))
+            })?;
+        let tmp = if create {
+            subdir(&top, "tmp", true).map_err(open_err)?
+        } else {
+            None
+        };
         let dir = std::fs::canonicalize(dir).map_err(open_err)?;
         Ok(Store {
             dir,
@@ -197,12 +215,17 @@ impl Store {
 
     /// A new temporary file beneath `tmp` (O_EXCL, O_NOFOLLOW).
     fn temporary(&self) -> std::io::Result<Temporary<'_>> {
+        let tmp = self
+            .fds
+            .tmp
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("the store was opened to read only"))?;
         let mut last = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
         for _ in 0..16 {
             let random = getrandom::u64().map_err(|e| std::io::Error::other(e.to_string()))?;
             let name = format!("put-{random:016x}");
             match nix::fcntl::openat(
-                &self.fds.tmp,
+                tmp,
                 name.as_str(),
                 OFlag::O_CREAT
                     | OFlag::O_EXCL
@@ -213,7 +236,7 @@ impl Store {
             ) {
                 Ok(fd) => {
                     return Ok(Temporary {
-                        dir: &self.fds.tmp,
+                        dir: tmp,
                         name,
                         file: File::from(fd),
                         placed: false,
@@ -231,7 +254,7 @@ impl Store {
     fn place(&self, tmp: &mut Temporary<'_>, head: &str, tail: &str) -> std::io::Result<bool> {
         let sub = subdir(&self.fds.objects, head, true)?.expect("created");
         let renamed = nix::fcntl::renameat2(
-            &self.fds.tmp,
+            tmp.dir,
             tmp.name.as_str(),
             &sub,
             tail,
@@ -243,7 +266,7 @@ impl Store {
             // A filesystem without RENAME_NOREPLACE: a hard link does not
             // replace either.
             Err(Errno::EINVAL | Errno::ENOSYS) => match nix::unistd::linkat(
-                &self.fds.tmp,
+                tmp.dir,
                 tmp.name.as_str(),
                 &sub,
                 tail,
@@ -251,7 +274,7 @@ impl Store {
             ) {
                 Ok(()) => {
                     let _ = nix::unistd::unlinkat(
-                        &self.fds.tmp,
+                        tmp.dir,
                         tmp.name.as_str(),
                         nix::unistd::UnlinkatFlags::NoRemoveDir,
                     );
@@ -532,6 +555,28 @@ mod tests {
         assert!(walk(&elsewhere).is_empty());
         assert!(walk(&dir.path().join("s/tmp")).is_empty());
         assert!(!store.contains(HELLO_SHA256));
+    }
+
+    #[test]
+    fn open_existing_creates_nothing_and_reads_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::create_dir(&plain).unwrap();
+        let err = Store::open_existing(&plain).unwrap_err();
+        assert!(format!("{err:#}").contains("plain"), "{err}");
+        assert!(walk(&plain).is_empty());
+        assert!(std::fs::read_dir(&plain).unwrap().next().is_none());
+
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let src = dir.path().join("src");
+        std::fs::write(&src, "hello\n").unwrap();
+        store.put_path(&src).unwrap();
+        let reader = Store::open_existing(&dir.path().join("s")).unwrap();
+        assert!(reader.contains(HELLO_SHA256));
+        assert!(reader.put_path(&src).is_err());
+        reader
+            .restore(HELLO_SHA256, &dir.path().join("out"), 0o644)
+            .unwrap();
     }
 
     #[test]

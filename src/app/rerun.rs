@@ -65,7 +65,8 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         (Some(dir), _) => {
             Some(Store::open(dir).with_context(|| format!("--store {}", dir.display()))?)
         }
-        (None, Some(dir)) if Path::new(dir).is_dir() => Some(Store::open(Path::new(dir))?),
+        // The trace may be crafted: read from a store there, create nothing.
+        (None, Some(dir)) => Store::open_existing(Path::new(dir)).ok(),
         _ => None,
     };
     let root = PathBuf::from(trace.root.as_deref().context("the trace names no root")?);
