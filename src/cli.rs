@@ -275,6 +275,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub allow_incomplete: bool,
 
+    /// Precise mode: keep the recorded command from processes outside its
+    /// tree that it could reach through sockets. The tree gets its own
+    /// network namespace with loopback only (no network, no abstract sockets
+    /// of the host) and empty tmpfs over /run, /var/run, /tmp/.X11-unix and
+    /// $XDG_RUNTIME_DIR. Pathname sockets elsewhere remain reachable
+    #[arg(long)]
+    pub isolate: bool,
+
     /// The command and its arguments, after `--`
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

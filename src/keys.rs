@@ -552,11 +552,27 @@ impl PrivateKey {
     ///   (`Proc-Type: 4,ENCRYPTED`) is refused with a conversion hint;
     /// - a legacy securesystemslib JSON ed25519 key.
     pub fn load(path: &Path, password: Option<&str>) -> Result<Self, KeyError> {
-        let bytes = Zeroizing::new(read(path)?);
+        Self::load_file(path, password).map(|(key, _)| key)
+    }
+
+    /// `load`, also telling which file was read: its canonical path and
+    /// identity, taken from the very descriptor the key was read through
+    /// (a recorder keeps the recorded command away from that file).
+    pub fn load_file(path: &Path, password: Option<&str>) -> Result<(Self, KeyFile), KeyError> {
+        let (bytes, file) = read_identified(path)?;
+        let bytes = Zeroizing::new(bytes);
+        Ok((Self::from_file_bytes(path, &bytes, password)?, file))
+    }
+
+    fn from_file_bytes(
+        path: &Path,
+        bytes: &[u8],
+        password: Option<&str>,
+    ) -> Result<Self, KeyError> {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-            return Self::from_legacy_json(path, &bytes);
+            return Self::from_legacy_json(path, bytes);
         }
-        let (label, der) = decode_pem(path, &bytes)?;
+        let (label, der) = decode_pem(path, bytes)?;
         let der = Zeroizing::new(der);
         match label.as_str() {
             "PRIVATE KEY" => Self::from_pkcs8_der(path, &der),
@@ -682,6 +698,48 @@ pub fn insecure_mode(path: &Path) -> Option<u32> {
     (mode & 0o077 != 0).then_some(mode)
 }
 
+/// The file a private key was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFile {
+    /// Its canonical path (symlinks resolved).
+    pub path: PathBuf,
+    /// Its (device, inode), from the descriptor it was read through.
+    pub node: (u64, u64),
+    /// How many names (hard links) it has.
+    pub nlink: u64,
+    /// Its permission bits.
+    pub mode: u32,
+    /// A regular file (not a pipe or a device).
+    pub regular: bool,
+}
+
+/// Reads `path` and says which file that was: identity from fstat of the
+/// descriptor read, so that it is the file whose bytes we hold.
+fn read_identified(path: &Path) -> Result<(Vec<u8>, KeyFile), KeyError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let fail = |source| KeyError::Read {
+        path: path.into(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes).map_err(fail)?;
+    // A key given as a pipe (`-k <(...)`) has no path to canonicalize.
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    Ok((
+        bytes,
+        KeyFile {
+            path: canonical,
+            node: (meta.dev(), meta.ino()),
+            nlink: meta.nlink(),
+            mode: meta.mode() & 0o7777,
+            regular: meta.is_file(),
+        },
+    ))
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, KeyError> {
     std::fs::read(path).map_err(|source| KeyError::Read {
         path: path.into(),
@@ -768,6 +826,30 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/vectors")
             .join(name)
+    }
+
+    #[test]
+    fn load_file_names_the_file_read_by_canonical_path_and_identity() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.pem");
+        std::fs::copy(vector("rfc8032.pem"), &real).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let alias = dir.path().join("alias.pem");
+        std::os::unix::fs::symlink(&real, &alias).unwrap();
+        let (key, file) = PrivateKey::load_file(&alias, None).unwrap();
+        assert_eq!(
+            key.keyid(KeyIdFormat::Python),
+            PrivateKey::load(&vector("rfc8032.pem"), None)
+                .unwrap()
+                .keyid(KeyIdFormat::Python)
+        );
+        let meta = std::fs::metadata(&real).unwrap();
+        assert_eq!(file.path, std::fs::canonicalize(&real).unwrap());
+        assert_eq!(file.node, (meta.dev(), meta.ino()));
+        assert_eq!((file.nlink, file.mode, file.regular), (1, 0o600, true));
+        std::fs::hard_link(&real, dir.path().join("second.pem")).unwrap();
+        assert_eq!(PrivateKey::load_file(&real, None).unwrap().1.nlink, 2);
     }
 
     const PUBLIC_HEX: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";

@@ -1645,3 +1645,82 @@ fn record_stop_refuses_tampered_unfinished_link() {
         "the evidence is left in place"
     );
 }
+
+// ------------------------------------- argument errors before running
+
+/// Bug pinned: `--root /` (or a root that is `/` once canonical, or the
+/// default root when the current directory is `/`) was accepted, and the
+/// FUSE mount would have been stacked on `/` with nothing to monitor. It is
+/// refused before the command runs, exit 2, saying why and pointing to
+/// snapshot mode.
+#[test]
+fn root_slash_is_refused_with_exit_2_before_the_command_runs() {
+    let case = Case::new();
+    let marker = case.keys.join("command-ran");
+    let touch = ["touch", marker.to_str().unwrap()];
+    let slash_link = case.keys.join("slash");
+    std::os::unix::fs::symlink("/", &slash_link).unwrap();
+    let via_link = format!("--root {}", s(&slash_link));
+    for flags in ["--root /", "--root /tmp/..", via_link.as_str()] {
+        let out = case.run(flags, &touch);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flags}: {}",
+            common::show(&out)
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("is / (the whole system)")
+                && err.contains("stacked on /")
+                && err.contains("snapshot mode"),
+            "{flags}: says why and what to do instead: {err}"
+        );
+        assert!(!marker.exists(), "{flags}: the command ran");
+        case.assert_nothing_written(&[], &out);
+    }
+    // No --root: the current directory is the root.
+    let mut cmd = common::tracelink();
+    cmd.current_dir("/")
+        .stdin(Stdio::null())
+        .args(case.run_args(&case.key, "", &touch));
+    let out = common::output(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("current directory") && err.contains("is / (the whole system)"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the command ran from /");
+    case.assert_nothing_written(&[], &out);
+}
+
+/// `--isolate` has no sandbox to act on in snapshot mode: refused as an
+/// argument error (exit 2) naming the flag, before the command runs.
+#[test]
+fn isolate_in_snapshot_mode_is_refused_with_exit_2() {
+    let case = Case::new();
+    let out = case.run("--isolate -m . -p .", &["touch", "made"]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
+    assert!(stderr(&out).contains("--isolate"), "{}", common::show(&out));
+    case.assert_nothing_written(&[], &out);
+}
+
+/// A metadata directory that does not exist is an argument error found
+/// before running (design.md section 2): exit 2, the command does not run.
+#[test]
+fn missing_metadata_directory_exits_2_without_running_the_command() {
+    let case = Case::new();
+    let missing = case.meta.join("nope");
+    let mut args = case.run_args(&case.key, "-m . -p .", &["touch", "made"]);
+    let d = args.iter().position(|a| a == "-d").unwrap();
+    args[d + 1] = s(&missing);
+    let out = common::output(case.cmd().args(&args));
+    assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
+    assert!(
+        stderr(&out).contains(&s(&missing)),
+        "{}",
+        common::show(&out)
+    );
+    case.assert_nothing_written(&[], &out);
+}

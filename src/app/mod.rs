@@ -12,18 +12,31 @@ use crate::cli::{self, Cli, Commands, KeyIdFormatArg, LayoutCommand, RecordComma
 use crate::progress::HashProgress;
 use anyhow::{Context, bail};
 use std::io::IsTerminal as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
-use tracelink::keys::{KeyError, KeyIdFormat, PrivateKey};
-use tracelink::link::{self, ArtifactMap, Byproducts, DigestSet, Link, Wrapper};
+use tracelink::keys::{KeyError, KeyFile, KeyIdFormat, PrivateKey};
+use tracelink::link::{self, ArtifactMap, Byproducts, DigestSet, Link, OutputDir, Wrapper};
 use tracelink::record::{sandbox, session};
 use tracelink::runner::{self, Interrupts, RunError};
 use tracelink::snapshot::{self, Recorded};
 
 /// Exit status when tracelink itself fails.
 const EXIT_FAILURE: i32 = 125;
+/// Exit status for command-line errors found before anything ran.
+const EXIT_USAGE: i32 = 2;
+
+/// A command-line error found before the command ran (a flag that does not
+/// fit the mode, an unusable metadata directory or root): exit 2, as
+/// design.md section 2 wants, and the command does not run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
 
 /// Runs the parsed command line and returns the exit status.
 pub fn main(cli: Cli) -> i32 {
@@ -59,6 +72,9 @@ pub fn main(cli: Cli) -> i32 {
         Ok(code) => code,
         Err(err) => {
             report(&err);
+            if err.downcast_ref::<UsageError>().is_some() {
+                return EXIT_USAGE;
+            }
             match err.downcast_ref::<RunError>() {
                 Some(run_err) => run_err.exit_code(),
                 None => EXIT_FAILURE,
@@ -80,10 +96,10 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     if args.materials.is_empty() && args.products.is_empty() && !args.no_command {
         return run_precise(args, &interrupts);
     }
-    if args.root.is_some() || args.allow_incomplete || args.store.is_some() {
-        bail!(
-            "--root, --store and --allow-incomplete belong to precise recording; snapshot mode (-m/-p) records the paths it is given"
-        );
+    if args.root.is_some() || args.allow_incomplete || args.store.is_some() || args.isolate {
+        return Err(usage(
+            "--root, --store, --isolate and --allow-incomplete belong to precise recording; snapshot mode (-m/-p, -x) records the paths it is given and runs the command without a sandbox",
+        ));
     }
     if args.no_command && !args.command.is_empty() {
         bail!("-x/--no-command was given together with a command to run");
@@ -91,10 +107,10 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     if !args.no_command && args.command.is_empty() {
         bail!("no command given: put it after `--`, or pass -x/--no-command to record without one");
     }
+    let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
     let opts = snapshot_options(&args.artifacts)?;
-    check_output_dir(&args.metadata_directory)?;
 
     let t_materials = std::time::Instant::now();
     let materials = record_artifacts(
@@ -141,7 +157,7 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     };
     let name = link::file_name(&link.name, &signer.keyid);
     let t_write = std::time::Instant::now();
-    signer.write(link, &args.metadata_directory, &name, &interrupts)?;
+    signer.write(link, &out_dir, &name, &interrupts)?;
     timing("sign and write", t_write);
     Ok(interrupted(&interrupts).unwrap_or(exit_code))
 }
@@ -163,20 +179,20 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             "--lstrip-paths is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
         );
     }
+    let root = monitored_root(args.root.as_deref())?;
+    // Opened before the command runs: the tree may rename the directory and
+    // put a symlink in its place, the trace and link still land here.
+    let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
+    let protect = signer.protected();
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
     let excludes = excludes(&args.artifacts)?;
-    check_output_dir(&args.metadata_directory)?;
-    let root_arg = args.root.clone().unwrap_or_else(|| ".".into());
-    let root = std::fs::canonicalize(&root_arg)
-        .with_context(|| format!("--root {}", root_arg.display()))?;
-    if !root.is_dir() {
-        bail!("--root {}: not a directory", root.display());
-    }
     let spec = tracelink::record::precise::RecordSpec {
         session: session::SessionSpec {
             ptrace: !args.no_ptrace,
             timeout: args.run_timeout.map(Duration::from_secs),
+            isolate: args.isolate,
+            protect,
             ..session::SessionSpec::recording(
                 root,
                 std::env::current_dir().context("cannot read the current directory")?,
@@ -243,7 +259,8 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
     let trace_name = format!("{name}.trace.json");
     let trace_bytes =
         serde_json::to_vec_pretty(&recording.trace).context("cannot encode the trace")?;
-    let trace_path = link::write_atomically(&args.metadata_directory, &trace_name, &trace_bytes)?;
+    let trace_path = out_dir.write_atomically(&trace_name, &trace_bytes)?;
+    warn_if_moved(&out_dir);
     let complete = recording.incomplete.is_empty();
     if !complete {
         for reason in &recording.incomplete {
@@ -283,8 +300,45 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         },
         environment,
     };
-    signer.write(link, &args.metadata_directory, &name, interrupts)?;
+    signer.write(link, &out_dir, &name, interrupts)?;
     Ok(interrupted(interrupts).unwrap_or(exit_code))
+}
+
+/// The monitored root R of precise recording: `--root` or the current
+/// directory, canonical. Refused (exit 2, before anything runs) when it is
+/// not a directory or when it is `/`: the FUSE mount would be stacked on
+/// the root directory itself, and nothing could be monitored.
+fn monitored_root(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let shown = match arg {
+        Some(dir) => format!("--root {}", dir.display()),
+        None => "the monitored root (the current directory; --root not given)".to_string(),
+    };
+    let root = std::fs::canonicalize(arg.unwrap_or(Path::new(".")))
+        .map_err(|e| usage(format!("{shown}: {e}")))?;
+    if !root.is_dir() {
+        return Err(usage(format!(
+            "{shown}: {} is not a directory",
+            root.display()
+        )));
+    }
+    if root == Path::new("/") {
+        return Err(usage(format!(
+            "{shown} is / (the whole system): precise recording mounts its monitor over the root, and a FUSE mount stacked on / would leave nothing it could monitor; give a narrower --root, or record in snapshot mode with -m/--materials and -p/--products"
+        )));
+    }
+    Ok(root)
+}
+
+/// Says so when the metadata directory was moved or replaced while the
+/// command ran: the outputs went to the directory that was opened.
+fn warn_if_moved(dir: &OutputDir) {
+    if let Some(now) = dir.moved_to() {
+        eprintln!(
+            "tracelink: warning: the metadata directory {} was moved or replaced while the command ran; the outputs are written to the directory opened before the run, now at {}",
+            dir.path().display(),
+            now.display()
+        );
+    }
 }
 
 fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
@@ -306,16 +360,16 @@ fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
         ..Link::default()
     };
     let name = link::unfinished_file_name(&link.name, &signer.keyid);
-    signer.write(link, Path::new("."), &name, &interrupts)?;
+    signer.write(link, &output_dir(Path::new("."))?, &name, &interrupts)?;
     Ok(interrupted(&interrupts).unwrap_or(0))
 }
 
 fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
     let interrupts = Interrupts::install().context("cannot set up signal handling")?;
+    let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
     let algs = Algorithm::parse_list(&args.artifacts.hash)?;
     let opts = snapshot_options(&args.artifacts)?;
-    check_output_dir(&args.metadata_directory)?;
     let unfinished = Path::new(".").join(link::unfinished_file_name(
         &args.signing.step_name,
         &signer.keyid,
@@ -341,7 +395,7 @@ fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
     let products = record_artifacts(&args.products, &opts, &algs, None, "products", &interrupts)?;
     link.products = artifact_map(products.iter().map(|(n, h)| (n, &h.digests)));
     let name = link::file_name(&link.name, &signer.keyid);
-    signer.write(link, &args.metadata_directory, &name, &interrupts)?;
+    signer.write(link, &out_dir, &name, &interrupts)?;
     if let Some(code) = interrupted(&interrupts) {
         return Ok(code);
     }
@@ -448,6 +502,8 @@ struct Signer {
     key: PrivateKey,
     keyid: String,
     wrapper: Wrapper,
+    /// The file the key was read from.
+    file: KeyFile,
 }
 
 impl Signer {
@@ -472,20 +528,21 @@ impl Signer {
             rpassword::prompt_password(format!("Password for {}: ", path.display()))
                 .context("cannot read the password from the terminal")
         };
-        let key = match password {
-            Some("") => PrivateKey::load(path, Some(&prompt()?))?,
-            Some(password) => PrivateKey::load(path, Some(password))?,
-            None => match PrivateKey::load(path, None) {
+        let (key, file) = match password {
+            Some("") => PrivateKey::load_file(path, Some(&prompt()?))?,
+            Some(password) => PrivateKey::load_file(path, Some(password))?,
+            None => match PrivateKey::load_file(path, None) {
                 Err(KeyError::NeedsPassword { .. }) if std::io::stdin().is_terminal() => {
-                    PrivateKey::load(path, Some(&prompt()?))?
+                    PrivateKey::load_file(path, Some(&prompt()?))?
                 }
                 other => other?,
             },
         };
-        if let Some(mode) = tracelink::keys::insecure_mode(path) {
+        if file.regular && file.mode & 0o077 != 0 {
             eprintln!(
-                "tracelink: warning: private key {} can be accessed by other users (mode {mode:04o}); `chmod 600` it",
-                path.display()
+                "tracelink: warning: private key {} can be accessed by other users (mode {:04o}); `chmod 600` it",
+                path.display(),
+                file.mode & 0o777
             );
         }
         let format = keyid_format_arg
@@ -499,6 +556,28 @@ impl Signer {
             } else {
                 Wrapper::Classic
             },
+            file,
+        })
+    }
+
+    /// The key file as precise recording must keep it from the recorded
+    /// tree (design.md 5a: by identity under the root, covered outside it),
+    /// warning when it has other names than the one we know.
+    fn protected(&self) -> Option<session::Protected> {
+        if !self.file.regular {
+            // A pipe (`-k <(...)`) was consumed when we read it.
+            return None;
+        }
+        if self.file.nlink > 1 {
+            eprintln!(
+                "tracelink: warning: private key {} has {} hard links: the recorded command is kept from this file by its identity under the root and by its path outside it, but another name outside the root can still reach it; give the key a single name",
+                self.file.path.display(),
+                self.file.nlink
+            );
+        }
+        Some(session::Protected {
+            path: self.file.path.clone(),
+            node: self.file.node,
         })
     }
 
@@ -507,7 +586,7 @@ impl Signer {
     fn write(
         &self,
         link: Link,
-        dir: &Path,
+        dir: &OutputDir,
         name: &str,
         interrupts: &Interrupts,
     ) -> anyhow::Result<()> {
@@ -516,7 +595,7 @@ impl Signer {
         if interrupts.received().is_some() {
             return Ok(());
         }
-        let path = link::write_atomically(dir, name, &bytes)?;
+        let path = dir.write_atomically(name, &bytes)?;
         eprintln!(
             "tracelink: wrote {} ({materials} materials, {products} products)",
             path.display(),
@@ -546,14 +625,16 @@ fn snapshot_options(args: &cli::ArtifactArgs) -> anyhow::Result<snapshot::Option
     })
 }
 
-fn check_output_dir(dir: &Path) -> anyhow::Result<()> {
+/// Opens the metadata directory, once: outputs are created beneath this
+/// descriptor (a missing directory is a command-line error, exit 2).
+fn output_dir(dir: &Path) -> anyhow::Result<OutputDir> {
     if !dir.is_dir() {
-        bail!(
+        return Err(usage(format!(
             "metadata directory {} does not exist or is not a directory",
             dir.display()
-        );
+        )));
     }
-    Ok(())
+    Ok(OutputDir::open(dir)?)
 }
 
 fn record_artifacts(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tracelink::account::{Account, Mode, Trace, TraceState, diff_processes};
 use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
-use tracelink::link::{self, Byproducts, Link, pyjson};
+use tracelink::link::{self, Byproducts, Link, OutputDir, pyjson};
 use tracelink::record::{precise, session};
 use tracelink::rerun::{self, EnvNote, Verdict};
 use tracelink::runner::{self, Interrupts};
@@ -65,10 +65,23 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         (Some(dir), _) => {
             Some(Store::open(dir).with_context(|| format!("--store {}", dir.display()))?)
         }
-        (None, Some(dir)) if Path::new(dir).is_dir() => Some(Store::open(Path::new(dir))?),
+        // The trace may be crafted: read from a store there, create nothing.
+        (None, Some(dir)) => Store::open_existing(Path::new(dir)).ok(),
         _ => None,
     };
     let root = PathBuf::from(trace.root.as_deref().context("the trace names no root")?);
+    if !root.is_absolute() {
+        bail!(
+            "the trace's root {} is not an absolute path",
+            root.display()
+        );
+    }
+    if std::fs::canonicalize(&root).is_ok_and(|r| r == Path::new("/")) {
+        bail!(
+            "the trace names {} as the root, which is /: a work tree mounted over / would leave nothing the rerun could monitor",
+            root.display()
+        );
+    }
     if !root.is_dir() {
         bail!(
             "the original root {} does not exist here; the rerun mounts its work tree there (create an empty directory at that path)",
@@ -83,6 +96,9 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     for dir in [&tree, &metadata] {
         std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    // Opened before the command runs: its outputs are created beneath this
+    // descriptor, whatever the replayed tree does to the path.
+    let out_dir = OutputDir::open(&metadata)?;
     eprintln!("tracelink: rerun in {}", workdir.display());
     {
         let mut progress = HashProgress::new("restoring");
@@ -152,6 +168,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             env: Some(env.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
             ptrace: trace.ptrace.unwrap_or(true),
             timeout: args.run_timeout.map(Duration::from_secs),
+            protect: signer.as_ref().and_then(Signer::protected),
             ..session::SessionSpec::recording(
                 tree.clone(),
                 cwd,
@@ -163,25 +180,22 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         exclude: std::sync::Arc::new(move |path: &str| excludes.is_excluded(path)),
         store: None,
     };
-    // The command's output goes to files, so the report stays readable.
-    let log = |name: &str| -> anyhow::Result<std::process::Stdio> {
-        let path = metadata.join(name);
-        let file = std::fs::File::create(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(file.into())
-    };
+    // The command's output goes to files, so the report stays readable;
+    // they are read back through our own descriptors.
+    let stdout_log = out_dir.create("stdout.txt")?;
+    let stderr_log = out_dir.create("stderr.txt")?;
     let recording = precise::record(
         &spec,
         session::SessionIo {
-            stdout: Some(log("stdout.txt")?),
-            stderr: Some(log("stderr.txt")?),
+            stdout: Some(stdout_log.try_clone()?.into()),
+            stderr: Some(stderr_log.try_clone()?.into()),
             on_spawn: &|pid| interrupts.forward_to(pid),
         },
     );
     interrupts.forward_to(0);
     let recording = recording.context("cannot record the rerun")?;
-    let stdout_text = std::fs::read(metadata.join("stdout.txt")).unwrap_or_default();
-    let stderr_text = std::fs::read(metadata.join("stderr.txt")).unwrap_or_default();
+    let stdout_text = read_from_start(&stdout_log);
+    let stderr_text = read_from_start(&stderr_log);
     if let Some(sig) = interrupts.received() {
         eprintln!(
             "tracelink: interrupted by signal {sig}; the rerun in {} is partial",
@@ -211,7 +225,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     };
     let trace_name = format!("{name}.trace.json");
     let trace_bytes = serde_json::to_vec_pretty(&recording.trace)?;
-    link::write_atomically(&metadata, &trace_name, &trace_bytes)?;
+    out_dir.write_atomically(&trace_name, &trace_bytes)?;
     use sha2::Digest as _;
     let mut environment = serde_json::Map::new();
     environment.insert(
@@ -237,11 +251,10 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         environment,
     };
     match &signer {
-        Some(signer) => signer.write(rerun_link, &metadata, &name, &interrupts)?,
+        Some(signer) => signer.write(rerun_link, &out_dir, &name, &interrupts)?,
         None => {
             let doc = json!({"signatures": [], "signed": rerun_link.into_value()});
-            let path =
-                link::write_atomically(&metadata, &name, pyjson::dumps(&doc, Some(1)).as_bytes())?;
+            let path = out_dir.write_atomically(&name, pyjson::dumps(&doc, Some(1)).as_bytes())?;
             eprintln!(
                 "tracelink: wrote {} (unsigned; give --signing-key to sign)",
                 path.display()
@@ -403,9 +416,25 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         workdir.display()
     );
     print!("{out}");
-    std::fs::write(metadata.join("report.txt"), &out)
-        .with_context(|| format!("cannot write {}", metadata.join("report.txt").display()))?;
+    out_dir.write_atomically("report.txt", out.as_bytes())?;
     Ok(if reproduced { REPRODUCED } else { DIFFERENT })
+}
+
+/// The whole content of `file` from its start, whatever its offset (empty
+/// if it cannot be read).
+fn read_from_start(file: &std::fs::File) -> Vec<u8> {
+    use std::os::unix::fs::FileExt as _;
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read_at(&mut buf, bytes.len() as u64) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    bytes
 }
 
 /// The work directory: `dir` (which must not exist or be empty) or a new

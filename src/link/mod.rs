@@ -13,9 +13,14 @@ pub mod signed;
 use crate::keys::{PrivateKey, PublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::io::Write as _;
+use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 /// Digests of one artifact: algorithm name -> lowercase hex.
@@ -31,6 +36,12 @@ pub enum LinkError {
         "the signature just made does not verify against the signing key's public key; nothing was written"
     )]
     SelfCheck,
+    #[error("cannot open the directory {path}")]
+    OpenDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -340,27 +351,181 @@ pub fn read_verified(
     })
 }
 
-/// Writes `bytes` to `dir/name` so that the file is either absent or whole:
-/// a temporary file in the same directory, fsync, rename, fsync of the directory.
+/// A directory that output files (links, traces) go to, opened once: every
+/// file is created beneath this descriptor, never through the directory's
+/// path again. The recorder opens the metadata directory before the
+/// recorded command runs, so a tree that renames the directory and puts a
+/// symlink in its place cannot redirect the link or the trace: they land in
+/// the directory that was opened, wherever it now is (design.md 5a).
+#[derive(Debug)]
+pub struct OutputDir {
+    fd: OwnedFd,
+    /// The path it was opened by, for messages.
+    path: PathBuf,
+    /// Opened O_PATH (the directory is not readable): no fsync of it.
+    path_only: bool,
+}
+
+impl OutputDir {
+    /// Opens the directory `path` (close-on-exec).
+    pub fn open(path: &Path) -> Result<OutputDir, LinkError> {
+        let open = |extra: OFlag| {
+            nix::fcntl::open(
+                path,
+                OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | extra,
+                Mode::empty(),
+            )
+        };
+        // A writable directory we may not list still takes files: then
+        // O_PATH, which openat accepts but fsync does not.
+        let (fd, path_only) = match open(OFlag::O_RDONLY) {
+            Ok(fd) => (fd, false),
+            Err(Errno::EACCES) => (open(OFlag::O_PATH).map_err(|e| open_error(path, e))?, true),
+            Err(e) => return Err(open_error(path, e)),
+        };
+        Ok(OutputDir {
+            fd,
+            path: path.to_path_buf(),
+            path_only,
+        })
+    }
+
+    /// The path the directory was opened by.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the opened directory is now (from /proc/self/fd), if that can
+    /// be told and differs from the path it was opened by: it was renamed,
+    /// or another directory or a symlink took its name.
+    pub fn moved_to(&self) -> Option<PathBuf> {
+        let now = std::fs::read_link(format!("/proc/self/fd/{}", self.fd.as_raw_fd())).ok()?;
+        let was = std::fs::canonicalize(&self.path).ok();
+        if was.as_deref() == Some(now.as_path()) {
+            return None;
+        }
+        // canonicalize may fail (the name is gone) or name another
+        // directory (a symlink in its place): compare identities.
+        let same = match (
+            std::fs::metadata(&self.path),
+            nix::sys::stat::fstat(&self.fd),
+        ) {
+            (Ok(meta), Ok(st)) => meta.dev() == st.st_dev && meta.ino() == st.st_ino,
+            _ => false,
+        };
+        (!same).then_some(now)
+    }
+
+    /// Writes `bytes` to the file `name` in this directory so that it is
+    /// either absent or whole: a new temporary file created beneath the
+    /// descriptor (O_CREAT|O_EXCL|O_NOFOLLOW), fsync, renameat onto `name`
+    /// (replacing a file or symlink of that name, never following it),
+    /// fsync of the directory. Returns the file's path for messages (the
+    /// directory's current location when it moved).
+    pub fn write_atomically(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, LinkError> {
+        let path = self.path.join(name);
+        let fail = |source: std::io::Error| LinkError::Write {
+            path: path.clone(),
+            source,
+        };
+        check_name(name).map_err(fail)?;
+        let (tmp_name, file) = self.create_temporary(name).map_err(fail)?;
+        let written = write_and_sync(file, bytes)
+            .and_then(|()| {
+                nix::fcntl::renameat(&self.fd, tmp_name.as_str(), &self.fd, name)
+                    .map_err(std::io::Error::from)
+            })
+            .map_err(fail);
+        if let Err(e) = written {
+            let _ = nix::unistd::unlinkat(
+                &self.fd,
+                tmp_name.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+            return Err(e);
+        }
+        if !self.path_only {
+            nix::unistd::fsync(&self.fd).map_err(|e| fail(std::io::Error::from(e)))?;
+        }
+        Ok(match self.moved_to() {
+            Some(now) => now.join(name),
+            None => path,
+        })
+    }
+
+    /// Creates the new file `name` in this directory for reading and
+    /// writing (mode 0644 before the umask): never one that exists, never
+    /// through a symlink.
+    pub fn create(&self, name: &str) -> Result<std::fs::File, LinkError> {
+        let fail = |source: std::io::Error| LinkError::Write {
+            path: self.path.join(name),
+            source,
+        };
+        check_name(name).map_err(fail)?;
+        nix::fcntl::openat(
+            &self.fd,
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map(std::fs::File::from)
+        .map_err(|e| fail(e.into()))
+    }
+
+    /// A new, empty file `.<name>.<random>.tmp` beneath the descriptor,
+    /// never a file or symlink that was there before.
+    fn create_temporary(&self, name: &str) -> std::io::Result<(String, std::fs::File)> {
+        let mut last = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+        for _ in 0..16 {
+            let random = getrandom::u64().map_err(|e| std::io::Error::other(e.to_string()))?;
+            let tmp_name = format!(".{name}.{random:016x}.tmp");
+            match nix::fcntl::openat(
+                &self.fd,
+                tmp_name.as_str(),
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            ) {
+                Ok(fd) => return Ok((tmp_name, std::fs::File::from(fd))),
+                Err(Errno::EEXIST) => last = Errno::EEXIST.into(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// A file name directly in the directory: no `/`, not `.` or `..`.
+fn check_name(name: &str) -> std::io::Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "an output file's name cannot contain '/' or be . or ..",
+        ));
+    }
+    Ok(())
+}
+
+fn write_and_sync(mut file: std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn open_error(path: &Path, e: Errno) -> LinkError {
+    LinkError::OpenDir {
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}
+
+/// Writes `bytes` to `dir/name` atomically (`OutputDir::write_atomically`),
+/// opening `dir` now: for writers whose directory the recorded tree cannot
+/// reach meanwhile (sign, layout draft).
 pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, LinkError> {
-    let path = dir.join(name);
-    let fail = |source| LinkError::Write {
-        path: path.clone(),
-        source,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)
-        .map_err(fail)?;
-    tmp.write_all(bytes).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(&path).map_err(|e| fail(e.error))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(fail)?;
-    Ok(path)
+    OutputDir::open(dir)?.write_atomically(name, bytes)
 }
 
 #[cfg(test)]
@@ -486,5 +651,66 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.link")]);
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn output_dir_swapped_for_a_symlink_still_receives_the_file() {
+        let base = tempfile::tempdir().unwrap();
+        let meta = base.path().join("meta");
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::create_dir(&meta).unwrap();
+        std::fs::create_dir(&elsewhere).unwrap();
+        let out = OutputDir::open(&meta).unwrap();
+        let moved = base.path().join("meta.moved");
+        std::fs::rename(&meta, &moved).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &meta).unwrap();
+
+        let written = out.write_atomically("a.link", b"{}").unwrap();
+        assert_eq!(names(&moved), ["a.link"]);
+        assert!(names(&elsewhere).is_empty());
+        assert_eq!(
+            written,
+            std::fs::canonicalize(&moved).unwrap().join("a.link"),
+            "the path reported is where the file is"
+        );
+        assert!(out.moved_to().is_some());
+    }
+
+    #[test]
+    fn output_file_name_taken_by_a_symlink_is_replaced_not_followed() {
+        let base = tempfile::tempdir().unwrap();
+        let target = base.path().join("target");
+        std::fs::write(&target, "keep").unwrap();
+        let dir = base.path().join("d");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("a.link")).unwrap();
+        let out = OutputDir::open(&dir).unwrap();
+        assert_eq!(out.moved_to(), None);
+        out.write_atomically("a.link", b"{}").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        let meta = std::fs::symlink_metadata(dir.join("a.link")).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(std::fs::read(dir.join("a.link")).unwrap(), b"{}");
+        assert_eq!(names(&dir), ["a.link"]);
+    }
+
+    #[test]
+    fn output_names_with_a_slash_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::open(dir.path()).unwrap();
+        for name in ["a/b.link", "..", ".", ""] {
+            let err = out.write_atomically(name, b"{}").unwrap_err();
+            assert!(matches!(err, LinkError::Write { .. }), "{name}: {err}");
+        }
+        assert!(names(dir.path()).is_empty());
     }
 }

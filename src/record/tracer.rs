@@ -8,10 +8,18 @@
 //! ended. Executables under the root are recorded by the filesystem as
 //! materials; hashing them here would read them through the mount. Pids are
 //! those of the sandbox's PID namespace. This module knows processes only.
+//!
+//! An executable's digest is taken through /proc/PID/exe at the exec stop,
+//! which opens the very file the process executes, whatever has since
+//! happened to its path, and is cached by that file's identity and
+//! version (device, inode, size, mtime, ctime), never by path: a tool
+//! replaced or rewritten between two runs of it gets each run's own digest
+//! (design.md 5a).
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
 use std::time::Instant;
 
 use nix::sys::ptrace;
@@ -46,6 +54,13 @@ pub struct Proc {
     pub signal: Option<i32>,
 }
 
+/// An executable file's identity and version: (device, inode, size, mtime
+/// seconds and nanoseconds, ctime seconds and nanoseconds).
+type FileVersion = (u64, u64, u64, i64, i64, i64, i64);
+
+/// Digests of executables already hashed, by file version.
+type Digests = HashMap<FileVersion, Option<String>>;
+
 /// How the command itself ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -69,7 +84,7 @@ pub fn follow(command: i32, root: &Path) -> (Option<Ended>, Vec<Proc>) {
     let mut order: Vec<i32> = Vec::new();
     // Thread ids -> their process.
     let mut threads: HashMap<i32, i32> = HashMap::new();
-    let mut hashes: HashMap<PathBuf, Option<String>> = HashMap::new();
+    let mut hashes = Digests::new();
     let mut ended = None;
     procs.insert(command, new_proc(command, 1, 0));
     order.push(command);
@@ -202,7 +217,7 @@ fn record_exec(
     procs: &mut HashMap<i32, Proc>,
     pid: i32,
     root: &Path,
-    hashes: &mut HashMap<PathBuf, Option<String>>,
+    hashes: &mut Digests,
     at_ms: u64,
 ) {
     let argv: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -216,10 +231,7 @@ fn record_exec(
     let sha256 = if executable.starts_with(root) || executable.as_os_str().is_empty() {
         None
     } else {
-        hashes
-            .entry(executable.clone())
-            .or_insert_with(|| sha256_of(&executable))
-            .clone()
+        exe_sha256(pid, hashes)
     };
     let proc = procs.entry(pid).or_insert_with(|| new_proc(pid, 0, at_ms));
     proc.execs.push(Exec {
@@ -231,8 +243,28 @@ fn record_exec(
     });
 }
 
-fn sha256_of(path: &Path) -> Option<String> {
-    let mut file = std::fs::File::open(path).ok()?;
+/// The sha256 of the file `pid` executes, opened through /proc/PID/exe
+/// (the inode executed, not whatever its path names now), cached by the
+/// open file's version.
+fn exe_sha256(pid: i32, hashes: &mut Digests) -> Option<String> {
+    let file = std::fs::File::open(format!("/proc/{pid}/exe")).ok()?;
+    let meta = file.metadata().ok()?;
+    let version = (
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    );
+    hashes
+        .entry(version)
+        .or_insert_with(|| sha256_of(file))
+        .clone()
+}
+
+fn sha256_of(mut file: std::fs::File) -> Option<String> {
     let mut buf = vec![0u8; 256 * 1024];
     let digests =
         crate::hash::digest_reader(&mut file, &[crate::hash::Algorithm::Sha256], &mut buf).ok()?;
