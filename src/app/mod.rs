@@ -254,6 +254,13 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         (None, Some(sig)) => (-i64::from(sig), 128 + sig),
         (None, None) => bail!("the sandbox ended without reporting the command's status"),
     };
+    if exit_code != 0 && nix::unistd::geteuid().is_root() {
+        // A step that worked as plain root may have tried what the contained
+        // tree can no longer do; say so once, next to its own error.
+        eprintln!(
+            "tracelink: note: the command failed ({exit_code}). In precise mode it runs as root of a user namespace of its own: creating device nodes, mounting filesystem images or proc, raw block devices and trusted.* xattrs are refused (EPERM). Record such a step in snapshot mode (-m/-p)."
+        );
+    }
 
     let name = link::file_name(&args.signing.step_name, &signer.keyid);
     let trace_name = format!("{name}.trace.json");
