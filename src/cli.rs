@@ -126,6 +126,8 @@ pub struct SandboxArgs {
     pub isolate: bool,
     #[arg(long)]
     pub hide: Option<PathBuf>,
+    #[arg(long)]
+    pub backing: Option<PathBuf>,
     #[arg(long, value_parser = clap::value_parser!(std::ffi::OsString))]
     pub reopen: Vec<std::ffi::OsString>,
     #[arg(last = true, required = true)]

@@ -60,6 +60,7 @@ pub fn main(cli: Cli) -> i32 {
             ptrace: args.ptrace,
             isolate: args.isolate,
             hide: args.hide,
+            backing: args.backing,
             reopen: args
                 .reopen
                 .iter()

@@ -218,6 +218,9 @@ fn remount_read_only(path: &Path) -> nix::Result<()> {
 pub struct Plan<'a> {
     /// The root as the tree sees it (the monitored mount goes there later).
     pub root: &'a Path,
+    /// The directory the mount serves, when it is not `root` (a rerun serves
+    /// a work tree at the original root's path): it is covered too.
+    pub backing: Option<&'a Path>,
     /// A file to hide from the tree (the signing key), when outside the root.
     pub hide: Option<&'a Path>,
     pub isolate: bool,
@@ -228,14 +231,21 @@ pub struct Plan<'a> {
 pub fn prepare(plan: &Plan<'_>) -> Result<(), ContainError> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(ContainError::MountTable)?;
     let mounts = parse_mountinfo(&text);
-    for view in other_views(&mounts, plan.root) {
-        if plan.root.starts_with(&view) {
+    let served = plan.backing.unwrap_or(plan.root);
+    for view in other_views(&mounts, served) {
+        if plan.root.starts_with(&view) || served.starts_with(&view) {
             return Err(ContainError::AncestorView(view));
         }
         cover(&view)?;
     }
+    if let Some(backing) = plan.backing
+        && backing != plan.root
+    {
+        // The served directory itself is reachable by its own path.
+        cover(backing)?;
+    }
     if let Some(key) = plan.hide
-        && !key.starts_with(plan.root)
+        && !key.starts_with(served)
     {
         cover(key)?;
     }

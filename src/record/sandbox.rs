@@ -53,6 +53,9 @@ pub struct SandboxSpec {
     pub hide: Option<PathBuf>,
     /// Inherited descriptors to reopen through the mount.
     pub reopen: Vec<super::inherit::Reopen>,
+    /// The directory the mount serves when it is not `root` (a rerun's work
+    /// tree): hidden from the tree.
+    pub backing: Option<PathBuf>,
 }
 
 /// The command's end as PID 1 saw it.
@@ -228,6 +231,7 @@ fn setup(spec: &SandboxSpec) -> Result<(), String> {
     .map_err(|e| format!("cannot open /dev/fuse: {e}"))?;
     super::contain::prepare(&super::contain::Plan {
         root: &spec.root,
+        backing: spec.backing.as_deref(),
         hide: spec.hide.as_deref(),
         isolate: spec.isolate,
     })
@@ -643,6 +647,10 @@ impl SandboxSpec {
         if let Some(hide) = &self.hide {
             args.push("--hide".into());
             args.push(hide.clone().into());
+        }
+        if let Some(backing) = &self.backing {
+            args.push("--backing".into());
+            args.push(backing.clone().into());
         }
         for reopen in &self.reopen {
             args.push("--reopen".into());

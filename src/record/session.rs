@@ -189,6 +189,7 @@ pub fn run(
         ptrace: spec.ptrace,
         isolate: spec.isolate,
         hide: spec.protect.as_ref().map(|p| p.path.clone()),
+        backing: spec.mount_at.as_ref().map(|_| spec.root.clone()),
         reopen: spec.reopen.clone(),
     };
     let mut command = std::process::Command::new("/proc/self/exe");
