@@ -512,7 +512,14 @@ fn spawn_command(
                     format!("cannot install the seccomp filter: {e}"),
                 );
             }
-            let e = nix::unistd::execv(&path, &argv).unwrap_err();
+            let mut e = nix::unistd::execv(&path, &argv).unwrap_err();
+            if e == nix::errno::Errno::ENOEXEC {
+                // A script without `#!`: run it with the shell, as execvp does.
+                let sh = c"/bin/sh".to_owned();
+                let mut shell_argv = vec![sh.clone(), path.clone()];
+                shell_argv.extend(argv.iter().skip(1).cloned());
+                e = nix::unistd::execv(&sh, &shell_argv).unwrap_err();
+            }
             die(
                 &mut err,
                 'X',
