@@ -31,7 +31,8 @@
 //! the backing file and the daemon sees only metadata requests; otherwise it
 //! serves READ and WRITE itself.
 //!
-//! Running out of
+//! The signing key's inode ([`FsConfig::forbidden`]) is never opened, by the
+//! tree (EACCES, whatever its name) or for hashing. Running out of
 //! descriptors fails the request with EMFILE/ENFILE and makes the run
 //! incomplete ([`Observer::failure`]).
 //!
@@ -93,6 +94,9 @@ pub trait Observer: Send + Sync {
     /// have (it ran out of file descriptors: EMFILE/ENFILE). The request
     /// failed with that errno; `what` says which. The run is incomplete.
     fn failure(&self, _what: String) {}
+    /// The tree tried to open or change the protected file (the signing
+    /// key, `FsConfig::forbidden`) under the name `path`; it got EACCES.
+    fn refused(&self, _path: &str, _pid: u32) {}
 }
 
 /// An observer that ignores everything (a plain passthrough mount).
@@ -116,6 +120,11 @@ pub struct FsConfig {
     pub present_owner: Option<(u32, u32)>,
     /// Ask for FUSE passthrough (needs CAP_SYS_ADMIN in the initial user namespace).
     pub passthrough: bool,
+    /// The (device, inode) of a file the tree must never read, whatever its
+    /// name (the signing key: design.md section 5a). The daemon refuses to
+    /// open or change it (EACCES, [`Observer::refused`]) and never opens it
+    /// to hash it.
+    pub forbidden: Option<Node>,
 }
 
 /// An inode the kernel references, reached through its own descriptor.
@@ -651,6 +660,21 @@ impl TraceFs {
         errno(e)
     }
 
+    /// EACCES for the protected file (the signing key), whatever its name
+    /// (`path` names it for the observer).
+    fn allowed(&self, node: Node, path: impl FnOnce() -> String, pid: u32) -> Result<(), Errno> {
+        if self.config.forbidden == Some(node) {
+            self.observer.refused(&path(), pid);
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    }
+
+    /// Whether `node` may be opened to hash it.
+    fn hashable(&self, node: Node) -> bool {
+        self.config.forbidden != Some(node)
+    }
+
     /// An O_PATH descriptor of the entry `name` of the directory `dir` (the
     /// inode `parent`), never following a symlink, and its attributes, taken
     /// from the descriptor itself.
@@ -938,6 +962,7 @@ impl TraceFs {
     ) -> Result<FileAttr, Errno> {
         let inode = self.reach(ino)?;
         let node = inode.node;
+        self.allowed(node, || self.path(ino), req_pid)?;
         let fd = &*inode.fd;
         let proc_name = fd.as_raw_fd().to_string();
         if let Some(size) = size {
@@ -1078,6 +1103,7 @@ impl TraceFs {
         let (victim, st) = self.open_entry(&dir, parent, name)?;
         let node = (st.st_dev, st.st_ino);
         if kind_of(st.st_mode) == FileType::RegularFile
+            && self.hashable(node)
             && let Ok(old) = reopen_read(&self.proc_fds, &victim)
         {
             // Keep the old inode open and let the observer hash it later.
@@ -1154,6 +1180,7 @@ impl TraceFs {
         if let Some((fd, r)) = &replaced_entry
             && kind_of(r.st_mode) == FileType::RegularFile
             && replaced != Some(node)
+            && self.hashable((r.st_dev, r.st_ino))
             && let Ok(old) = reopen_read(&self.proc_fds, fd)
         {
             self.observer.keep_before_state((r.st_dev, r.st_ino), old);
@@ -1225,10 +1252,12 @@ impl TraceFs {
         self.made(newparent, newname, None).map(|(a, _)| a)
     }
 
-    /// OPEN: the backing file of `ino`, opened by identity.
-    fn do_open(&self, ino: u64, flags: i32) -> Result<Opened, Errno> {
+    /// OPEN: the backing file of `ino`, opened by identity. The protected
+    /// file is refused.
+    fn do_open(&self, pid: u32, ino: u64, flags: i32) -> Result<Opened, Errno> {
         let inode = self.reach(ino)?;
         let path = self.path(ino);
+        self.allowed(inode.node, || path.clone(), pid)?;
         match inode.kind {
             FileType::Directory => return Err(Errno::EISDIR),
             FileType::Symlink => return Err(Errno::ELOOP),
@@ -1290,6 +1319,9 @@ impl TraceFs {
         .map_err(|e| self.open_failed(e, || format!("creating {path}")))?;
         let st = nix::sys::stat::fstat(&fd).map_err(errno)?;
         let node = (st.st_dev, st.st_ino);
+        // The kernel sends CREATE for names it believes absent; an existing
+        // file can only be met in a race with a process outside the tree.
+        self.allowed(node, || path.clone(), pid)?;
         self.give(&fd, uid, gid)?;
         let st = nix::sys::stat::fstat(&fd).map_err(errno)?;
         let path_fd = reopen(&self.proc_fds, &fd, OFlag::O_PATH)
@@ -1587,7 +1619,7 @@ impl fuser::Filesystem for TraceFs {
         self.requests.count("open");
         let flags = flags.0;
         let pid = req.pid();
-        let Opened { file, path, inode } = match self.do_open(ino.0, flags) {
+        let Opened { file, path, inode } = match self.do_open(pid, ino.0, flags) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
@@ -2064,17 +2096,21 @@ mod tests {
         fn keep_before_state(&self, node: Node, file: File) {
             self.push(format!("keep {node:?}: {}", content(file)));
         }
+        fn refused(&self, path: &str, pid: u32) {
+            self.push(format!("refused {path} {pid}"));
+        }
         fn failure(&self, what: String) {
             self.push(format!("failure {what}"));
         }
     }
 
     /// A daemon over a temporary directory holding `a` and its hard link
-    /// `b` ("A") and `v` ("V").
+    /// `b` ("A"), `v` ("V") and `k` ("KEY", the protected file).
     struct Daemon {
         dir: tempfile::TempDir,
         fs: TraceFs,
         log: Arc<Log>,
+        key: Node,
     }
 
     fn node_at(path: &Path) -> Node {
@@ -2089,6 +2125,8 @@ mod tests {
             std::fs::write(p.join("a"), "A").unwrap();
             std::fs::hard_link(p.join("a"), p.join("b")).unwrap();
             std::fs::write(p.join("v"), "V").unwrap();
+            std::fs::write(p.join("k"), "KEY").unwrap();
+            let key = node_at(&p.join("k"));
             let root = nix::fcntl::open(
                 p,
                 OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -2102,9 +2140,10 @@ mod tests {
                 ttl: Duration::from_secs(1),
                 present_owner: None,
                 passthrough: false,
+                forbidden: Some(key),
             };
             let fs = TraceFs::new(root, config, log.clone()).unwrap();
-            Daemon { dir, fs, log }
+            Daemon { dir, fs, log, key }
         }
 
         fn lookup(&self, name: &str) -> u64 {
@@ -2112,7 +2151,7 @@ mod tests {
         }
 
         fn read(&self, ino: u64) -> Result<String, Errno> {
-            let opened = self.fs.do_open(ino, libc::O_RDONLY)?;
+            let opened = self.fs.do_open(7, ino, libc::O_RDONLY)?;
             self.log.push(format!("open {}", opened.path));
             Ok(content(opened.file))
         }
@@ -2167,6 +2206,35 @@ mod tests {
         std::fs::rename(d.dir.path().join("v"), d.dir.path().join("s")).unwrap();
         assert_eq!(d.fs.do_readlink(s).unwrap(), b"a");
         assert_eq!(d.fs.do_readlink(a), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn the_protected_file_is_refused_under_any_name_and_never_opened_to_hash() {
+        let d = Daemon::new();
+        std::fs::hard_link(d.dir.path().join("k"), d.dir.path().join("k2")).unwrap();
+        let k2 = d.lookup("k2");
+        assert_eq!(d.read(k2).map(|_| ()), Err(Errno::EACCES));
+        let truncate =
+            d.fs.do_setattr(7, k2, None, None, None, Some(0), None, None, None);
+        assert_eq!(truncate.map(|_| ()), Err(Errno::EACCES));
+        let chmod =
+            d.fs.do_setattr(7, k2, Some(0o644), None, None, None, None, None, None);
+        assert_eq!(chmod.map(|_| ()), Err(Errno::EACCES));
+        // Removing or replacing it is allowed, but its content is not read.
+        d.lookup("v");
+        d.fs.do_rename(7, ROOT, os("v"), ROOT, os("k2"), 0).unwrap();
+        d.lookup("k");
+        d.fs.do_unlink(7, ROOT, os("k"), false).unwrap();
+        assert_eq!(
+            d.log.lines(),
+            ["refused k2 7", "refused k2 7", "refused k2 7"]
+        );
+        assert!(
+            !d.log
+                .lines()
+                .iter()
+                .any(|l| l.contains(&format!("{:?}", d.key)))
+        );
     }
 
     #[test]
