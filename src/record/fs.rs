@@ -848,7 +848,9 @@ impl TraceFs {
             );
         let fd = nix::fcntl::openat2(self.root.as_fd(), &relative, how).ok()?;
         let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
-        if kind_of(st.st_mode) != FileType::RegularFile {
+        // The protected file is no artifact: a symlink to it must not make
+        // anyone hash it.
+        if kind_of(st.st_mode) != FileType::RegularFile || !self.hashable((st.st_dev, st.st_ino)) {
             return None;
         }
         let real = std::fs::read_link(format!(
@@ -2086,8 +2088,18 @@ mod tests {
 
     impl Observer for Log {
         fn event(&self, event: Event) {
-            if let Event::Open { path, .. } = event {
-                self.push(format!("open {path}"));
+            match event {
+                Event::Open { path, .. } => self.push(format!("open {path}")),
+                Event::Found(Entry {
+                    path,
+                    kind: Kind::Symlink,
+                    symlink_target,
+                    ..
+                }) => self.push(format!(
+                    "symlink {path} -> {:?}",
+                    symlink_target.map(|(p, _)| p)
+                )),
+                _ => {}
             }
         }
         fn before_change(&self, node: Node, open: &dyn Fn() -> std::io::Result<File>) {
@@ -2234,6 +2246,19 @@ mod tests {
                 .lines()
                 .iter()
                 .any(|l| l.contains(&format!("{:?}", d.key)))
+        );
+    }
+
+    #[test]
+    fn a_symlink_to_the_protected_file_is_no_artifact() {
+        let d = Daemon::new();
+        std::os::unix::fs::symlink("k", d.dir.path().join("ks")).unwrap();
+        std::os::unix::fs::symlink("a", d.dir.path().join("as")).unwrap();
+        d.lookup("ks");
+        d.lookup("as");
+        assert_eq!(
+            d.log.lines(),
+            ["symlink ks -> None", "symlink as -> Some(\"a\")"]
         );
     }
 
