@@ -224,6 +224,7 @@ pub fn run(
             }),
             ttl: spec.ttl,
             passthrough: spec.passthrough,
+            forbidden: spec.protect.as_ref().map(|p| p.node),
         },
         observer,
     )
