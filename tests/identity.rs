@@ -280,22 +280,18 @@ fn running_out_of_descriptors_fails_requests_with_emfile_and_records_nothing_wro
             .args(["--", "sh", "-c", "cat f* >/dev/null"]),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    // The daemon could not serve every open as the real filesystem would
+    // have: the run is incomplete, so nothing is signed.
+    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
     assert!(
-        stderr.contains("Too many open files"),
+        stderr.contains("Too many open files") && stderr.contains("incomplete"),
         "{}",
         common::show(&out)
     );
-    let path = fs::read_dir(&case.meta)
+    let links: Vec<_> = fs::read_dir(&case.meta)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "link"))
-        .unwrap_or_else(|| panic!("no link\n{}", common::show(&out)));
-    let link: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    let materials = link["signed"]["materials"].as_object().unwrap();
-    assert!(!materials.is_empty(), "{link:#}");
-    for (name, digest) in materials {
-        assert_eq!(*digest, sha(&case.read(name)), "{name}");
-    }
-    assert_eq!(link["signed"]["products"], json!({}));
+        .filter(|p| p.extension().is_some_and(|x| x == "link"))
+        .collect();
+    assert!(links.is_empty(), "no link may be signed: {links:?}");
 }

@@ -422,6 +422,33 @@ impl OpenFiles {
     }
 }
 
+/// The files the tree has open, readable after the filesystem moved into
+/// its session (and after the session ended).
+pub struct OpenFilesView(Arc<OpenFiles>);
+
+impl OpenFilesView {
+    /// The backing paths of the files open for writing whose handles the
+    /// kernel never released.
+    pub fn unreleased_writers(&self) -> Vec<std::path::PathBuf> {
+        let handles = self.0.handles.lock().unwrap();
+        let mut out: Vec<std::path::PathBuf> = handles
+            .values()
+            .filter(|h| {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&h.file);
+                crate::sys::fd_status_flags(fd)
+                    .is_some_and(|f| f & libc::O_ACCMODE != libc::O_RDONLY)
+            })
+            .filter_map(|h| {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&h.file);
+                std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// The passthrough filesystem over R.
 pub struct TraceFs {
     root: Arc<OwnedFd>,
@@ -596,6 +623,11 @@ impl TraceFs {
     /// Whether open files are served by kernel passthrough.
     pub fn uses_passthrough(&self) -> bool {
         self.passthrough.load(Ordering::Relaxed)
+    }
+
+    /// The open files, readable after the filesystem moved into its session.
+    pub fn open_files(&self) -> OpenFilesView {
+        OpenFilesView(self.files.clone())
     }
 
     /// The counts of requests served, readable after the filesystem moved into its session.

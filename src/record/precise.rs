@@ -138,6 +138,8 @@ struct Shared {
     pid_ns: Mutex<BTreeMap<u32, String>>,
     /// Lookups that found nothing: path -> the processes that looked.
     missing: Mutex<BTreeMap<String, BTreeSet<u32>>>,
+    /// Opens of the signing key the daemon refused: path -> the processes.
+    refused: Mutex<BTreeMap<String, BTreeSet<u32>>>,
     /// Every path a lookup found.
     found: Mutex<BTreeSet<String>>,
 }
@@ -205,6 +207,7 @@ impl Recorder {
             unrepresentable: AtomicBool::new(false),
             processes: Mutex::new(HashMap::new()),
             missing: Mutex::new(BTreeMap::new()),
+            refused: Mutex::new(BTreeMap::new()),
             seen: Mutex::new(BTreeMap::new()),
             pid_ns: Mutex::new(BTreeMap::new()),
             found: Mutex::new(BTreeSet::new()),
@@ -338,6 +341,21 @@ impl Observer for Recorder {
             _ => {}
         }
         self.shared.tracker.lock().unwrap().apply(&event);
+    }
+
+    fn failure(&self, what: String) {
+        self.shared.errors.lock().unwrap().push(what);
+    }
+
+    fn refused(&self, path: &str, tid: u32) {
+        let pid = self.process_of(tid);
+        self.shared
+            .refused
+            .lock()
+            .unwrap()
+            .entry(path.to_string())
+            .or_default()
+            .insert(pid);
     }
 
     fn missing(&self, path: &str, tid: u32) {
@@ -529,6 +547,9 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
         "store": spec.store.as_ref().map(|s| s.dir().to_string_lossy().into_owned()),
         "notes": notes.iter().filter(|n| !n.is_error()).map(describe).collect::<Vec<_>>(),
         "probes": probes(&shared),
+        "refused": shared.refused.lock().unwrap().iter().map(|(p, pids)| json!({
+            "path": p, "by": pids, "why": "the signing key: not readable by the recorded tree",
+        })).collect::<Vec<_>>(),
         "fuse_requests": outcome.requests.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "events": shared.counts.lock().unwrap().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "ptrace": spec.session.ptrace,
@@ -648,7 +669,14 @@ fn hash_finals(
                 .filter(|t| t.starts_with(root)),
         };
         if let Some(target) = target {
-            let size_hint = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+            let meta = std::fs::metadata(&target);
+            // The signing key is never read for the tree, whatever name the
+            // tree gave it: such a product stays unhashed (incomplete).
+            let key = spec.session.protect.as_ref().map(|p| p.node);
+            if meta.as_ref().is_ok_and(|m| Some((m.dev(), m.ino())) == key) {
+                continue;
+            }
+            let size_hint = meta.map(|m| m.len()).unwrap_or(0);
             jobs.push(hash::Job {
                 path: target,
                 size_hint,

@@ -231,6 +231,7 @@ pub fn run(
     .map_err(|e| SessionError::Fuse(std::io::Error::from_raw_os_error(e.code())))?;
     let passthrough = fs.passthrough_flag();
     let requests = fs.request_counts();
+    let open_files = fs.open_files();
     let config = {
         let mut c = fuser::Config::default();
         c.n_threads = Some(spec.threads.max(1));
@@ -319,6 +320,16 @@ pub fn run(
     let (served, aborted) = server
         .join()
         .map_err(|_| SessionError::Fuse(std::io::Error::other("the FUSE server panicked")))?;
+    if forced {
+        // Closing the connection does not stop passthrough I/O on files still
+        // open: one open for writing could change the root unseen.
+        for path in open_files.unreleased_writers() {
+            incomplete.push(format!(
+                "{} was still open for writing after the tree ended (never released)",
+                path.display()
+            ));
+        }
+    }
     if aborted && !forced {
         incomplete.push(
             "the FUSE connection was aborted while the tree was running (not by tracelink)".into(),
@@ -448,7 +459,7 @@ fn wait(helper: &mut std::process::Child, timeout: Option<Duration>) -> bool {
 }
 
 /// Raises this process's open-file limit to its hard maximum: the daemon
-/// holds a descriptor per directory the tree has looked into.
+/// holds a descriptor per inode the kernel references.
 pub fn raise_open_file_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
