@@ -28,6 +28,19 @@
 # is byte-identical to the native build's. A failure is reported, ends that
 # section, and makes the exit status 1; missed speed targets do not.
 #
+# Baseline arm: with BENCH_BEFORE_BIN=/path/to/an/older/tracelink, every timed
+# section (build, read, wide, zstd, unpriv) runs one untimed warm-up triple and
+# $BENCH_RUNS rounds of three runs in rotating order (native, before, after;
+# before, after, native; after, native, before; ...), "after" being the binary
+# built from this checkout. The older binary's runs are checked exactly as the
+# after binary's (same link/trace checks, same output comparison; its trace
+# format must have the fields the checks read: 'complete', 'exit',
+# 'fuse_requests', 'passthrough'). Each section then prints the medians,
+# traced/native for each binary, and after/before as the median of the
+# per-round ratios (and of the medians); 'where' profiles both binaries; the
+# summary adds a before/after table. The speed targets apply to "after".
+# The unprivileged section uses the older binary only if its probe succeeds.
+#
 # Environment: BENCH_DIR (work dir: generated trees are kept there and reused
 # through marker files; default a fresh dir under ${TMPDIR:-/tmp}, removed at
 # the end), BENCH_KEEP (1: keep the logs, links and traces, and a fresh work
@@ -36,8 +49,9 @@
 # BENCH_BIG_FILES (4), BENCH_BIG_MIB (512), BENCH_UNPRIV_USER (tracelink-test
 # if it exists, else nobody), BENCH_IDLE_WAIT (30: before each timed run, wait
 # up to this many seconds for the rest of the machine to be idle) and
-# BENCH_IDLE_BUDGET (300: at most this much waiting in all), CARGO_TARGET_DIR. Needs root, /dev/fuse, cargo, cc, make, python3 (3.10+),
-# sha256sum; strace optional.
+# BENCH_IDLE_BUDGET (300: at most this much waiting in all), BENCH_BEFORE_BIN
+# (unset: no baseline arm; see above), CARGO_TARGET_DIR. Needs root, /dev/fuse,
+# cargo, cc, make, python3 (3.10+), sha256sum; strace optional.
 set -euo pipefail
 export LC_ALL=C
 
@@ -69,6 +83,7 @@ idle_wait=${BENCH_IDLE_WAIT:-30}
 idle_budget=${BENCH_IDLE_BUDGET:-300}
 sections=" ${BENCH_SECTIONS:-build read wide zstd where unpriv} "
 keep=${BENCH_KEEP:-}
+before_bin=${BENCH_BEFORE_BIN:-}
 bench_check_count BENCH_RUNS "$runs"
 bench_check_count BENCH_SEED "$seed"
 bench_check_count BENCH_UNTOUCHED "$n_untouched"
@@ -96,6 +111,12 @@ for tool in cargo cc make python3 sha256sum; do
   command -v "$tool" >/dev/null || bench_die "$tool not found"
 done
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || bench_die "python3 >= 3.10 needed"
+before_version='' before_desc=''
+if [ -n "$before_bin" ]; then
+  [[ -f $before_bin && -x $before_bin ]] || bench_die "BENCH_BEFORE_BIN=$before_bin is not an executable file"
+  before_version=$("$before_bin" --version) || bench_die "$before_bin --version failed"
+  before_desc=$(bench_source_desc "$(dirname "$before_bin")")
+fi
 
 tracelink=$(bench_build_tracelink "$top")
 tracelink_version=$("$tracelink" --version)
@@ -137,6 +158,11 @@ trap 'exit 143' TERM
 # checkout is rebuilt meanwhile.
 cp "$tracelink" "$run/tracelink"
 tracelink=$run/tracelink
+tracelink_before=''
+if [ -n "$before_bin" ]; then
+  cp "$before_bin" "$run/tracelink-before"
+  tracelink_before=$run/tracelink-before
+fi
 key=$run/key.pem
 "$tracelink" keygen "$key" >"$run/keygen.log" 2>&1 || bench_die "tracelink keygen failed: $(cat "$run/keygen.log")"
 
@@ -356,6 +382,29 @@ pt = t.get("passthrough")
 print(len(mats), len(prods), sum(req.values()), "true" if pt is True else "false" if pt is False else "unknown")
 PY
 
+# reqs.py LABEL TRACED_MED NATIVE_MED TRACED_CPU_MED NATIVE_CPU_MED COUNTS_JSON...:
+# prints the median FUSE requests per traced run, then two report lines (requests
+# by kind; rate, extra wall per request, extra CPU), each prefixed with LABEL.
+cat >"$run/reqs.py" <<'PY'
+import json, statistics, sys
+label = sys.argv[1]
+tmed, nmed, tcpu, ncpu = map(float, sys.argv[2:6])
+runs = [json.load(open(p)) for p in sys.argv[6:]]
+kinds = sorted({k for r in runs for k in r}, key=lambda k: -statistics.median(r.get(k, 0) for r in runs))
+total = statistics.median(sum(r.values()) for r in runs)
+parts = []
+for k in kinds:
+    v = [r.get(k, 0) for r in runs]
+    m = statistics.median(v)
+    parts.append(f"{k} {m:g}" + (f" ({min(v)}-{max(v)})" if min(v) != max(v) else ""))
+print(f"{total:g}")
+print(f"   {label}requests by kind (median per traced run, range if it varied): " + (", ".join(parts) or "none"))
+rate = total / tmed if tmed > 0 else 0
+per = f"{(tmed - nmed) / total * 1e6:.1f} us" if total >= 100 else "n/a (too few requests)"
+print(f"   {label}requests/s: {rate:,.0f} over the traced wall time; extra wall per request: {per}; "
+      f"extra CPU (traced - native: recorder, hashing, kernel FUSE work): {tcpu - ncpu:+.2f} s")
+PY
+
 # --- One section: warm-up pair + interleaved pairs --------------------------------
 # Settings (globals) of the current section:
 sec_key='' sec_title='' sec_root='' sec_cwd='' sec_clean='' sec_verify='' sec_target='' sec_aim=''
@@ -392,24 +441,36 @@ print(f"{(c[0] - a[0]) / max(1, c[1] - a[1]) * os.cpu_count():.2f}")')
 
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "inf" }'; }
 
-# run_cmd native|traced META: prints bench_time's "SECONDS RSS CPU OTHER".
+# run_cmd native|traced|before META: prints bench_time's "SECONDS RSS CPU OTHER"
+# (traced: this checkout's tracelink; before: the one of BENCH_BEFORE_BIN).
 run_cmd() {
+  local bin=$sec_tracelink
   if [ "$1" = native ]; then
     (cd "$sec_cwd" && bench_time "$sec_log" "${sec_user[@]}" "${sec_cmd[@]}")
   else
-    (cd "$sec_cwd" && bench_time "$sec_log" "${sec_user[@]}" "$sec_tracelink" run -n bench -k "$sec_key_file" \
+    if [ "$1" = before ]; then bin=$sec_before; fi
+    (cd "$sec_cwd" && bench_time "$sec_log" "${sec_user[@]}" "$bin" run -n bench -k "$sec_key_file" \
       -d "$2" --root "$sec_root" -- "${sec_cmd[@]}")
   fi
 }
 
-# run_one native|traced TAG: clean (untimed), run, verify. Sets r_*; on a
-# failure sets sec_error and returns 1.
+# meta_dir traced|before TAG: the metadata directory of that run.
+meta_dir() {
+  if [ "$1" = before ]; then
+    echo "$sec_meta_base/meta-$sec_key-before-$2"
+  else
+    echo "$sec_meta_base/meta-$sec_key-$2"
+  fi
+}
+
+# run_one native|traced|before TAG: clean (untimed), run, verify (a before run
+# exactly as a traced one). Sets r_*; on a failure sets sec_error and returns 1.
 run_one() {
   local kind=$1 tag=$2 meta="" out rc=0 checked
   "$sec_clean"
   sync
-  if [ "$kind" = traced ]; then
-    meta=$sec_meta_base/meta-$sec_key-$tag
+  if [ "$kind" != native ]; then
+    meta=$(meta_dir "$kind" "$tag")
     rm -rf "$meta"
     mkdir -p "$meta"
     [ ${#sec_user[@]} -eq 0 ] || chown "$unpriv_user" "$meta"
@@ -429,10 +490,10 @@ run_one() {
   if ! "$sec_verify" "$kind"; then
     return 1
   fi
-  if [ "$kind" = traced ]; then
+  if [ "$kind" != native ]; then
     if ! checked=$(python3 "$run/check.py" --meta "$meta" --root "$sec_root" --counts-out "$meta.counts.json" \
       "${sec_check_args[@]}" 2>"$meta.check.err"); then
-      sec_error="traced run '$tag': $(cat "$meta.check.err")"
+      sec_error="$kind run '$tag': $(cat "$meta.check.err")"
       return 1
     fi
     read -r r_mat r_prod r_req r_pt <<<"$checked"
@@ -443,9 +504,122 @@ run_one() {
 sum_name=() sum_native=() sum_traced=() sum_ratio=() sum_target=() sum_result=() sum_reqs=()
 any_failure=''
 
+# verdict_of RATIO: the verdict of RATIO against the current section's target/aim.
+verdict_of() {
+  awk -v r="$1" -v t="$sec_target" -v a="$sec_aim" 'BEGIN {
+    if (r > t) print "TARGET MISSED"; else if (a != "" && r > a) print "target met, aim not yet"; else print "target met" }'
+}
+
+# Before/after results (BENCH_BEFORE_BIN), for the summary: medians (s), ratios of
+# the medians, and medians of the per-round ratios (before/native, after/native,
+# after/before), median requests per traced run.
+ba_name=() ba_native=() ba_before=() ba_after=() ba_bn=() ba_an=() ba_ab=() ba_bn_r=() ba_an_r=() ba_ab_r=()
+ba_reqb=() ba_reqa=()
+
+# run_section_triples: run_section with the baseline arm: one untimed warm-up
+# triple (native, before, after), then $runs rounds of the three in rotating order
+# (round i starts (i-1) mod 3 places further in native, before, after); prints every
+# run, the medians, traced/native for each binary, after/before (the median of the
+# per-round ratios, and the ratio of the medians) and the FUSE requests of both.
+run_section_triples() {
+  local i j k order kinds=(native before traced) letters=(N B A)
+  local nat=() bef=() aft=() ncpu=() bcpu=() acpu=() bcounts=() acounts=() bpts=() apts=()
+  local r_bn=() r_an=() r_ab=() line_n line_b line_a
+  local nmed bmed amed ncpu_med bcpu_med acpu_med bn an ab bn_r an_r ab_r verdict bverdict reqs_b reqs_a
+  sec_log=$run/$sec_key.log
+  sec_error=
+  : >"$sec_log"
+  echo
+  echo "== $sec_title"
+  echo "   command: ${sec_cmd[*]}   (cwd ${sec_cwd#"$work"/}, recorded root ${sec_root#"$work"/}, work dir $work)"
+  echo "   traced : ${sec_user[*]:+${sec_user[*]} }tracelink run -n bench -k KEY -d METADIR --root ROOT -- ${sec_cmd[*]}"
+  echo "            with 'before' = BENCH_BEFORE_BIN ($before_version, $before_desc)"
+  echo "            and 'after' = this checkout's ($tracelink_version, $source_desc)"
+  local w_n='' w_b='' w_bm='' w_bp=''
+  if run_one native warm && w_n=$r_secs && run_one before warm && w_b=$r_secs w_bm=$r_mat w_bp=$r_prod &&
+    run_one traced warm; then
+    echo "   warm-up triple (untimed): native $w_n s, before $w_b s (checked: $w_bm materials, $w_bp products)," \
+      "after $r_secs s (checked: $r_mat materials, $r_prod products)"
+    printf '   %5s %3s | %8s %7s %5s | %8s %7s %5s %8s | %8s %7s %5s %8s | %7s %7s %7s\n' \
+      round ord "native s" "CPU s" other "before s" "CPU s" other requests "after s" "CPU s" other requests \
+      bef/nat aft/nat aft/bef
+    for ((i = 1; i <= runs; i++)); do
+      order=''
+      for ((j = 0; j < 3; j++)); do
+        k=$(((i - 1 + j) % 3))
+        order+=${letters[$k]}
+        run_one "${kinds[$k]}" "$i" || break 2
+        case ${kinds[$k]} in
+          native)
+            nat+=("$r_secs") ncpu+=("$r_cpu")
+            line_n=$(printf '%8.3f %7.2f %5.2f' "$r_secs" "$r_cpu" "$r_other")
+            ;;
+          before)
+            bef+=("$r_secs") bcpu+=("$r_cpu") bpts+=("$r_pt")
+            bcounts+=("$(meta_dir before "$i").counts.json")
+            line_b=$(printf '%8.3f %7.2f %5.2f %8s' "$r_secs" "$r_cpu" "$r_other" "$r_req")
+            ;;
+          traced)
+            aft+=("$r_secs") acpu+=("$r_cpu") apts+=("$r_pt")
+            acounts+=("$(meta_dir traced "$i").counts.json")
+            line_a=$(printf '%8.3f %7.2f %5.2f %8s' "$r_secs" "$r_cpu" "$r_other" "$r_req")
+            ;;
+        esac
+      done
+      r_bn+=("$(ratio_of "${bef[-1]}" "${nat[-1]}")")
+      r_an+=("$(ratio_of "${aft[-1]}" "${nat[-1]}")")
+      r_ab+=("$(ratio_of "${aft[-1]}" "${bef[-1]}")")
+      printf '   %5d %3s | %s | %s | %s | %7s %7s %7s\n' "$i" "$order" "$line_n" "$line_b" "$line_a" \
+        "${r_bn[-1]}" "${r_an[-1]}" "${r_ab[-1]}"
+    done
+  fi
+  if [ -n "$sec_error" ]; then
+    echo "   FAILED: $sec_error" | sed '2,$s/^/      /'
+    any_failure=1
+    sum_name+=("$sec_short") sum_native+=(-) sum_traced+=(-) sum_ratio+=(-) sum_target+=("<= ${sec_target}x")
+    sum_result+=("FAILED (see above)") sum_reqs+=(-)
+    ba_name+=("$sec_short") ba_native+=(-) ba_before+=(-) ba_after+=(-) ba_bn+=(-) ba_an+=(-) ba_ab+=(-)
+    ba_bn_r+=(-) ba_an_r+=(-) ba_ab_r+=(FAILED) ba_reqb+=(-) ba_reqa+=(-)
+    return 0
+  fi
+  nmed=$(bench_median "${nat[@]}") bmed=$(bench_median "${bef[@]}") amed=$(bench_median "${aft[@]}")
+  ncpu_med=$(bench_median "${ncpu[@]}") bcpu_med=$(bench_median "${bcpu[@]}") acpu_med=$(bench_median "${acpu[@]}")
+  bn=$(ratio_of "$bmed" "$nmed") an=$(ratio_of "$amed" "$nmed") ab=$(ratio_of "$amed" "$bmed")
+  bn_r=$(bench_median "${r_bn[@]}") an_r=$(bench_median "${r_an[@]}") ab_r=$(bench_median "${r_ab[@]}")
+  echo "   median : native $nmed s (CPU $ncpu_med s), before $bmed s (CPU $bcpu_med s)," \
+    "after $amed s (CPU $acpu_med s), $runs rounds"
+  echo "   before : traced/native = ${bn}x of the medians, ${bn_r}x median of the per-round ratios (${r_bn[*]})"
+  echo "   after  : traced/native = ${an}x of the medians, ${an_r}x median of the per-round ratios (${r_an[*]})"
+  echo "   after/before = ${ab_r}x median of the per-round ratios (${r_ab[*]}), ${ab}x of the medians;" \
+    "CPU $(awk -v a="$acpu_med" -v b="$bcpu_med" 'BEGIN { printf "%+.2f", a - b }') s"
+  verdict=$(verdict_of "$an")
+  bverdict=$(verdict_of "$bn")
+  echo "   target : <= ${sec_target}x${sec_aim:+ (aim ${sec_aim}x)} (after, ratio of the medians): $verdict;" \
+    "before: $bverdict"
+  reqs_b=$(python3 "$run/reqs.py" "before: " "$bmed" "$nmed" "$bcpu_med" "$ncpu_med" "${bcounts[@]}")
+  reqs_a=$(python3 "$run/reqs.py" "after : " "$amed" "$nmed" "$acpu_med" "$ncpu_med" "${acounts[@]}")
+  tail -n +2 <<<"$reqs_b"
+  tail -n +2 <<<"$reqs_a"
+  echo "   passthrough (from the traces): before $(printf '%s\n' "${bpts[@]}" | sort -u | paste -sd/ -)," \
+    "after $(printf '%s\n' "${apts[@]}" | sort -u | paste -sd/ -)"
+  sum_reqs+=("$(head -n 1 <<<"$reqs_a")")
+  sum_name+=("$sec_short") sum_native+=("$nmed") sum_traced+=("$amed") sum_ratio+=("$an")
+  sum_target+=("<= ${sec_target}x${sec_aim:+ (aim ${sec_aim}x)}") sum_result+=("$verdict")
+  ba_name+=("$sec_short") ba_native+=("$nmed") ba_before+=("$bmed") ba_after+=("$amed")
+  ba_bn+=("$bn") ba_an+=("$an") ba_ab+=("$ab") ba_bn_r+=("$bn_r") ba_an_r+=("$an_r") ba_ab_r+=("$ab_r")
+  ba_reqb+=("$(head -n 1 <<<"$reqs_b")") ba_reqa+=("$(head -n 1 <<<"$reqs_a")")
+  if [ "$sec_key" = build ]; then build_ratio=$an build_pairs=("${r_an[@]}") build_reqs=${sum_reqs[-1]}; fi
+  if [ "$sec_key" = wide ]; then wide_ratio=$an; fi
+}
+
 # run_section: runs the current section's warm-up pair and $runs timed pairs,
-# prints every run, the medians, the ratio and the FUSE requests.
+# prints every run, the medians, the ratio and the FUSE requests (with a
+# baseline binary for the section, $sec_before: run_section_triples instead).
 run_section() {
+  if [ -n "$sec_before" ]; then
+    run_section_triples
+    return 0
+  fi
   local i tag nat=() trc=() ncpu=() tcpu=() counts=() pr=() pts=() nmed tmed ratio verdict
   sec_log=$run/$sec_key.log
   sec_error=
@@ -491,25 +665,7 @@ run_section() {
   echo "   target : <= ${sec_target}x${sec_aim:+ (aim ${sec_aim}x)}: $verdict"
   # FUSE requests, from the traces of the timed traced runs.
   local reqs
-  reqs=$(python3 - "$tmed" "$nmed" "$tcpu_med" "$ncpu_med" "${counts[@]}" <<'PY'
-import json, statistics, sys
-tmed, nmed, tcpu, ncpu = map(float, sys.argv[1:5])
-runs = [json.load(open(p)) for p in sys.argv[5:]]
-kinds = sorted({k for r in runs for k in r}, key=lambda k: -statistics.median(r.get(k, 0) for r in runs))
-total = statistics.median(sum(r.values()) for r in runs)
-parts = []
-for k in kinds:
-    v = [r.get(k, 0) for r in runs]
-    m = statistics.median(v)
-    parts.append(f"{k} {m:g}" + (f" ({min(v)}-{max(v)})" if min(v) != max(v) else ""))
-print(f"{total:g}")
-print("   requests by kind (median per traced run, range if it varied): " + (", ".join(parts) or "none"))
-rate = total / tmed if tmed > 0 else 0
-per = f"{(tmed - nmed) / total * 1e6:.1f} us" if total >= 100 else "n/a (too few requests)"
-print(f"   requests/s: {rate:,.0f} over the traced wall time; extra wall per request: {per}; "
-      f"extra CPU (traced - native: recorder, hashing, kernel FUSE work): {tcpu - ncpu:+.2f} s")
-PY
-)
+  reqs=$(python3 "$run/reqs.py" "" "$tmed" "$nmed" "$tcpu_med" "$ncpu_med" "${counts[@]}")
   sum_reqs+=("$(head -n 1 <<<"$reqs")")
   tail -n +2 <<<"$reqs"
   local pt_all
@@ -568,6 +724,7 @@ verify_none() { :; }
 sec_key_file=$key
 sec_meta_base=$run
 sec_tracelink=$tracelink
+sec_before=$tracelink_before
 sec_check_args=()
 
 # --- Report header ---------------------------------------------------------------
@@ -576,12 +733,21 @@ fs_type=$(df -PT "$work" | awk 'NR == 2 { print $2 }')
 echo "== tracelink precise-mode overhead benchmark =="
 echo "machine : $machine; load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "tool    : $tracelink_version ($source_desc, release build), as root (passthrough expected)"
+if [ -n "$tracelink_before" ]; then
+  echo "before  : $before_version ($before_desc, BENCH_BEFORE_BIN=$before_bin): the baseline arm"
+fi
 echo "work dir: $work ($fs_type)"
 for n in "${tree_notes[@]}"; do
   echo "tree    : $n"
 done
-echo "method  : warm page cache; per section 1 untimed warm-up pair, then $runs interleaved pairs"
-echo "          (native first); make clean/rm -rf build + sync before every run, untimed; wall ="
+if [ -n "$tracelink_before" ]; then
+  echo "method  : warm page cache; per section 1 untimed warm-up triple, then $runs rounds of native, before"
+  echo "          and after in rotating order (NBA, BAN, ANB, ...); make clean/rm -rf build + sync before"
+  echo "          every run, untimed; wall ="
+else
+  echo "method  : warm page cache; per section 1 untimed warm-up pair, then $runs interleaved pairs"
+  echo "          (native first); make clean/rm -rf build + sync before every run, untimed; wall ="
+fi
 echo "          time.perf_counter around the child; CPU = user+sys of it and its descendants;"
 echo "          other = cores used by the rest of the machine meanwhile (0 on an idle machine)"
 
@@ -654,11 +820,12 @@ if want zstd; then
 fi
 
 # --- Where the time goes: the recorder's own CPU, and strace -c of it -------------
-# tl_bg LOG META: starts a traced build of the project in the background (after a
-# 1 s pause inside, so that a tracer can attach first); sets tl_pid.
+# tl_bg LOG META BIN: starts a traced build of the project with the tracelink BIN in
+# the background (after a 1 s pause inside, so that a tracer can attach first);
+# sets tl_pid.
 tl_pid=''
 tl_bg() {
-  (cd "$proj" && exec "$tracelink" run -n bench -k "$key" -d "$2" --root "$proj" -- \
+  (cd "$proj" && exec "$3" run -n bench -k "$key" -d "$2" --root "$proj" -- \
     sh -c "sleep 1; exec make -j$jobs") >>"$1" 2>&1 &
   tl_pid=$!
   bg_pids+=("$tl_pid")
@@ -670,16 +837,21 @@ proc_cpu() {
   stat=${stat##*) }
   awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f %.2f\n", $12 / t, $13 / t }' <<<"$stat"
 }
-if want where; then
-  echo
-  echo "== where: the recorder itself during one extra untimed traced build (section build's project)"
+# where_profile BIN LABEL SUFFIX: the recorder BIN's own CPU during one untimed
+# traced build of the project, its requests, and strace -c of it during another;
+# every line prefixed with LABEL, files named with SUFFIX. Sets where_counts to
+# the first run's request counts (JSON file), or empty.
+where_counts=''
+where_profile() {
+  local tl_bin=$1 wl=$2 wsuf=$3 log meta t0 t1 last c rc u s st_pid replies ioctls
+  where_counts=''
   log=$run/where.log
-  meta=$run/meta-where-cpu
+  meta=$run/meta-where-cpu$wsuf
   mkdir -p "$meta"
   clean_proj
   sync
   t0=$(date +%s.%N)
-  tl_bg "$log" "$meta"
+  tl_bg "$log" "$meta" "$tl_bin"
   last="0 0"
   # Until it exits (or is a zombie waiting to be reaped: kill -0 still succeeds then).
   while [ -r "/proc/$tl_pid/stat" ] && ! grep -q ') Z ' "/proc/$tl_pid/stat" 2>/dev/null; do
@@ -691,28 +863,29 @@ if want where; then
   bg_pids=()
   t1=$(date +%s.%N)
   if ((rc != 0)); then
-    echo "   FAILED: the traced build exited with status $rc; last lines of $log:"
+    echo "   ${wl}FAILED: the traced build exited with status $rc; last lines of $log:"
     tail -n 15 "$log" | sed 's/^/      /'
     any_failure=1
   else
     read -r u s <<<"$last"
-    echo "   tracelink's own CPU (its threads, not the build; sampled every 0.1 s, so slightly low):" \
+    echo "   ${wl}tracelink's own CPU (its threads, not the build; sampled every 0.1 s, so slightly low):" \
       "user $u s, sys $s s, in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a - 1 }') s of build"
     if python3 "$run/check.py" --meta "$meta" --root "$proj" --counts-out "$meta.counts.json" >/dev/null 2>"$meta.err"; then
-      echo "   its requests: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(", ".join(f"{k} {v}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])))' "$meta.counts.json")"
+      where_counts=$meta.counts.json
+      echo "   ${wl}its requests: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(", ".join(f"{k} {v}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])))' "$meta.counts.json")"
     else
-      echo "   FAILED check: $(cat "$meta.err")"
+      echo "   ${wl}FAILED check: $(cat "$meta.err")"
       any_failure=1
     fi
   fi
   if command -v strace >/dev/null; then
-    meta=$run/meta-where-strace
+    meta=$run/meta-where-strace$wsuf
     mkdir -p "$meta"
     clean_proj
     sync
-    tl_bg "$log" "$meta"
+    tl_bg "$log" "$meta" "$tl_bin"
     sleep 0.5
-    strace -c -S calls -f -o "$run/strace.txt" -p "$tl_pid" >>"$log" 2>&1 &
+    strace -c -S calls -f -o "$run/strace$wsuf.txt" -p "$tl_pid" >>"$log" 2>&1 &
     st_pid=$!
     bg_pids+=("$st_pid")
     rc=0
@@ -720,30 +893,53 @@ if want where; then
     wait "$st_pid" || true
     bg_pids=()
     if ((rc != 0)); then
-      echo "   FAILED: the traced build under strace exited with status $rc; last lines of $log:"
+      echo "   ${wl}FAILED: the traced build under strace exited with status $rc; last lines of $log:"
       grep -v '^cc ' "$log" | tail -n 6 | sed 's/^/      /'
       any_failure=1
     elif ! python3 "$run/check.py" --meta "$meta" --root "$proj" --counts-out "$meta.counts.json" >/dev/null 2>"$meta.err"; then
-      echo "   FAILED check of the strace run: $(cat "$meta.err")"
+      echo "   ${wl}FAILED check of the strace run: $(cat "$meta.err")"
       any_failure=1
     else
-      echo "   strace -c -f -p <tracelink> (attached 0.5 s after start, before the build began; an"
-      echo "   untimed run: strace slows the daemon). Syscalls of the recorder's threads, by count, top 15:"
-      if [ "$(wc -l <"$run/strace.txt")" -le 19 ]; then
-        sed 's/^/     /' "$run/strace.txt"
+      echo "   ${wl}strace -c -f -p <tracelink> (attached 0.5 s after start, before the build began; an"
+      echo "   ${wl}untimed run: strace slows the daemon). Syscalls of the recorder's threads, by count, top 15:"
+      if [ "$(wc -l <"$run/strace$wsuf.txt")" -le 19 ]; then
+        sed 's/^/     /' "$run/strace$wsuf.txt"
       else
-        head -n 17 "$run/strace.txt" | sed 's/^/     /'
+        head -n 17 "$run/strace$wsuf.txt" | sed 's/^/     /'
         echo "     ..."
-        tail -n 2 "$run/strace.txt" | sed 's/^/     /'
+        tail -n 2 "$run/strace$wsuf.txt" | sed 's/^/     /'
       fi
-      replies=$(awk '$NF == "writev" { print $4 }' "$run/strace.txt")
-      ioctls=$(awk '$NF == "ioctl" { print $4 }' "$run/strace.txt")
-      echo "   FUSE replies written (writev on /dev/fuse): ${replies:-0}, i.e. about that many requests served"
-      echo "   (the trace's 'fuse_requests' counts every request served by kind: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(d.values()))' "$meta.counts.json" 2>/dev/null || echo '?'));"
-      echo "   ioctl ${ioctls:-0} (passthrough backing-file open/close); the rest is hashing and bookkeeping"
+      replies=$(awk '$NF == "writev" { print $4 }' "$run/strace$wsuf.txt")
+      ioctls=$(awk '$NF == "ioctl" { print $4 }' "$run/strace$wsuf.txt")
+      echo "   ${wl}FUSE replies written (writev on /dev/fuse): ${replies:-0}, i.e. about that many requests served"
+      echo "   ${wl}(the trace's 'fuse_requests' counts every request served by kind: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(d.values()))' "$meta.counts.json" 2>/dev/null || echo '?'));"
+      echo "   ${wl}ioctl ${ioctls:-0} (passthrough backing-file open/close); the rest is hashing and bookkeeping"
     fi
   else
-    echo "   strace not installed: no syscall profile (apt-get install strace)"
+    echo "   ${wl}strace not installed: no syscall profile (apt-get install strace)"
+  fi
+}
+if want where; then
+  echo
+  echo "== where: the recorder itself during one extra untimed traced build (section build's project)"
+  if [ -n "$tracelink_before" ]; then
+    where_profile "$tracelink_before" "before: " -before
+    where_before_counts=$where_counts
+    where_profile "$tracelink" "after : " ""
+    if [ -n "$where_before_counts" ] && [ -n "$where_counts" ]; then
+      echo "   requests by kind, before -> after (change):"
+      python3 - "$where_before_counts" "$where_counts" <<'PY'
+import json, sys
+b, a = (json.load(open(p)) for p in sys.argv[1:3])
+kinds = sorted(set(b) | set(a), key=lambda k: -max(b.get(k, 0), a.get(k, 0)))
+for k in kinds + ["total"]:
+    x = sum(b.values()) if k == "total" else b.get(k, 0)
+    y = sum(a.values()) if k == "total" else a.get(k, 0)
+    print(f"     {k:<16} {x:>8} -> {y:>8} ({y - x:+d})")
+PY
+    fi
+  else
+    where_profile "$tracelink" "" ""
   fi
 fi
 
@@ -772,6 +968,24 @@ if want unpriv; then
       -d "$unpriv_dir/w/meta" -- true) >"$run/unpriv.out" 2>&1 || rc=$?
     msg=$(tr '\n' ' ' <"$run/unpriv.out" | sed 's/ *$//')
     echo "   probe: tracelink run -n probe -k KEY -d META -- true  ->  exit $rc: $msg"
+    u_before=''
+    if [ -n "$tracelink_before" ]; then
+      # The baseline arm only if the older binary accepts it too.
+      cp "$tracelink_before" "$unpriv_dir/tracelink-before"
+      rm -rf "$unpriv_dir/w/probe" "$unpriv_dir/w/meta"
+      mkdir "$unpriv_dir/w/probe" "$unpriv_dir/w/meta"
+      chown "$unpriv_user" "$unpriv_dir/w/probe" "$unpriv_dir/w/meta"
+      b_rc=0
+      (cd "$unpriv_dir/w/probe" && runuser -u "$unpriv_user" -- "$unpriv_dir/tracelink-before" run -n probe \
+        -k "$u_key" -d "$unpriv_dir/w/meta" -- true) >"$run/unpriv-before.out" 2>&1 || b_rc=$?
+      msg=$(tr '\n' ' ' <"$run/unpriv-before.out" | sed 's/ *$//')
+      echo "   probe of the before binary  ->  exit $b_rc: $msg"
+      if ((b_rc == 0)); then
+        u_before=$unpriv_dir/tracelink-before
+      else
+        echo "   before: not measured unprivileged (its probe failed): the section runs pairs (native, after)"
+      fi
+    fi
     if ((rc == 125)); then
       unpriv_line="not supported yet (exit 125)"
       echo "   unprivileged: not supported yet"
@@ -800,7 +1014,7 @@ if want unpriv; then
       sec_title="unprivileged: the build of section build as $unpriv_user (user namespace; passthrough needs root)"
       sec_root=$u_proj sec_cwd=$u_proj sec_clean=clean_uproj sec_verify=verify_uproj sec_target=1.35 sec_aim=1.15
       sec_cmd=(make "-j$jobs") sec_user=(runuser -u "$unpriv_user" --)
-      sec_key_file=$u_key sec_tracelink=$unpriv_dir/tracelink sec_meta_base=$unpriv_dir/w
+      sec_key_file=$u_key sec_tracelink=$unpriv_dir/tracelink sec_meta_base=$unpriv_dir/w sec_before=$u_before
       sec_check_args=(--need-material 'src/**/*.c' --need-product 'build/**/*.o' --need-product build/prog)
       run_section
       if [ "${sum_result[-1]}" = "FAILED (see above)" ]; then
@@ -816,7 +1030,13 @@ fi
 echo
 echo "== Summary"
 echo "machine : $machine"
-echo "tool    : $tracelink_version ($source_desc); root; runs: $runs interleaved pairs per section (+1 warm-up)"
+if [ -n "$tracelink_before" ]; then
+  echo "tool    : $tracelink_version ($source_desc); root; runs: $runs rotating rounds (native, before, after)"
+  echo "          per section (+1 warm-up); traced = after"
+  echo "before  : $before_version ($before_desc)"
+else
+  echo "tool    : $tracelink_version ($source_desc); root; runs: $runs interleaved pairs per section (+1 warm-up)"
+fi
 printf '%-36s | %9s | %9s | %7s | %-22s | %9s | %s\n' section "native s" "traced s" ratio "target" "requests" result
 printf '%s\n' "$(printf '%.0s-' {1..120})"
 for i in "${!sum_name[@]}"; do
@@ -830,6 +1050,19 @@ echo " FUSE requests served per traced run, from the trace's 'fuse_requests')"
 if [ -n "$wide_ratio" ] && [ -n "$build_ratio" ]; then
   echo "untouched files: ratio ${wide_ratio}x with them vs ${build_ratio}x without" \
     "($(awk -v a="$wide_ratio" -v b="$build_ratio" 'BEGIN { printf "%+.3f", a - b }'))"
+fi
+if ((${#ba_name[@]})); then
+  echo
+  echo "before/after (BENCH_BEFORE_BIN): medians of the wall time; traced/native of the medians, (median of the"
+  echo "per-round ratios); after/before = median of the per-round ratios, (ratio of the medians)"
+  printf '%-38s | %8s | %8s | %8s | %15s | %15s | %15s | %15s\n' section "native s" "before s" "after s" \
+    "before/native" "after/native" "after/before" "requests b/a"
+  printf '%s\n' "$(printf '%.0s-' {1..140})"
+  for i in "${!ba_name[@]}"; do
+    printf '%-38s | %8s | %8s | %8s | %15s | %15s | %15s | %15s\n' "${ba_name[$i]}" "${ba_native[$i]}" \
+      "${ba_before[$i]}" "${ba_after[$i]}" "${ba_bn[$i]} (${ba_bn_r[$i]})" "${ba_an[$i]} (${ba_an_r[$i]})" \
+      "${ba_ab_r[$i]} (${ba_ab[$i]})" "${ba_reqb[$i]}/${ba_reqa[$i]}"
+  done
 fi
 [ -z "$unpriv_line" ] || echo "unprivileged: $unpriv_line"
 echo "load    : up to $other_max cores used by other processes during a timed run; $idle_waited s spent waiting for idle"
