@@ -13,4 +13,5 @@ pub mod runner;
 pub mod snapshot;
 pub mod store;
 pub mod sys;
+pub mod text;
 pub mod verify;
