@@ -1741,3 +1741,29 @@ fn executable_replaced_between_two_runs_gets_each_runs_own_digest() {
         trace["process_tree"]
     );
 }
+
+/// A tree that makes a PID namespace of its own (`unshare -p`) is still the
+/// tree: its processes are followed there, their accesses are recorded, and
+/// they are not taken for callers from outside (which would make the run
+/// incomplete).
+#[test]
+fn pid_namespace_made_by_the_tree_is_still_the_tree() {
+    let Some(case) = Case::new("pid_namespace_made_by_the_tree_is_still_the_tree") else {
+        return;
+    };
+    if !common::have("unshare") {
+        common::skip(
+            "pid_namespace_made_by_the_tree_is_still_the_tree",
+            "unshare (util-linux) is not installed",
+        );
+        return;
+    }
+    case.file("a", A);
+    // As the unprivileged user the command has no capability to make a PID
+    // namespace without a user namespace of its own: -r gives it one.
+    case.check(
+        &sh("unshare -r -p -f sh -c 'cat a > copy'"),
+        &[("a", case.h(A))],
+        &[("copy", case.h(A))],
+    );
+}

@@ -133,15 +133,25 @@ struct Shared {
     processes: Mutex<HashMap<u32, u32>>,
     /// Sandbox pid -> (name, global parent pid) at the process's first request.
     seen: Mutex<BTreeMap<u32, (String, String)>>,
-    /// Pid -> its PID namespace (`pid:[N]`), at the process's first request:
-    /// a caller outside the sandbox's namespace is not of the tree.
-    pid_ns: Mutex<BTreeMap<u32, String>>,
+    /// Caller thread id -> where its process lives, at its first request: a
+    /// caller outside the sandbox's PID namespace is not of the tree.
+    pid_ns: Mutex<BTreeMap<u32, Caller>>,
     /// Lookups that found nothing: path -> the processes that looked.
     missing: Mutex<BTreeMap<String, BTreeSet<u32>>>,
     /// Opens of the signing key the daemon refused: path -> the processes.
     refused: Mutex<BTreeMap<String, BTreeSet<u32>>>,
     /// Every path a lookup found.
     found: Mutex<BTreeSet<String>>,
+}
+
+/// A caller of the mount, as /proc showed it.
+struct Caller {
+    /// Its process id in the sandbox's PID namespace (or ours, if outside).
+    pid: u32,
+    /// Its own PID namespace (`pid:[N]`).
+    ns: String,
+    /// How many PID namespaces deep it is, counting ours (the sandbox's: 2).
+    depth: usize,
 }
 
 /// The observer: feeds the tracker and hashes before-states.
@@ -261,16 +271,27 @@ impl Recorder {
                 .unwrap_or_default()
                 .to_string()
         };
-        let pid = field("NStgid:")
+        // NStgid lists the process's id in our PID namespace, then in the
+        // sandbox's (one level down), then in any namespace the tree made.
+        let ids: Vec<u32> = field("NStgid:")
             .split_whitespace()
-            .last()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(tid);
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let pid = ids.get(1).or(ids.first()).copied().unwrap_or(tid);
         self.shared.processes.lock().unwrap().insert(tid, pid);
         let ns = std::fs::read_link(format!("/proc/{tid}/ns/pid"))
             .map(|l| l.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.shared.pid_ns.lock().unwrap().entry(pid).or_insert(ns);
+        self.shared
+            .pid_ns
+            .lock()
+            .unwrap()
+            .entry(tid)
+            .or_insert(Caller {
+                pid,
+                ns,
+                depth: ids.len(),
+            });
         // Without ptrace this first touch of the root is all we learn of the
         // process: its name and (global) parent, from /proc/TID/status.
         self.shared
@@ -588,11 +609,17 @@ fn unknown_callers(
     let seen = shared.seen.lock().unwrap();
     let name = |pid: &u32| seen.get(pid).map_or("?", |(n, _)| n.as_str()).to_string();
     let mut out = Vec::new();
-    for (pid, ns) in shared.pid_ns.lock().unwrap().iter() {
+    let callers = shared.pid_ns.lock().unwrap();
+    for caller in callers.values() {
+        let pid = &caller.pid;
         if *pid == 0 {
             continue;
         }
-        if outcome.pid_ns.as_deref() != Some(ns.as_str()) {
+        let in_sandbox = caller.depth >= 2 && outcome.pid_ns.as_deref() == Some(caller.ns.as_str());
+        // A namespace the tree made for itself (`unshare -p`): still of the
+        // tree when the tracer followed it there.
+        let nested = caller.depth > 2 && ptrace && traced.contains(pid);
+        if !(in_sandbox || nested) {
             out.push(format!(
                 "process {pid} ({}) outside the recorded tree used the monitored mount",
                 name(pid)
@@ -604,6 +631,8 @@ fn unknown_callers(
             ));
         }
     }
+    out.sort();
+    out.dedup();
     out
 }
 
