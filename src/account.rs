@@ -10,6 +10,10 @@
 //! older or newer versions still read. Artifact sizes and modes
 //! (`artifacts.<path>.material/product = {size, mode}`) are optional.
 //!
+//! Links and traces may be crafted (design.md section 6): the link and the
+//! trace are read through `crate::untrusted` (regular files only, the trace
+//! never through a symbolic link, bounded sizes), and nothing here prints.
+//!
 //! Process trees are compared by matching processes, not pids (pids differ
 //! between runs). Each process is named by its *chain*: the program names
 //! (base name of argv[0] of the last exec; a process that never executed
@@ -72,6 +76,10 @@ pub enum TraceState {
     None,
     /// The trace file cannot be read.
     Missing { path: PathBuf, reason: String },
+    /// Something other than a trace is in its place: not a regular file, a
+    /// symbolic link, or larger than a trace may be (`crate::untrusted`).
+    /// It was not read.
+    Refused { path: PathBuf, reason: String },
     /// The trace file's sha256 is not the signed one: its content is not
     /// part of the signed record.
     Mismatch {
@@ -103,6 +111,10 @@ impl TraceState {
             TraceState::None | TraceState::Trusted { .. } => None,
             TraceState::Missing { path, reason } => Some(format!(
                 "the trace {} that the link names cannot be read: {reason}",
+                path.display()
+            )),
+            TraceState::Refused { path, reason } => Some(format!(
+                "the trace {} that the link names {reason}",
                 path.display()
             )),
             TraceState::Mismatch {
@@ -276,12 +288,20 @@ fn read_trace(link_path: &Path, reference: &Value) -> TraceState {
         };
     }
     let path = dir.join(name);
-    let bytes = match std::fs::read(&path) {
+    // Beside a link anyone may have put anything: a regular file, not
+    // through a symlink, bounded (crate::untrusted).
+    let bytes = match crate::untrusted::read(&path, crate::untrusted::TRACE) {
         Ok(bytes) => bytes,
-        Err(e) => {
+        Err(e @ crate::untrusted::UntrustedError::Io { .. }) => {
             return TraceState::Missing {
                 path,
-                reason: e.to_string(),
+                reason: e.problem(),
+            };
+        }
+        Err(e) => {
+            return TraceState::Refused {
+                path,
+                reason: e.problem(),
             };
         }
     };

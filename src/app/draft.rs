@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use tracelink::keys::{KeyIdFormat, PublicKey};
 use tracelink::link;
+use tracelink::untrusted;
 use tracelink::verify::draft::{self, DraftOptions};
 
 pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
@@ -21,15 +22,16 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
         .with_context(|| format!("cannot read the link directory {}", dir.display()))?;
-    paths.retain(|p| p.extension().is_some_and(|e| e == "link") && p.is_file());
+    // Every *.link but directories is read, so that a FIFO, a device or a
+    // giant in the directory is named, not skipped or waited on.
+    paths.retain(|p| p.extension().is_some_and(|e| e == "link") && !p.is_dir());
     paths.sort();
     if paths.is_empty() {
         bail!("no links (*.link) in {}", dir.display());
     }
     let mut links = Vec::new();
     for path in &paths {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = untrusted::read(path, untrusted::METADATA)?;
         links.push(draft::read_link(
             &path.display().to_string(),
             &bytes,

@@ -523,6 +523,9 @@ fn to_json(account: &Account, checks: &[KeyCheck]) -> Value {
         TraceState::Missing { path, reason } => {
             json!({"status": "missing", "path": path, "error": reason})
         }
+        TraceState::Refused { path, reason } => {
+            json!({"status": "refused", "path": path, "error": reason})
+        }
         TraceState::Mismatch {
             path,
             signed,
