@@ -8,7 +8,9 @@
 //! fields this module does not know are kept in the raw document but
 //! otherwise ignored, and missing ones take empty defaults, so traces of
 //! older or newer versions still read. Artifact sizes and modes
-//! (`artifacts.<path>.material/product = {size, mode}`) are optional.
+//! (`artifacts.<path>.material/product = {size, mode}`) are optional. A
+//! trace names its format (`"format"`, [`TRACE_FORMATS`]; none is format
+//! 1); a format this version does not know is malformed, not guessed at.
 //!
 //! Links and traces may be crafted (design.md section 6): the link and the
 //! trace are read through `crate::untrusted` (regular files only, the trace
@@ -329,6 +331,10 @@ fn read_trace(link_path: &Path, reference: &Value) -> TraceState {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Trace {
+    /// The trace format (`TRACE_FORMATS`); 1 for a trace that does not say.
+    #[serde(skip)]
+    pub format: u64,
+    /// The tracelink version that recorded it.
     pub version: Option<String>,
     pub root: Option<String>,
     pub cwd: Option<String>,
@@ -354,14 +360,41 @@ pub struct Trace {
     pub raw: Value,
 }
 
+/// The trace formats this version reads: a trace's `"format"` (an integer;
+/// a trace without one, as every tracelink up to 0.1 writes, is format 1).
+/// A later format that older readers must not misread gets a higher number.
+pub const TRACE_FORMATS: std::ops::RangeInclusive<u64> = 1..=1;
+
 impl Trace {
     pub fn parse(bytes: &[u8]) -> Result<Trace, String> {
         let raw: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         if !raw.is_object() {
             return Err("not a JSON object".into());
         }
+        if let Some(kind) = raw.get("_type")
+            && kind != "tracelink-trace"
+        {
+            return Err(format!(
+                "not a trace: its `_type` is {kind}, not \"tracelink-trace\""
+            ));
+        }
+        let format = match raw.get("format") {
+            None => 1,
+            Some(v) => match v.as_u64() {
+                Some(n) if TRACE_FORMATS.contains(&n) => n,
+                Some(n) => {
+                    return Err(format!(
+                        "trace format {n}, which this tracelink does not read (it reads format {}); \
+                         a newer tracelink wrote it",
+                        TRACE_FORMATS.end()
+                    ));
+                }
+                None => return Err(format!("`format` is {v}, not a format number")),
+            },
+        };
         let mut trace: Trace =
             serde_json::from_value(raw.clone()).map_err(|e| format!("not a trace: {e}"))?;
+        trace.format = format;
         trace.raw = raw;
         Ok(trace)
     }
@@ -1031,7 +1064,26 @@ mod tests {
         );
         assert!(t.artifacts["a"].material.is_none());
         assert!(t.process_tree.is_none());
+        assert_eq!(t.format, 1, "a trace without `format` is format 1");
         assert!(Trace::parse(b"[1]").is_err());
         assert!(Trace::parse(br#"{"environment": 3}"#).is_err());
+    }
+
+    #[test]
+    fn the_trace_format_is_checked() {
+        let t = Trace::parse(br#"{"_type": "tracelink-trace", "format": 1}"#).unwrap();
+        assert_eq!(t.format, 1);
+        let err = Trace::parse(br#"{"format": 2, "root": "/r"}"#).unwrap_err();
+        assert!(
+            err.starts_with("trace format 2, which this tracelink does not read"),
+            "{err}"
+        );
+        let err = Trace::parse(br#"{"format": "1"}"#).unwrap_err();
+        assert_eq!(err, r#"`format` is "1", not a format number"#);
+        let err = Trace::parse(br#"{"_type": "link"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            r#"not a trace: its `_type` is "link", not "tracelink-trace""#
+        );
     }
 }
