@@ -30,6 +30,10 @@
 //! hundred MB. Traces are bounded at 1 GiB. A link costs about 100 bytes per
 //! artifact: 256 MiB holds over two million artifacts, layouts are smaller.
 //!
+//! Callers: `verify::metadata` (links and layouts), `account` (the trace),
+//! `app::draft` (links); `rerun` should open store objects with
+//! [`STORE_OBJECT`] and files of the original root with [`ROOT_FILE`].
+//!
 //! This module knows files only.
 
 use std::fs::File;
@@ -71,6 +75,18 @@ pub const METADATA: Policy = Policy {
 pub const STORE_OBJECT: Policy = Policy {
     what: "store object",
     follow: false,
+    max: u64::MAX,
+};
+
+/// A file under the root a trace names (a material read back from the
+/// original tree, to be checked against its digest). A precise link records
+/// a symlink to a regular file under its own name with the target's digest,
+/// so a symlink is followed; the target must still be a regular file (a
+/// symlink to /dev/zero or a FIFO is refused, not read forever). Read by
+/// streaming: no bound beyond that.
+pub const ROOT_FILE: Policy = Policy {
+    what: "file under the recorded root",
+    follow: true,
     max: u64::MAX,
 };
 
@@ -374,5 +390,15 @@ mod tests {
         );
         // Opening for streaming has no bound but the type.
         assert_eq!(open(&path, STORE_OBJECT).unwrap().size, 2 << 30);
+        let zero = dir.path().join("zero");
+        symlink("/dev/zero", &zero).unwrap();
+        assert!(matches!(
+            open(&zero, ROOT_FILE),
+            Err(UntrustedError::NotRegular { .. })
+        ));
+        assert!(matches!(
+            open(&zero, STORE_OBJECT),
+            Err(UntrustedError::Symlink { .. })
+        ));
     }
 }
