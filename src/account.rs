@@ -8,7 +8,13 @@
 //! fields this module does not know are kept in the raw document but
 //! otherwise ignored, and missing ones take empty defaults, so traces of
 //! older or newer versions still read. Artifact sizes and modes
-//! (`artifacts.<path>.material/product = {size, mode}`) are optional.
+//! (`artifacts.<path>.material/product = {size, mode}`) are optional. A
+//! trace names its format (`"format"`, [`TRACE_FORMATS`]; none is format
+//! 1); a format this version does not know is malformed, not guessed at.
+//!
+//! Links and traces may be crafted (design.md section 6): the link and the
+//! trace are read through `crate::untrusted` (regular files only, the trace
+//! never through a symbolic link, bounded sizes), and nothing here prints.
 //!
 //! Process trees are compared by matching processes, not pids (pids differ
 //! between runs). Each process is named by its *chain*: the program names
@@ -72,6 +78,10 @@ pub enum TraceState {
     None,
     /// The trace file cannot be read.
     Missing { path: PathBuf, reason: String },
+    /// Something other than a trace is in its place: not a regular file, a
+    /// symbolic link, or larger than a trace may be (`crate::untrusted`).
+    /// It was not read.
+    Refused { path: PathBuf, reason: String },
     /// The trace file's sha256 is not the signed one: its content is not
     /// part of the signed record.
     Mismatch {
@@ -103,6 +113,10 @@ impl TraceState {
             TraceState::None | TraceState::Trusted { .. } => None,
             TraceState::Missing { path, reason } => Some(format!(
                 "the trace {} that the link names cannot be read: {reason}",
+                path.display()
+            )),
+            TraceState::Refused { path, reason } => Some(format!(
+                "the trace {} that the link names {reason}",
                 path.display()
             )),
             TraceState::Mismatch {
@@ -276,12 +290,20 @@ fn read_trace(link_path: &Path, reference: &Value) -> TraceState {
         };
     }
     let path = dir.join(name);
-    let bytes = match std::fs::read(&path) {
+    // Beside a link anyone may have put anything: a regular file, not
+    // through a symlink, bounded (crate::untrusted).
+    let bytes = match crate::untrusted::read(&path, crate::untrusted::TRACE) {
         Ok(bytes) => bytes,
-        Err(e) => {
+        Err(e @ crate::untrusted::UntrustedError::Io { .. }) => {
             return TraceState::Missing {
                 path,
-                reason: e.to_string(),
+                reason: e.problem(),
+            };
+        }
+        Err(e) => {
+            return TraceState::Refused {
+                path,
+                reason: e.problem(),
             };
         }
     };
@@ -309,6 +331,10 @@ fn read_trace(link_path: &Path, reference: &Value) -> TraceState {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Trace {
+    /// The trace format (`TRACE_FORMATS`); 1 for a trace that does not say.
+    #[serde(skip)]
+    pub format: u64,
+    /// The tracelink version that recorded it.
     pub version: Option<String>,
     pub root: Option<String>,
     pub cwd: Option<String>,
@@ -334,14 +360,41 @@ pub struct Trace {
     pub raw: Value,
 }
 
+/// The trace formats this version reads: a trace's `"format"` (an integer;
+/// a trace without one, as every tracelink up to 0.1 writes, is format 1).
+/// A later format that older readers must not misread gets a higher number.
+pub const TRACE_FORMATS: std::ops::RangeInclusive<u64> = 1..=1;
+
 impl Trace {
     pub fn parse(bytes: &[u8]) -> Result<Trace, String> {
         let raw: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         if !raw.is_object() {
             return Err("not a JSON object".into());
         }
+        if let Some(kind) = raw.get("_type")
+            && kind != "tracelink-trace"
+        {
+            return Err(format!(
+                "not a trace: its `_type` is {kind}, not \"tracelink-trace\""
+            ));
+        }
+        let format = match raw.get("format") {
+            None => 1,
+            Some(v) => match v.as_u64() {
+                Some(n) if TRACE_FORMATS.contains(&n) => n,
+                Some(n) => {
+                    return Err(format!(
+                        "trace format {n}, which this tracelink does not read (it reads format {}); \
+                         a newer tracelink wrote it",
+                        TRACE_FORMATS.end()
+                    ));
+                }
+                None => return Err(format!("`format` is {v}, not a format number")),
+            },
+        };
         let mut trace: Trace =
             serde_json::from_value(raw.clone()).map_err(|e| format!("not a trace: {e}"))?;
+        trace.format = format;
         trace.raw = raw;
         Ok(trace)
     }
@@ -1011,7 +1064,26 @@ mod tests {
         );
         assert!(t.artifacts["a"].material.is_none());
         assert!(t.process_tree.is_none());
+        assert_eq!(t.format, 1, "a trace without `format` is format 1");
         assert!(Trace::parse(b"[1]").is_err());
         assert!(Trace::parse(br#"{"environment": 3}"#).is_err());
+    }
+
+    #[test]
+    fn the_trace_format_is_checked() {
+        let t = Trace::parse(br#"{"_type": "tracelink-trace", "format": 1}"#).unwrap();
+        assert_eq!(t.format, 1);
+        let err = Trace::parse(br#"{"format": 2, "root": "/r"}"#).unwrap_err();
+        assert!(
+            err.starts_with("trace format 2, which this tracelink does not read"),
+            "{err}"
+        );
+        let err = Trace::parse(br#"{"format": "1"}"#).unwrap_err();
+        assert_eq!(err, r#"`format` is "1", not a format number"#);
+        let err = Trace::parse(br#"{"_type": "link"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            r#"not a trace: its `_type` is "link", not "tracelink-trace""#
+        );
     }
 }

@@ -14,4 +14,5 @@ pub mod snapshot;
 pub mod store;
 pub mod sys;
 pub mod text;
+pub mod untrusted;
 pub mod verify;

@@ -9,7 +9,7 @@
 //! space) as `\xNN`, `\uNNNN` or `\UNNNNNNNN`. Machine output (`--json`)
 //! stays exact JSON and does not use this module.
 //!
-//! This module knows characters only.
+//! This module knows characters, and how a shell reads them back, only.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -57,9 +57,133 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` (several lines) with every non-printable character but the line
+/// feed escaped as [`printable`] does: for whole renderings whose fields
+/// went through [`printable`] already, so that nothing a field missed
+/// reaches the terminal.
+pub fn printable_lines(text: &str) -> Cow<'_, str> {
+    if text.chars().all(|c| c == '\n' || is_printable(c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&printable(line));
+    }
+    Cow::Owned(out)
+}
+
+/// `word` as a shell reads it back, printable: bare when it is made of
+/// characters no shell treats specially, in single quotes when it is
+/// printable, and otherwise in ANSI-C quotes (`$'...'`, bash, zsh, ksh,
+/// busybox sh and POSIX.1-2024 sh; not dash before 0.5.12) with each byte
+/// of a non-printable character as `\xHH`, so the text stays printable and
+/// the shell gets the exact bytes whatever its locale. `None` for a word
+/// holding NUL, which no command-line argument or file name can hold.
+pub fn shell_word(word: &str) -> Option<Cow<'_, str>> {
+    let bare = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
+    if bare {
+        return Some(Cow::Borrowed(word));
+    }
+    if word.contains('\0') {
+        return None;
+    }
+    if word.chars().all(is_printable) {
+        return Some(Cow::Owned(format!("'{}'", word.replace('\'', r"'\''"))));
+    }
+    let mut out = String::with_capacity(word.len() + 8);
+    out.push_str("$'");
+    let mut utf8 = [0u8; 4];
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '\'' => out.push_str(r"\'"),
+            c if is_printable(c) => out.push(c),
+            c => {
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            }
+        }
+    }
+    out.push('\'');
+    Some(Cow::Owned(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_texts_keep_their_lines() {
+        assert_eq!(printable_lines("a\nb\n"), "a\nb\n");
+        assert_eq!(
+            printable_lines("one\x1b[2K\ntwo\u{202e}\r\n"),
+            "one\\x1b[2K\ntwo\\u202e\\x0d\n"
+        );
+    }
+
+    #[test]
+    fn shell_words_are_printable_and_exact() {
+        let word = |w| shell_word(w).unwrap().into_owned();
+        assert_eq!(word("src/a.c"), "src/a.c");
+        assert_eq!(word(""), "''");
+        assert_eq!(word("it's here"), r"'it'\''s here'");
+        assert_eq!(word("é"), "'é'");
+        assert_eq!(
+            word("id_rsa\u{1b}[2K\r it's\\"),
+            r"$'id_rsa\x1b[2K\x0d it\'s\\'"
+        );
+        assert_eq!(word("a\u{9b}b\u{202e}c"), r"$'a\xc2\x9bb\xe2\x80\xaec'");
+        assert_eq!(shell_word("a\0b"), None);
+    }
+
+    #[test]
+    fn bash_reads_shell_words_back_exactly() {
+        if std::process::Command::new("bash")
+            .arg("-c")
+            .arg("true")
+            .status()
+            .is_err()
+        {
+            return;
+        }
+        let words = [
+            "plain",
+            "with space",
+            "it's",
+            "id_rsa\u{1b}[2K\u{1b}[1A\u{1b}[2K\r  README.md",
+            "csi\u{9b}2J",
+            "evil\u{202e}txt.sh",
+            "back\\slash'\"q\u{7f}\n\t",
+            "emoji 🎉\u{e0041}",
+        ];
+        let line: Vec<String> = words
+            .iter()
+            .map(|w| shell_word(w).unwrap().into_owned())
+            .collect();
+        for (w, q) in words.iter().zip(&line) {
+            assert!(q.chars().all(is_printable), "{w:?} quoted as {q:?}");
+        }
+        let out = std::process::Command::new("bash")
+            .env("LC_ALL", "C")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {}", line.join(" ")))
+            .output()
+            .unwrap();
+        let read: Vec<&[u8]> = out.stdout.split(|b| *b == 0).collect();
+        let want: Vec<&[u8]> = words
+            .iter()
+            .map(|w| w.as_bytes())
+            .chain([&b""[..]])
+            .collect();
+        assert_eq!(read, want);
+    }
 
     #[test]
     fn terminal_controls_are_escaped() {

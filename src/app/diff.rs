@@ -16,6 +16,10 @@
 //! differ, 2 on errors: a link unreadable or malformed, or a trace it names
 //! missing, malformed or not matching its signed digest.
 //!
+//! Names, arguments and values come from files others made: the text goes
+//! through `tracelink::text::printable` field by field (as `show`); --json
+//! is exact JSON.
+//!
 //! The comparison is `tracelink::account`'s; this module presents it.
 
 use super::show::{chain, digests, quote_argv, write_stdout};
@@ -23,6 +27,7 @@ use crate::cli::DiffArgs;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use tracelink::account::{self, Account, Diff, MapDiff, ProcRef};
+use tracelink::text::{printable as esc, printable_lines};
 
 pub fn diff(args: DiffArgs) -> anyhow::Result<i32> {
     let mut accounts = Vec::new();
@@ -30,7 +35,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<i32> {
         match Account::load(path) {
             Ok(account) => {
                 if let Some(problem) = account.trace.problem() {
-                    eprintln!("tracelink: error: {problem}");
+                    eprintln!("tracelink: error: {}", esc(&problem));
                     return Ok(2);
                 }
                 accounts.push(account);
@@ -48,7 +53,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<i32> {
         out.push('\n');
         out
     } else {
-        render(a, b, &d)
+        printable_lines(&render(a, b, &d)).into_owned()
     };
     write_stdout(&text)?;
     Ok(if d.equal() { 0 } else { 1 })
@@ -166,13 +171,13 @@ fn render_artifacts(
             .unwrap_or_default()
     };
     for (path, set) in &m.added {
-        let _ = writeln!(w, "  + {path}  {}{}", digests(set), size(b, path));
+        let _ = writeln!(w, "  + {}  {}{}", esc(path), digests(set), size(b, path));
     }
     for (path, set) in &m.removed {
-        let _ = writeln!(w, "  - {path}  {}{}", digests(set), size(a, path));
+        let _ = writeln!(w, "  - {}  {}{}", esc(path), digests(set), size(a, path));
     }
     for (path, x, y) in &m.changed {
-        let _ = writeln!(w, "  ~ {path}");
+        let _ = writeln!(w, "  ~ {}", esc(path));
         let _ = writeln!(w, "      A {}{}", digests(x), size(a, path));
         let _ = writeln!(w, "      B {}{}", digests(y), size(b, path));
     }
@@ -186,8 +191,8 @@ fn command(argv: &[String]) -> String {
     }
 }
 
-fn proc_line(p: &ProcRef) -> String {
-    let argv = p
+fn proc_line(proc: &ProcRef) -> String {
+    let argv = proc
         .argv
         .iter()
         .map(|argv| quote_argv(argv))
@@ -195,8 +200,8 @@ fn proc_line(p: &ProcRef) -> String {
         .join(" ; then exec: ");
     format!(
         "[{}] {}: {}",
-        p.pid,
-        p.chain,
+        proc.pid,
+        esc(&proc.chain),
         if argv.is_empty() {
             "(no exec)".into()
         } else {
@@ -208,14 +213,19 @@ fn proc_line(p: &ProcRef) -> String {
 fn render(a: &Account, b: &Account, d: &Diff) -> String {
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(w, "A: {}", a.path.display());
-    let _ = writeln!(w, "B: {}", b.path.display());
+    let _ = writeln!(w, "A: {}", esc(&a.path.display().to_string()));
+    let _ = writeln!(w, "B: {}", esc(&b.path.display().to_string()));
     match &d.name {
         Some((x, y)) => {
-            let _ = writeln!(w, "name: {x:?} -> {y:?}");
+            let _ = writeln!(
+                w,
+                "name: {} -> {}",
+                esc(&format!("{x:?}")),
+                esc(&format!("{y:?}"))
+            );
         }
         None => {
-            let _ = writeln!(w, "name: same ({})", a.link.name);
+            let _ = writeln!(w, "name: same ({})", esc(&a.link.name));
         }
     }
     match &d.command {
@@ -258,13 +268,19 @@ fn render(a: &Account, b: &Account, d: &Diff) -> String {
     } else {
         let _ = writeln!(w, "link environment:");
         for (k, v) in &e.added {
-            let _ = writeln!(w, "  + {k} = {v}");
+            let _ = writeln!(w, "  + {} = {}", esc(k), esc(&v.to_string()));
         }
         for (k, v) in &e.removed {
-            let _ = writeln!(w, "  - {k} = {v}");
+            let _ = writeln!(w, "  - {} = {}", esc(k), esc(&v.to_string()));
         }
         for (k, x, y) in &e.changed {
-            let _ = writeln!(w, "  ~ {k}: {x} -> {y}");
+            let _ = writeln!(
+                w,
+                "  ~ {}: {} -> {}",
+                esc(k),
+                esc(&x.to_string()),
+                esc(&y.to_string())
+            );
         }
     }
     if d.traces_compared {
@@ -284,7 +300,7 @@ fn render(a: &Account, b: &Account, d: &Diff) -> String {
 
 fn render_traces(w: &mut String, d: &Diff) {
     for (what, x, y) in &d.trace_fields {
-        let _ = writeln!(w, "trace {what}: {x} -> {y}");
+        let _ = writeln!(w, "trace {what}: {} -> {}", esc(x), esc(y));
     }
     let e = &d.environment;
     if e.is_empty() {
@@ -298,13 +314,13 @@ fn render_traces(w: &mut String, d: &Diff) {
             e.changed.len()
         );
         for (k, v) in &e.added {
-            let _ = writeln!(w, "  + {k}={v}");
+            let _ = writeln!(w, "  + {}={}", esc(k), esc(v));
         }
         for (k, v) in &e.removed {
-            let _ = writeln!(w, "  - {k}={v}");
+            let _ = writeln!(w, "  - {}={}", esc(k), esc(v));
         }
         for (k, x, y) in &e.changed {
-            let _ = writeln!(w, "  ~ {k}: {x} -> {y}");
+            let _ = writeln!(w, "  ~ {}: {} -> {}", esc(k), esc(x), esc(y));
         }
     }
     if let Some(why) = &d.processes_not_compared {
@@ -330,13 +346,13 @@ fn render_traces(w: &mut String, d: &Diff) {
         let _ = writeln!(w, "  - {}", proc_line(proc));
     }
     for c in &p.changed {
-        let _ = writeln!(w, "  ~ {}", c.a.chain);
+        let _ = writeln!(w, "  ~ {}", esc(&c.a.chain));
         if c.argv_changed {
             let _ = writeln!(w, "      A {}", proc_line(&c.a));
             let _ = writeln!(w, "      B {}", proc_line(&c.b));
         }
         for (n, x, y) in &c.executables {
-            let _ = writeln!(w, "      exec {n} executable: {x} -> {y}");
+            let _ = writeln!(w, "      exec {n} executable: {} -> {}", esc(x), esc(y));
         }
     }
 }

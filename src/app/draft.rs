@@ -1,5 +1,12 @@
 //! `tracelink layout draft`: reads the links and keys, drafts the layout
 //! (`tracelink::verify::draft`), writes it and tells the owner what to do next.
+//!
+//! The links come from functionaries and their names (steps, files) may be
+//! crafted: what is printed for the owner goes through
+//! `tracelink::text::printable`, and the suggested command quotes each word
+//! with `text::shell_word`, so it stays printable and still gives the shell
+//! the exact names (ANSI-C `$'...'` quoting for a name with non-printable
+//! characters). The draft itself is JSON with `ensure_ascii`.
 
 use crate::cli::LayoutDraftArgs;
 use anyhow::{Context, bail};
@@ -7,6 +14,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use tracelink::keys::{KeyIdFormat, PublicKey};
 use tracelink::link;
+use tracelink::text::{printable as esc, shell_word};
+use tracelink::untrusted;
 use tracelink::verify::draft::{self, DraftOptions};
 
 pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
@@ -21,15 +30,16 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
         .with_context(|| format!("cannot read the link directory {}", dir.display()))?;
-    paths.retain(|p| p.extension().is_some_and(|e| e == "link") && p.is_file());
+    // Every *.link but directories is read, so that a FIFO, a device or a
+    // giant in the directory is named, not skipped or waited on.
+    paths.retain(|p| p.extension().is_some_and(|e| e == "link") && !p.is_dir());
     paths.sort();
     if paths.is_empty() {
         bail!("no links (*.link) in {}", dir.display());
     }
     let mut links = Vec::new();
     for path in &paths {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = untrusted::read(path, untrusted::METADATA)?;
         links.push(draft::read_link(
             &path.display().to_string(),
             &bytes,
@@ -76,11 +86,12 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
 
     let keyid_label = |keyid: &str| keyid[..keyid.len().min(8)].to_owned();
     eprintln!(
-        "tracelink: drafted a layout with {} step(s) from {} link(s) in {} (expires {}), written to {written}:",
+        "tracelink: drafted a layout with {} step(s) from {} link(s) in {} (expires {}), written to {}:",
         drafted.steps.len(),
         links.len(),
-        dir.display(),
-        drafted.expires
+        esc(&dir.display().to_string()),
+        drafted.expires,
+        esc(&written)
     );
     for step in &drafted.steps {
         let keys: Vec<String> = step.pubkeys.iter().map(|k| keyid_label(k)).collect();
@@ -91,14 +102,14 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
         };
         eprintln!(
             "  {:<16} {origin:<24} keys {:<20} {} material rule(s), {} product rule(s)",
-            step.name,
+            esc(&step.name),
             keys.join(","),
             step.material_rules,
             step.product_rules
         );
     }
     for note in &drafted.notes {
-        eprintln!("tracelink: warning: {note}");
+        eprintln!("tracelink: warning: {}", esc(note));
     }
     if let Some(checkout) = &drafted.checkout {
         let key = args
@@ -113,27 +124,43 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
         let key_arg = key
             .clone()
             .flatten()
-            .map(|p| shell_quote(&p.display().to_string()))
+            .and_then(|p| shell_word(&p.display().to_string()).map(|w| w.into_owned()))
             .unwrap_or_else(|| "KEY".to_owned());
-        let mut command = format!(
-            "tracelink run -n {} -x -k {key_arg}",
-            shell_quote(&checkout.step)
-        );
-        if checkout.keyid_format == KeyIdFormat::Legacy {
-            command.push_str(" --keyid-format legacy");
-        }
-        command.push_str(" -p");
-        for file in &checkout.files {
-            command.push(' ');
-            command.push_str(&shell_quote(file));
-        }
+        // shell_word refuses only a word holding NUL, which no file name
+        // holds; a crafted link may still name one.
+        let words: Option<Vec<String>> = std::iter::once(checkout.step.as_str())
+            .chain(checkout.files.iter().map(String::as_str))
+            .map(|w| shell_word(w).map(|w| w.into_owned()))
+            .collect();
         eprintln!(
-            "tracelink: no recorded step produced {} file(s) the steps read; the draft adds a step {:?} \
+            "tracelink: no recorded step produced {} file(s) the steps read; the draft adds a step {} \
              that creates them. Record it before the first step, in the tree the steps run in (their --root), with:",
             checkout.files.len(),
-            checkout.step
+            esc(&format!("{:?}", checkout.step))
         );
-        eprintln!("  {command}");
+        match words {
+            Some(words) => {
+                let mut command = format!("tracelink run -n {} -x -k {key_arg}", words[0]);
+                if checkout.keyid_format == KeyIdFormat::Legacy {
+                    command.push_str(" --keyid-format legacy");
+                }
+                command.push_str(" -p");
+                for file in &words[1..] {
+                    command.push(' ');
+                    command.push_str(file);
+                }
+                eprintln!("  {command}");
+                if command.contains("$'") {
+                    eprintln!(
+                        "tracelink: names with non-printable characters are in $'...' quotes, as bash, zsh and ksh read them"
+                    );
+                }
+            }
+            None => eprintln!(
+                "  tracelink run -n STEP -x -k {key_arg} -p FILES (a name holds NUL and cannot be written \
+                 on a command line: the files are the draft's CREATE rules of that step)"
+            ),
+        }
         if key_arg == "KEY" {
             eprintln!(
                 "where KEY is the private key of functionary {} (no private key found beside its public key)",
@@ -144,10 +171,11 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
             "tracelink: the draft verifies only once that link is in the link directory with the others."
         );
     }
-    let file = args.output.as_ref().map_or_else(
-        || "FILE".to_owned(),
-        |p| shell_quote(&p.display().to_string()),
-    );
+    let file = args
+        .output
+        .as_ref()
+        .and_then(|p| shell_word(&p.display().to_string()).map(|w| w.into_owned()))
+        .unwrap_or_else(|| "FILE".to_owned());
     eprintln!(
         "tracelink: review and edit the draft, then sign it: tracelink sign {file} -k OWNER_KEY \
          (or in-toto-sign -f {file} -k OWNER_KEY)"
@@ -165,17 +193,4 @@ fn private_key_guess(public: &Path) -> Option<PathBuf> {
     }
     // Absolute: the command runs in the steps' tree, not here.
     Some(std::fs::canonicalize(&private).unwrap_or(private))
-}
-
-/// A word as a POSIX shell reads it back.
-fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./=:,+@%-".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
 }

@@ -84,11 +84,13 @@ pub fn main(cli: Cli) -> i32 {
     }
 }
 
-/// Prints an error with its whole cause chain.
+/// Prints an error with its whole cause chain, escaped for a terminal
+/// (messages quote names from links and layouts others made).
 fn report(err: &anyhow::Error) {
-    eprintln!("tracelink: error: {err}");
+    use tracelink::text::printable;
+    eprintln!("tracelink: error: {}", printable(&err.to_string()));
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        eprintln!("  caused by: {}", printable(&cause.to_string()));
     }
 }
 

@@ -7,6 +7,11 @@
 //! descriptors, probes and notes. Long per-process lists are cut in the text
 //! output (the first few, then "and K more"); --json has everything.
 //!
+//! Everything in the text output and in messages comes from files someone
+//! else made, so every name, argument, path and message goes through
+//! `tracelink::text::printable` (command lines through `text::shell_word`,
+//! so they stay correct shell); --json is exact JSON.
+//!
 //! A trace is shown only when its sha256 equals the digest signed in the
 //! link. Otherwise (changed, missing or malformed) a warning says so on
 //! stderr and in the output, its content is not shown, and the link part
@@ -28,6 +33,7 @@ use std::io::Write as _;
 use tracelink::account::{Account, KeyCheck, Mode, Trace, TraceState, Tree};
 use tracelink::keys::PublicKey;
 use tracelink::link::DigestSet;
+use tracelink::text::{printable as esc, printable_lines, shell_word};
 use tracelink::verify::metadata::Form;
 
 /// How many entries of a per-process list (read, wrote) the text shows.
@@ -55,14 +61,21 @@ pub fn show(args: ShowArgs) -> anyhow::Result<i32> {
     }
     let trace_problem = account.trace.problem();
     if let Some(problem) = &trace_problem {
-        eprintln!("tracelink: WARNING: {problem}");
+        eprintln!("tracelink: WARNING: {}", esc(problem));
     }
     let text = if args.json {
         let mut out = serde_json::to_string_pretty(&to_json(&account, &checks))?;
         out.push('\n');
         out
     } else {
-        render(&account, &checks, args.verification_keys.is_empty())
+        // Every field is escaped; printable_lines makes sure nothing a
+        // field missed reaches the terminal. (JSON stays exact.)
+        printable_lines(&render(
+            &account,
+            &checks,
+            args.verification_keys.is_empty(),
+        ))
+        .into_owned()
     };
     write_stdout(&text)?;
     let failed = checks.iter().any(|c| !c.verified) || trace_problem.is_some();
@@ -83,7 +96,8 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// An error with its causes, on one line.
+/// An error with its causes, on one line, escaped for a terminal (messages
+/// quote names from the files).
 pub fn chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
@@ -91,23 +105,19 @@ pub fn chain(err: &dyn std::error::Error) -> String {
         let _ = write!(out, ": {cause}");
         source = cause.source();
     }
-    out
+    esc(&out).into_owned()
 }
 
-/// A command line as a shell would read it back.
+/// A command line as a shell would read it back, printable.
 pub fn quote_argv(argv: &[String]) -> String {
     argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
 
 fn quote(arg: &str) -> String {
-    let safe = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
-    if safe {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
+    match shell_word(arg) {
+        Some(word) => word.into_owned(),
+        // NUL: no command line holds it; shown, not quoted.
+        None => esc(arg).into_owned(),
     }
 }
 
@@ -118,16 +128,16 @@ pub fn wrapper_name(form: Form) -> &'static str {
     }
 }
 
-/// `sha256:hex` (all algorithms, comma separated).
+/// `sha256:hex` (all algorithms, comma separated), printable.
 pub fn digests(set: &DigestSet) -> String {
     set.iter()
-        .map(|(alg, hex)| format!("{alg}:{hex}"))
+        .map(|(alg, hex)| format!("{}:{}", esc(alg), esc(hex)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 fn recording(account: &Account) -> String {
-    let mut out = account.mode.name().to_string();
+    let mut out = esc(account.mode.name()).into_owned();
     match account.mode {
         Mode::Snapshot if account.link.environment.get("tracelink").is_none() => {
             out.push_str(
@@ -142,7 +152,7 @@ fn recording(account: &Account) -> String {
         None => {}
     }
     if let Some(v) = &account.recorder_version {
-        let _ = write!(out, ", tracelink {v}");
+        let _ = write!(out, ", tracelink {}", esc(v));
     }
     out
 }
@@ -157,15 +167,15 @@ fn signature_lines(checks: &[KeyCheck], no_keys: bool) -> Vec<String> {
             if c.verified {
                 format!(
                     "signature verified with {} (keyid {})",
-                    c.key.display(),
+                    esc(&c.key.display().to_string()),
                     c.keyids[0]
                 )
             } else {
                 format!(
                     "signature NOT verified with {} (keyid {}): {}",
-                    c.key.display(),
+                    esc(&c.key.display().to_string()),
                     c.keyids.join(" or "),
-                    c.reason.as_deref().unwrap_or("no signature by this key")
+                    esc(c.reason.as_deref().unwrap_or("no signature by this key"))
                 )
             }
         })
@@ -186,12 +196,12 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The first `cap` items, then "and K more".
+/// The first `cap` items (printable), then "and K more".
 fn capped(items: &[String], cap: usize) -> String {
     let mut out = items
         .iter()
         .take(cap)
-        .map(String::as_str)
+        .map(|s| esc(s))
         .collect::<Vec<_>>()
         .join(", ");
     if items.len() > cap {
@@ -207,10 +217,10 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
     let _ = writeln!(
         w,
         "link:        {} ({})",
-        account.path.display(),
+        esc(&account.path.display().to_string()),
         wrapper_name(account.form)
     );
-    let _ = writeln!(w, "step:        {}", link.name);
+    let _ = writeln!(w, "step:        {}", esc(&link.name));
     let _ = writeln!(
         w,
         "command:     {}",
@@ -226,7 +236,12 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
         if account.signatures.is_empty() {
             "(no signatures)".to_string()
         } else {
-            account.signatures.join(", ")
+            account
+                .signatures
+                .iter()
+                .map(|k| esc(k))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     );
     for line in signature_lines(checks, no_keys) {
@@ -242,7 +257,7 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
     );
     let _ = writeln!(w, "recording:   {}", recording(account));
     for reason in account.incomplete_reasons() {
-        let _ = writeln!(w, "             incomplete: {reason}");
+        let _ = writeln!(w, "             incomplete: {}", esc(reason));
     }
     match &account.trace {
         TraceState::None => {}
@@ -250,14 +265,14 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
             let _ = writeln!(
                 w,
                 "trace:       {} (sha256 {sha256}, matches the signed digest)",
-                path.display()
+                esc(&path.display().to_string())
             );
         }
         state => {
             let _ = writeln!(
                 w,
                 "trace:       WARNING: {}; the trace is not shown",
-                state.problem().unwrap_or_default()
+                esc(&state.problem().unwrap_or_default())
             );
         }
     }
@@ -284,7 +299,7 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
             "environment: {}",
             other_env
                 .iter()
-                .map(|k| format!("{k}={}", link.environment[*k]))
+                .map(|k| esc(&format!("{k}={}", link.environment[*k])).into_owned())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -297,7 +312,8 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
         for (path, set) in map {
             let _ = writeln!(
                 w,
-                "  {path}  {}{}",
+                "  {}  {}{}",
+                esc(path),
                 digests(set),
                 size_text(account, path, product)
             );
@@ -315,19 +331,31 @@ fn render_trace(w: &mut String, trace: &Trace) {
     let _ = writeln!(
         w,
         "root:        {}",
-        trace.root.clone().unwrap_or_else(none)
+        trace
+            .root
+            .as_deref()
+            .map_or_else(none, |r| esc(r).into_owned())
     );
-    let _ = writeln!(w, "cwd:         {}", trace.cwd.clone().unwrap_or_else(none));
+    let _ = writeln!(
+        w,
+        "cwd:         {}",
+        trace
+            .cwd
+            .as_deref()
+            .map_or_else(none, |c| esc(c).into_owned())
+    );
     if let Some(backing) = &trace.backing_root {
         let _ = writeln!(
             w,
-            "backing:     {backing} (the root was served at the path above)"
+            "backing:     {} (the root was served at the path above)",
+            esc(backing)
         );
     }
     if let Some(store) = &trace.store {
         let _ = writeln!(
             w,
-            "store:       {store} (materials' before-states and products copied)"
+            "store:       {} (materials' before-states and products copied)",
+            esc(store)
         );
     }
     let _ = writeln!(
@@ -363,12 +391,12 @@ fn render_trace(w: &mut String, trace: &Trace) {
                 "\nprocess tree: not recorded (--no-ptrace); {} processes touched the root:",
                 seen.map_or(0, Vec::len)
             );
-            for p in seen.into_iter().flatten() {
+            for proc in seen.into_iter().flatten() {
                 let _ = writeln!(
                     w,
                     "  [{}] {}",
-                    p.get("pid").unwrap_or(&Value::Null),
-                    p.get("name").and_then(Value::as_str).unwrap_or("?")
+                    esc(&proc.get("pid").unwrap_or(&Value::Null).to_string()),
+                    esc(proc.get("name").and_then(Value::as_str).unwrap_or("?"))
                 );
             }
         }
@@ -381,7 +409,8 @@ fn render_trace(w: &mut String, trace: &Trace) {
             let _ = writeln!(
                 w,
                 "straggler:   pid {} ({}) was still running when the command ended (killed)",
-                s.pid, s.name
+                s.pid,
+                esc(&s.name)
             );
         }
     }
@@ -395,7 +424,7 @@ fn render_trace(w: &mut String, trace: &Trace) {
                 (false, true) => "write",
                 (false, false) => "-",
             };
-            let _ = writeln!(w, "inherited:   fd {} {} ({how})", f.fd, f.path);
+            let _ = writeln!(w, "inherited:   fd {} {} ({how})", f.fd, esc(&f.path));
         }
     }
     let missing: Vec<String> = trace
@@ -424,7 +453,7 @@ fn render_trace(w: &mut String, trace: &Trace) {
         let _ = writeln!(w, "notes:       none");
     } else {
         for note in &trace.notes {
-            let _ = writeln!(w, "note:        {note}");
+            let _ = writeln!(w, "note:        {}", esc(note));
         }
     }
 }
@@ -454,47 +483,47 @@ fn argv_line(argv: &[String]) -> String {
     shown
 }
 
-fn render_proc(w: &mut String, p: &tracelink::account::Proc, depth: usize) {
+fn render_proc(w: &mut String, proc: &tracelink::account::Proc, depth: usize) {
     let indent = "  ".repeat(depth + 1);
-    let status = match (p.exit_code, p.signal) {
+    let status = match (proc.exit_code, proc.signal) {
         (Some(code), _) => format!("exit {code}"),
         (None, Some(sig)) => format!("signal {sig}"),
         (None, None) => "no exit seen".into(),
     };
-    let mut execs = p.execs.iter();
+    let mut execs = proc.execs.iter();
     match execs.next() {
         Some(first) => {
             let _ = writeln!(
                 w,
                 "{indent}[{}] {}  ({status})",
-                p.pid,
+                proc.pid,
                 argv_line(&first.argv)
             );
             if first.argv.first().is_none_or(|a0| *a0 != first.executable) {
-                let _ = writeln!(w, "{indent}    exe {}", first.executable);
+                let _ = writeln!(w, "{indent}    exe {}", esc(&first.executable));
             }
         }
         None => {
-            let _ = writeln!(w, "{indent}[{}] (fork, no exec)  ({status})", p.pid);
+            let _ = writeln!(w, "{indent}[{}] (fork, no exec)  ({status})", proc.pid);
         }
     }
     for exec in execs {
         let _ = writeln!(w, "{indent}    then exec: {}", argv_line(&exec.argv));
     }
-    if !p.read.is_empty() {
+    if !proc.read.is_empty() {
         let _ = writeln!(
             w,
             "{indent}    read ({}): {}",
-            p.read.len(),
-            capped(&p.read, LIST_CAP)
+            proc.read.len(),
+            capped(&proc.read, LIST_CAP)
         );
     }
-    if !p.wrote.is_empty() {
+    if !proc.wrote.is_empty() {
         let _ = writeln!(
             w,
             "{indent}    wrote ({}): {}",
-            p.wrote.len(),
-            capped(&p.wrote, LIST_CAP)
+            proc.wrote.len(),
+            capped(&proc.wrote, LIST_CAP)
         );
     }
 }
@@ -522,6 +551,9 @@ fn to_json(account: &Account, checks: &[KeyCheck]) -> Value {
         TraceState::None => json!({"status": "none"}),
         TraceState::Missing { path, reason } => {
             json!({"status": "missing", "path": path, "error": reason})
+        }
+        TraceState::Refused { path, reason } => {
+            json!({"status": "refused", "path": path, "error": reason})
         }
         TraceState::Mismatch {
             path,

@@ -12,6 +12,7 @@ use tracelink::keys::{KeyIdFormat, PublicKey};
 use tracelink::record::{precise, session};
 use tracelink::runner::{self, Interrupts};
 use tracelink::snapshot;
+use tracelink::text::{printable, printable_lines};
 use tracelink::verify::chain::{self, Inspected, Inspector};
 use tracelink::verify::layout::Inspection;
 use tracelink::verify::metadata::Metadata;
@@ -41,15 +42,19 @@ pub fn verify(args: VerifyArgs) -> i32 {
             serde_json::to_string_pretty(&report.to_json()).expect("JSON values always encode")
         );
     } else {
-        print!("{}", report.to_text());
+        // Every name in the report is escaped; printable_lines makes sure.
+        print!("{}", printable_lines(&report.to_text()));
     }
     match &report.failure {
         None => {
-            eprintln!("tracelink: verified: {}", args.layout.display());
+            eprintln!(
+                "tracelink: verified: {}",
+                printable(&args.layout.display().to_string())
+            );
             VERIFIED
         }
         Some(reason) => {
-            eprintln!("tracelink: not verified: {reason}");
+            eprintln!("tracelink: not verified: {}", printable(reason));
             NOT_VERIFIED
         }
     }

@@ -23,6 +23,10 @@ pub enum MetadataError {
         #[source]
         source: std::io::Error,
     },
+    /// Not a regular file, or larger than metadata may be
+    /// ([`crate::untrusted::METADATA`]): refused without reading it.
+    #[error(transparent)]
+    Refused(crate::untrusted::UntrustedError),
     #[error("{path}: not in-toto metadata: {reason}")]
     Malformed { path: PathBuf, reason: String },
 }
@@ -46,11 +50,16 @@ impl std::ops::Deref for Metadata {
 
 impl Metadata {
     /// Reads and parses a metadata file; the payload's `_type` must be
-    /// `link` or `layout`.
+    /// `link` or `layout`. The file may come from anyone: it must be a
+    /// regular file (a symbolic link to one is followed, as in-toto does)
+    /// of at most [`crate::untrusted::METADATA`]'s bound. A file that cannot
+    /// be opened is `Read`; one that is not a regular file or too large is
+    /// `Refused`.
     pub fn load(path: &Path) -> Result<Metadata, MetadataError> {
-        let bytes = std::fs::read(path).map_err(|source| MetadataError::Read {
-            path: path.into(),
-            source,
+        use crate::untrusted::{self, UntrustedError};
+        let bytes = untrusted::read(path, untrusted::METADATA).map_err(|e| match e {
+            UntrustedError::Io { path, source } => MetadataError::Read { path, source },
+            refused => MetadataError::Refused(refused),
         })?;
         Self::parse(path, &bytes)
     }

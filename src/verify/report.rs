@@ -3,9 +3,16 @@
 //! inspection ran; and its renderings for a person (text) and for machines
 //! (JSON).
 //!
+//! The text is for a terminal and every name in it may be crafted (link
+//! artifact names, layout patterns, step names, file names): each goes
+//! through [`crate::text::printable`], so no control character, C1 code or
+//! bidi override reaches the terminal and no name breaks a line. The JSON
+//! keeps every string exact.
+//!
 //! This module knows nothing of how the findings were made.
 
 use super::rules::{RuleOutcome, RuleStep};
+use crate::text::printable as esc;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -101,29 +108,33 @@ impl Report {
     }
 
     fn write_text(&self, out: &mut String, pad: &str) {
-        let _ = writeln!(out, "{pad}layout {}", self.layout.display());
+        let _ = writeln!(
+            out,
+            "{pad}layout {}",
+            esc(&self.layout.display().to_string())
+        );
         for (keyid, result) in &self.signatures {
             match result {
                 Ok(()) => {
-                    let _ = writeln!(out, "{pad}  signed by {keyid}: ok");
+                    let _ = writeln!(out, "{pad}  signed by {}: ok", esc(keyid));
                 }
                 Err(e) => {
-                    let _ = writeln!(out, "{pad}  signed by {keyid}: FAILED ({e})");
+                    let _ = writeln!(out, "{pad}  signed by {}: FAILED ({})", esc(keyid), esc(e));
                 }
             }
         }
         if let Some(expires) = &self.expires {
-            let _ = writeln!(out, "{pad}  expires {expires}");
+            let _ = writeln!(out, "{pad}  expires {}", esc(expires));
         }
         for warning in &self.warnings {
-            let _ = writeln!(out, "{pad}  warning: {warning}");
+            let _ = writeln!(out, "{pad}  warning: {}", esc(warning));
         }
         for item in &self.items {
             let kind = match item.kind {
                 ItemKind::Step => "step",
                 ItemKind::Inspection => "inspection",
             };
-            let _ = write!(out, "{pad}{kind} {}", item.name);
+            let _ = write!(out, "{pad}{kind} {}", esc(&item.name));
             match item.kind {
                 ItemKind::Step => {
                     let counted = item
@@ -138,7 +149,7 @@ impl Report {
                     );
                 }
                 ItemKind::Inspection => {
-                    let _ = write!(out, ": ran {:?}", item.run.join(" "));
+                    let _ = write!(out, ": ran {}", esc(&format!("{:?}", item.run.join(" "))));
                     match item.return_value {
                         Some(rv) => {
                             let _ = writeln!(out, ", exit {rv}");
@@ -151,13 +162,13 @@ impl Report {
                 let status = match &link.status {
                     LinkStatus::Counted => "counted".to_owned(),
                     LinkStatus::Missing => "missing".to_owned(),
-                    LinkStatus::BadSignature(e) => format!("not counted: {e}"),
+                    LinkStatus::BadSignature(e) => format!("not counted: {}", esc(e)),
                 };
                 let _ = writeln!(
                     out,
                     "{pad}  {} (key {}): {status}",
-                    link.file.display(),
-                    short(&link.keyid)
+                    esc(&link.file.display().to_string()),
+                    esc(short(&link.keyid))
                 );
                 if let Some(sub) = &link.sublayout {
                     sub.write_text(out, &format!("{pad}    "));
@@ -175,7 +186,7 @@ impl Report {
             }
         }
         if let Some(failure) = &self.failure {
-            let _ = writeln!(out, "{pad}FAILED: {failure}");
+            let _ = writeln!(out, "{pad}FAILED: {}", esc(failure));
         }
     }
 
@@ -258,13 +269,19 @@ fn write_rules(out: &mut String, outcome: &RuleOutcome, pad: &str) {
     for RuleStep { rule, consumed, .. } in &outcome.trace {
         let _ = writeln!(
             out,
-            "{pad}  {rule}: consumed {}{}",
+            "{pad}  {}: consumed {}{}",
+            esc(&rule.to_string()),
             consumed.len(),
             paths(consumed)
         );
     }
     if let Err(failure) = &outcome.result {
-        let _ = writeln!(out, "{pad}  {}: FAILED: {}", failure.rule, failure.reason);
+        let _ = writeln!(
+            out,
+            "{pad}  {}: FAILED: {}",
+            esc(&failure.rule.to_string()),
+            esc(&failure.reason)
+        );
     }
 }
 
@@ -272,7 +289,7 @@ fn paths(list: &[String]) -> String {
     if list.is_empty() {
         return String::new();
     }
-    let shown: Vec<&str> = list.iter().take(SHOWN_PATHS).map(String::as_str).collect();
+    let shown: Vec<_> = list.iter().take(SHOWN_PATHS).map(|s| esc(s)).collect();
     let more = list.len().saturating_sub(SHOWN_PATHS);
     if more > 0 {
         format!(" ({} and {more} more)", shown.join(", "))
@@ -281,6 +298,10 @@ fn paths(list: &[String]) -> String {
     }
 }
 
+/// The first 8 characters (a keyid is hex, but the report does not rely on it).
 fn short(keyid: &str) -> &str {
-    &keyid[..keyid.len().min(8)]
+    keyid
+        .char_indices()
+        .nth(8)
+        .map_or(keyid, |(i, _)| &keyid[..i])
 }

@@ -336,8 +336,10 @@ fn python_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
+            // Python escapes what str.isprintable() rejects: C0, DEL, C1
+            // such as U+009B, bidi overrides such as U+202E, ...
+            c if !crate::text::is_printable(c) => {
+                out.push_str(&crate::text::printable(c.encode_utf8(&mut [0; 4])));
             }
             c => out.push(c),
         }
@@ -400,9 +402,10 @@ pub fn apply_rules(
                     outcome.result = Err(fail(
                         FailureKind::MatchSourceMissing { path: path.clone() },
                         format!(
-                            "'{rule}' maps a queued artifact to {path:?}, which is not among \
+                            "'{rule}' maps a queued artifact to {path}, which is not among \
                              the {artifacts_kind} of {item_name:?} (in-toto 3.1.0 fails with \
-                             KeyError: {path:?})"
+                             KeyError: {path})",
+                            path = python_repr(&path)
                         ),
                     ));
                     return outcome;
@@ -526,6 +529,11 @@ mod python_repr_tests {
         assert_eq!(python_repr("tab\there\\"), "'tab\\there\\\\'");
         assert_eq!(python_repr("bell\u{7}"), "'bell\\x07'");
         assert_eq!(python_repr("é"), "'é'");
+        // As Python 3's repr: '\x9b', '\u202e', '\xa0', '\U000e0041'.
+        assert_eq!(
+            python_repr("id_rsa\u{1b}[2K\r csi\u{9b}2J evil\u{202e}txt\u{a0}\u{e0041}"),
+            r"'id_rsa\x1b[2K\r csi\x9b2J evil\u202etxt\xa0\U000e0041'"
+        );
     }
 }
 
