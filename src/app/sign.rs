@@ -307,7 +307,8 @@ fn verify(args: &SignArgs) -> Result<i32, Failure> {
 /// Reads a layout or link as in-toto-sign does (refusing what does not fit
 /// in-toto's model) and warns about the fields the model drops or defaults.
 fn load(path: &Path) -> Result<Document, Failure> {
-    let bytes = std::fs::read(path)
+    // Another person's file: a FIFO or a huge file must not hang us.
+    let bytes = tracelink::untrusted::read(path, tracelink::untrusted::METADATA)
         .map_err(|e| Failure::Bad(format!("cannot read {}: {e}", path.display())))?;
     let doc = parse(path, &bytes)?;
     let notes = doc.check_signable().map_err(malformed(path))?;
