@@ -231,3 +231,181 @@ fn an_input_the_recording_never_looked_for_is_reported_as_hidden() {
     );
     assert!(text.contains("1 hidden input(s)"), "{}", show(&out));
 }
+
+// --- Crafted links and traces (design.md section 6, "Untrusted input") -----
+
+/// A step that needs only make: `out.txt` copied from `in.txt`.
+fn copy_step() -> Project {
+    Project::new(
+        "out.txt: in.txt\n\tcat in.txt > out.txt\n",
+        &[("in.txt", "input\n")],
+    )
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Rewrites the recorded trace and link with `edit(trace, signed)`, puts the
+/// trace's new sha256 into the link, and signs the link again with the
+/// project's key: a crafted recording whose signature verifies.
+fn craft(
+    p: &Project,
+    link: &Path,
+    edit: impl FnOnce(&mut serde_json::Value, &mut serde_json::Value),
+) {
+    let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(link).unwrap()).unwrap();
+    let name = doc["signed"]["environment"]["tracelink"]["trace"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let trace_path = link.parent().unwrap().join(name);
+    let mut trace: serde_json::Value =
+        serde_json::from_slice(&fs::read(&trace_path).unwrap()).unwrap();
+    edit(&mut trace, &mut doc["signed"]);
+    let bytes = serde_json::to_vec_pretty(&trace).unwrap();
+    fs::write(&trace_path, &bytes).unwrap();
+    doc["signed"]["environment"]["tracelink"]["trace"]["sha256"] = sha256_hex(&bytes).into();
+    fs::write(link, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let out = output(
+        tracelink()
+            .arg("sign")
+            .arg(link)
+            .arg("-k")
+            .arg(p.path("key.pem"))
+            .arg("-o")
+            .arg(link),
+    );
+    assert!(out.status.success(), "re-signing: {}", show(&out));
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_crafted_dotdot_cwd_is_refused_and_nothing_is_created_outside_the_work_dir() {
+    if common::precise_unavailable(
+        "a_crafted_dotdot_cwd_is_refused_and_nothing_is_created_outside_the_work_dir",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+    // The work tree is WORKDIR/tree = <tmp>/rerun/tree: two `..` from the
+    // tree lead to <tmp>, where the old rerun created escape/sub.
+    craft(&p, &link, |trace, _| {
+        let root = trace["root"].as_str().unwrap().to_owned();
+        trace["cwd"] = format!("{root}/../../escape/sub").into();
+    });
+    let before = listing(p.dir.path());
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("/../../escape/sub"),
+        "the refusal names the crafted directory: {}",
+        show(&out)
+    );
+    assert!(!p.path("escape").exists(), "{}", show(&out));
+    let mut after = listing(p.dir.path());
+    after.retain(|n| n != "rerun");
+    assert_eq!(before, after, "{}", show(&out));
+}
+
+#[test]
+fn crafted_material_names_are_refused_and_nothing_is_created_outside_the_work_dir() {
+    if common::precise_unavailable(
+        "crafted_material_names_are_refused_and_nothing_is_created_outside_the_work_dir",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+    let digest = sha256_hex(b"input\n");
+    let absolute = p.path("abs/x.txt").display().to_string();
+    for (name, reason) in [
+        ("../escape/x.txt", "`..` component"),
+        ("sub/../../../escape/x.txt", "`..` component"),
+        (absolute.as_str(), "absolute path"),
+        ("./x.txt", "`.` component"),
+        ("a//x.txt", "empty component"),
+    ] {
+        craft(&p, &link, |trace, signed| {
+            let materials = signed["materials"].as_object_mut().unwrap();
+            materials.retain(|k, _| !k.contains("x.txt"));
+            materials.insert(name.into(), serde_json::json!({"sha256": digest}));
+            trace["artifacts"][name] = serde_json::json!({
+                "material": {"mode": 0o644, "size": 6}, "read_by": [], "written_by": []});
+        });
+        let before = listing(p.dir.path());
+        let out = p.rerun(&link, &[]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", show(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("material name {name:?} is refused")) && err.contains(reason),
+            "{name}: {}",
+            show(&out)
+        );
+        for escaped in ["escape", "abs", "x.txt"] {
+            assert!(!p.path(escaped).exists(), "{name}: {}", show(&out));
+        }
+        let mut after = listing(p.dir.path());
+        after.retain(|n| n != "rerun");
+        assert_eq!(before, after, "{name}: {}", show(&out));
+        assert!(
+            !p.path("rerun").exists(),
+            "refused before anything was built"
+        );
+    }
+}
+
+#[test]
+fn a_material_through_a_symlinked_directory_leading_outside_the_root_is_refused() {
+    if common::precise_unavailable(
+        "a_material_through_a_symlinked_directory_leading_outside_the_root_is_refused",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+    // A directory outside the root, with a canary file, and a symlink to it
+    // in the original root; the crafted link lists a material through it
+    // with the canary's digest, so that only following the symlink finds it.
+    let outside = p.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("x.h"), "canary\n").unwrap();
+    std::os::unix::fs::symlink(&outside, p.proj().join("inc")).unwrap();
+    let digest = sha256_hex(b"canary\n");
+    craft(&p, &link, |trace, signed| {
+        signed["materials"]["inc/x.h"] = serde_json::json!({"sha256": digest});
+        trace["artifacts"]["inc/x.h"] = serde_json::json!({
+            "material": {"mode": 0o644, "size": 7}, "read_by": [], "written_by": []});
+    });
+    let before = listing(p.dir.path());
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("material inc/x.h: ")
+            && stderr(&out).contains("leads outside the original root"),
+        "{}",
+        show(&out)
+    );
+    assert!(!p.path("rerun").exists(), "{}", show(&out));
+    assert_eq!(listing(&outside), ["x.h"]);
+    assert_eq!(fs::read_to_string(outside.join("x.h")).unwrap(), "canary\n");
+    assert_eq!(before, listing(p.dir.path()));
+}

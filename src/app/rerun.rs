@@ -14,7 +14,7 @@ use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
 use tracelink::link::{self, Byproducts, Link, OutputDir, pyjson};
 use tracelink::record::{precise, session};
-use tracelink::rerun::{self, EnvNote, Verdict};
+use tracelink::rerun::{self, Beneath, EnvNote, Start, Verdict};
 use tracelink::runner::{self, Interrupts};
 use tracelink::store::Store;
 
@@ -69,13 +69,9 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         (None, Some(dir)) => Store::open_existing(Path::new(dir)).ok(),
         _ => None,
     };
-    let root = PathBuf::from(trace.root.as_deref().context("the trace names no root")?);
-    if !root.is_absolute() {
-        bail!(
-            "the trace's root {} is not an absolute path",
-            root.display()
-        );
-    }
+    // Every place the trace names is checked before anything is created.
+    let places = rerun::places(trace)?;
+    let root = places.root.clone();
     if std::fs::canonicalize(&root).is_ok_and(|r| r == Path::new("/")) {
         bail!(
             "the trace names {} as the root, which is /: a work tree mounted over / would leave nothing the rerun could monitor",
@@ -88,21 +84,30 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             root.display()
         );
     }
-    let inputs = rerun::plan_inputs(&account.link, trace, store.as_ref())?;
+    if let Start::Outside(dir) = &places.start
+        && !dir.is_dir()
+    {
+        bail!(
+            "the step started in {}, outside its root, and that directory does not exist here",
+            dir.display()
+        );
+    }
+    let plan = rerun::plan_inputs(&account.link, trace, store.as_ref())?;
 
     let workdir = make_workdir(args.workdir.as_deref())?;
-    let tree = workdir.join("tree");
+    // Everything the rerun creates is created beneath this descriptor.
+    let work = Beneath::open(&workdir)?;
+    let tree = work.create_dir("tree")?;
+    work.create_dir("metadata")?;
     let metadata = workdir.join("metadata");
-    for dir in [&tree, &metadata] {
-        std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     // Opened before the command runs: its outputs are created beneath this
     // descriptor, whatever the replayed tree does to the path.
     let out_dir = OutputDir::open(&metadata)?;
     eprintln!("tracelink: rerun in {}", workdir.display());
     {
         let mut progress = HashProgress::new("restoring");
-        let total: u64 = inputs
+        let total: u64 = plan
+            .inputs
             .iter()
             .map(|i| {
                 trace
@@ -112,9 +117,9 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
                     .map_or(0, |m| m.size)
             })
             .sum();
-        let files = inputs.len();
+        let files = plan.inputs.len();
         let mut count = 0;
-        rerun::populate(&inputs, &tree, store.as_ref(), &mut |bytes| {
+        plan.populate(&tree, store.as_ref(), &mut |bytes| {
             count += 1;
             progress.update(&tracelink::hash::Progress {
                 files_done: count,
@@ -124,22 +129,11 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             });
         })?;
     }
-    let cwd = PathBuf::from(
-        trace
-            .cwd
-            .as_deref()
-            .context("the trace names no directory")?,
-    );
-    if let Ok(rel) = cwd.strip_prefix(&root) {
-        // The recorded starting directory must exist in the work tree.
-        std::fs::create_dir_all(tree.join(rel))
-            .with_context(|| format!("cannot create {}", tree.join(rel).display()))?;
-    } else if !cwd.is_dir() {
-        bail!(
-            "the step started in {}, outside its root, and that directory does not exist here",
-            cwd.display()
-        );
+    // The recorded starting directory must exist in the work tree.
+    if let Start::InRoot(rel) = &places.start {
+        tree.create_path(rel)?;
     }
+    let cwd = places.cwd();
     let current: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let (env, env_notes) = rerun::environment(trace, &current);
 
@@ -160,7 +154,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         }
         algs
     };
-    let tree = std::fs::canonicalize(&tree)?;
+    let tree = tree.path().to_path_buf();
     let excludes = ExcludeSet::defaults();
     let spec = precise::RecordSpec {
         session: session::SessionSpec {
