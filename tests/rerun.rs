@@ -3,7 +3,13 @@
 //! that embeds the time is reported with the differing product and offset;
 //! a material changed in the tree refuses the rerun (no store) naming the
 //! file, and reruns from the store; an input the rerun looks for that the
-//! recording never did is reported as hidden.
+//! recording never did is reported as hidden. Crafted links and traces
+//! (design.md section 6): a `..` starting directory, material names that
+//! leave the tree and a symlinked directory leading out of the root are
+//! refused with nothing created outside the work directory; a link whose
+//! signature does not verify is replayed only with --unverified, which the
+//! report's first line states; an incomplete recording is named in the
+//! verdict.
 //!
 //! Needs root and /dev/fuse (SKIP otherwise, FAIL under CI), and make + cc.
 
@@ -50,6 +56,11 @@ impl Project {
 
     /// Records `make` precisely (with a store when asked); returns the link.
     fn record(&self, store: bool) -> PathBuf {
+        self.record_with(store, &[])
+    }
+
+    /// `record` with more `tracelink run` flags.
+    fn record_with(&self, store: bool, flags: &[&str]) -> PathBuf {
         let mut cmd = tracelink();
         cmd.current_dir(self.proj())
             .args(["run", "-n", "build", "-k"])
@@ -59,7 +70,7 @@ impl Project {
         if store {
             cmd.arg("--store").arg(self.path("store"));
         }
-        let out = output(cmd.args(["--", "make"]));
+        let out = output(cmd.args(flags).args(["--", "make"]));
         assert!(out.status.success(), "{}", show(&out));
         fs::read_dir(self.dir.path())
             .unwrap()
@@ -68,14 +79,23 @@ impl Project {
             .expect("a link was written")
     }
 
+    /// `tracelink rerun` with the functionary's public key.
     fn rerun(&self, link: &Path, extra: &[&str]) -> Output {
+        let key = self.path("key.pem.pub");
+        let mut args = vec!["--verification-keys", key.to_str().unwrap()];
+        args.extend(extra);
+        self.rerun_as(link, &args)
+    }
+
+    /// `tracelink rerun` with exactly these flags besides --workdir.
+    fn rerun_as(&self, link: &Path, flags: &[&str]) -> Output {
         output(
             tracelink()
                 .arg("rerun")
                 .arg(link)
                 .arg("--workdir")
                 .arg(self.path("rerun"))
-                .args(extra),
+                .args(flags),
         )
     }
 }
@@ -408,4 +428,103 @@ fn a_material_through_a_symlinked_directory_leading_outside_the_root_is_refused(
     assert_eq!(listing(&outside), ["x.h"]);
     assert_eq!(fs::read_to_string(outside.join("x.h")).unwrap(), "canary\n");
     assert_eq!(before, listing(p.dir.path()));
+}
+
+#[test]
+fn a_link_whose_signature_does_not_verify_is_replayed_only_with_unverified() {
+    if common::precise_unavailable(
+        "a_link_whose_signature_does_not_verify_is_replayed_only_with_unverified",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+
+    // Neither --verification-keys nor --unverified: refused, saying which.
+    let out = p.rerun_as(&link, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("pass --verification-keys PUB")
+            && stderr(&out).contains("--unverified"),
+        "{}",
+        show(&out)
+    );
+    assert!(!p.path("rerun").exists(), "{}", show(&out));
+    // Both: a usage error.
+    let key = p.path("key.pem.pub");
+    let key = key.to_str().unwrap();
+    let out = p.rerun_as(&link, &["--verification-keys", key, "--unverified"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(!p.path("rerun").exists(), "{}", show(&out));
+
+    // Another functionary's key: refused.
+    let other = output(
+        tracelink()
+            .arg("keygen")
+            .arg(p.path("other.pem"))
+            .arg("--force"),
+    );
+    assert!(other.status.success(), "{}", show(&other));
+    let other = p.path("other.pem.pub");
+    let out = p.rerun_as(&link, &["--verification-keys", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("its signature does not verify with any of the given keys"),
+        "{}",
+        show(&out)
+    );
+    assert!(!p.path("rerun").exists(), "{}", show(&out));
+
+    // Changed after signing (the trace untouched): refused with the right key...
+    let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&link).unwrap()).unwrap();
+    doc["signed"]["environment"]["note"] = "added after signing".into();
+    fs::write(&link, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("its signature does not verify"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        !p.path("rerun").exists(),
+        "nothing replayed: {}",
+        show(&out)
+    );
+    // ... and replayed with --unverified, which the report says first.
+    let out = p.rerun_as(&link, &["--unverified"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("UNVERIFIED: the signature of ")
+            && text
+                .lines()
+                .next()
+                .unwrap()
+                .contains("was not checked (--unverified)"),
+        "{}",
+        show(&out)
+    );
+    let report = fs::read_to_string(p.path("rerun/metadata/report.txt")).unwrap();
+    assert!(report.starts_with("UNVERIFIED: "), "{report}");
+}
+
+#[test]
+fn a_dsse_link_is_checked_with_the_functionarys_key() {
+    if common::precise_unavailable(
+        "a_dsse_link_is_checked_with_the_functionarys_key",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record_with(false, &["--use-dsse"]);
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        stdout(&out).starts_with("signature verified: "),
+        "{}",
+        show(&out)
+    );
 }

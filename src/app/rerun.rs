@@ -12,6 +12,7 @@ use std::time::Duration;
 use tracelink::account::{Account, Mode, Trace, TraceState, diff_processes};
 use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
+use tracelink::keys::PublicKey;
 use tracelink::link::{self, Byproducts, Link, OutputDir, pyjson};
 use tracelink::record::{precise, session};
 use tracelink::rerun::{self, Beneath, EnvNote, Start, Verdict};
@@ -38,9 +39,59 @@ pub fn rerun(args: RerunArgs) -> i32 {
     }
 }
 
+/// Whose signature the replayed link carries.
+enum Trust {
+    /// Verified with this key file, under this keyid.
+    Verified { key: PathBuf, keyid: String },
+    /// Not checked (--unverified).
+    Unverified,
+}
+
+/// Checks the link's signature (classic or DSSE) with the given keys: one
+/// must verify it (design.md section 6: a crafted link chooses the command
+/// that runs). `--unverified` skips the check.
+fn check_signature(args: &RerunArgs, account: &Account) -> anyhow::Result<Trust> {
+    if args.unverified {
+        return Ok(Trust::Unverified);
+    }
+    let mut failures = Vec::new();
+    for path in &args.verification_keys {
+        let key = PublicKey::load(path)
+            .with_context(|| format!("--verification-keys {}", path.display()))?;
+        let check = account.check_key(path, &key);
+        if check.verified {
+            return Ok(Trust::Verified {
+                key: path.clone(),
+                keyid: check.keyids.into_iter().next().unwrap_or_default(),
+            });
+        }
+        failures.push(format!(
+            "{}: {}",
+            path.display(),
+            check.reason.as_deref().unwrap_or("does not verify")
+        ));
+    }
+    bail!(
+        "its signature does not verify with any of the given keys ({}); it may have been changed after signing or signed by another key. Nothing was replayed (--unverified replays it unchecked)",
+        failures.join("; ")
+    )
+}
+
 fn run(args: &RerunArgs) -> anyhow::Result<i32> {
+    if args.verification_keys.is_empty() && !args.unverified {
+        bail!(
+            "rerun replays a link only after checking its signature: pass --verification-keys PUB (the public key of the functionary who recorded it), or --unverified to replay it unchecked"
+        );
+    }
     let interrupts = Interrupts::install().context("cannot set up signal handling")?;
     let account = Account::load(&args.link)?;
+    let trust = check_signature(args, &account)?;
+    if let Trust::Unverified = trust {
+        eprintln!(
+            "tracelink: WARNING: replaying {} without checking its signature (--unverified)",
+            args.link.display()
+        );
+    }
     if account.mode != Mode::Precise {
         bail!(
             "it was recorded in {} mode; only precise links (with a runtime trace) can be rerun",
@@ -267,6 +318,24 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         store.as_ref(),
     );
     let mut out = String::new();
+    match &trust {
+        Trust::Unverified => {
+            let _ = writeln!(
+                out,
+                "UNVERIFIED: the signature of {} was not checked (--unverified): anyone could have written this link and chosen its command",
+                args.link.display()
+            );
+        }
+        Trust::Verified { key, keyid } => {
+            let _ = writeln!(
+                out,
+                "signature verified: {} is signed by {} ({})",
+                args.link.display(),
+                &keyid[..keyid.len().min(8)],
+                key.display()
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "rerun of step {:?}: {}",
