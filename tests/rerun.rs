@@ -528,3 +528,34 @@ fn a_dsse_link_is_checked_with_the_functionarys_key() {
         show(&out)
     );
 }
+
+#[test]
+fn names_from_the_link_are_escaped_in_the_report() {
+    if common::precise_unavailable("names_from_the_link_are_escaped_in_the_report", &["make"]) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+    craft(&p, &link, |_, signed| {
+        signed["name"] = "bu\u{9b}ild".into();
+        signed["products"]["out\u{1b}[2K\u{202e}.txt"] =
+            serde_json::json!({"sha256": sha256_hex(b"x")});
+    });
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let report = fs::read_to_string(p.path("rerun/metadata/report.txt")).unwrap();
+    for text in [stdout(&out), report] {
+        assert!(
+            !text.contains(['\u{1b}', '\u{9b}', '\u{202e}']),
+            "raw control characters: {text:?}"
+        );
+        assert!(
+            text.contains("rerun of step \"bu\\x9bild\": make"),
+            "{text}"
+        );
+        assert!(
+            text.contains("MISSING    out\\x1b[2K\\u202e.txt: recorded as a product"),
+            "{text}"
+        );
+    }
+}

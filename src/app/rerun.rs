@@ -1,6 +1,7 @@
 //! `tracelink rerun`: replays a precisely recorded step in a fresh work tree
 //! mounted at the original root's path, and reports what it reproduced.
 
+use super::show::quote_argv;
 use super::{Signer, artifact_map};
 use crate::cli::RerunArgs;
 use crate::progress::HashProgress;
@@ -18,6 +19,7 @@ use tracelink::record::{precise, session};
 use tracelink::rerun::{self, Beneath, EnvNote, Start, Verdict};
 use tracelink::runner::{self, Interrupts};
 use tracelink::store::Store;
+use tracelink::text::printable;
 
 const REPRODUCED: i32 = 0;
 const DIFFERENT: i32 = 1;
@@ -30,9 +32,11 @@ pub fn rerun(args: RerunArgs) -> i32 {
     match run(&args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("tracelink: cannot rerun {}: {err}", args.link.display());
+            // Messages name paths and names from the link and trace.
+            let message = format!("tracelink: cannot rerun {}: {err}", args.link.display());
+            eprintln!("{}", printable(&message));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", printable(&cause.to_string()));
             }
             CANNOT_RERUN
         }
@@ -112,6 +116,18 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(|key| Signer::from_key_file(key, args.password.as_deref(), None, false))
         .transpose()?;
+    // The rerun's link is named after the (untrusted) step name: it must be
+    // a file name in the metadata directory, checked before anything runs.
+    let name = match &signer {
+        Some(signer) => link::file_name(&account.link.name, &signer.keyid),
+        None => format!("{}.rerun.link", account.link.name),
+    };
+    if name.contains('/') || name.contains('\0') {
+        bail!(
+            "the step name {:?} cannot name the rerun's link file {name:?} in the work directory",
+            account.link.name
+        );
+    }
     let store = match (&args.store, trace.raw.get("store").and_then(|s| s.as_str())) {
         (Some(dir), _) => {
             Some(Store::open(dir).with_context(|| format!("--store {}", dir.display()))?)
@@ -263,11 +279,6 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     // The rerun's own link and trace, never over the original.
     let materials = artifact_map(recording.materials.iter().map(|(p, f)| (p, &f.digests)));
     let products = artifact_map(recording.products.iter().map(|(p, f)| (p, &f.digests)));
-    let keyid = signer.as_ref().map(|s| s.keyid.clone());
-    let name = match &keyid {
-        Some(keyid) => link::file_name(&account.link.name, keyid),
-        None => format!("{}.rerun.link", account.link.name),
-    };
     let trace_name = format!("{name}.trace.json");
     let trace_bytes = serde_json::to_vec_pretty(&recording.trace)?;
     out_dir.write_atomically(&trace_name, &trace_bytes)?;
@@ -302,7 +313,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             let path = out_dir.write_atomically(&name, pyjson::dumps(&doc, Some(1)).as_bytes())?;
             eprintln!(
                 "tracelink: wrote {} (unsigned; give --signing-key to sign)",
-                path.display()
+                printable(&path.display().to_string())
             );
         }
     }
@@ -338,9 +349,9 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     }
     let _ = writeln!(
         out,
-        "rerun of step {:?}: {}",
-        account.link.name,
-        account.link.command.join(" ")
+        "rerun of step \"{}\": {}",
+        printable(&account.link.name),
+        printable(&quote_argv(&account.link.command))
     );
     let _ = writeln!(
         out,
@@ -371,7 +382,8 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     for reason in &recording.incomplete {
         let _ = writeln!(
             out,
-            "warning: the rerun's monitoring was incomplete: {reason}"
+            "warning: the rerun's monitoring was incomplete: {}",
+            printable(reason)
         );
     }
     for note in &env_notes {
@@ -387,7 +399,8 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         };
     }
     let mut counts = [0usize; 4];
-    for (path, verdict) in &comparison.products {
+    for (name, verdict) in &comparison.products {
+        let path = printable(name);
         match verdict {
             Verdict::Identical => {
                 counts[0] += 1;
@@ -411,7 +424,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
                     }
                 }
                 if let Some(original) = original {
-                    explain_difference(&mut out, path, original, &tree.join(path), &metadata);
+                    explain_difference(&mut out, name, original, &tree.join(name), &out_dir);
                 }
             }
             Verdict::Missing => {
@@ -430,13 +443,13 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    for path in &comparison.hidden_inputs {
+    for path in comparison.hidden_inputs.iter().map(|p| printable(p)) {
         let _ = writeln!(
             out,
             "HIDDEN INPUT {path}: the rerun read or looked for it, the recording neither lists it nor looked for it (the recording or the environment is not what it seemed)"
         );
     }
-    for path in &comparison.unused_inputs {
+    for path in comparison.unused_inputs.iter().map(|p| printable(p)) {
         let _ = writeln!(
             out,
             "unused input {path}: recorded as a material, not used by the rerun"
@@ -445,7 +458,8 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     for (path, before, after) in &comparison.probes_changed {
         let _ = writeln!(
             out,
-            "probe changed: {path}: {} in the recording, {} in the rerun",
+            "probe changed: {}: {} in the recording, {} in the rerun",
+            printable(path),
             if *before { "missing" } else { "not missing" },
             if *after { "missing" } else { "not missing" }
         );
@@ -453,13 +467,15 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     if let Some(rerun_trace) = &rerun_trace {
         let procs = diff_processes(trace, rerun_trace);
         for p in &procs.appeared {
-            let _ = writeln!(out, "process appeared: {} {:?}", p.chain, p.argv);
+            let what = format!("{} {:?}", p.chain, p.argv);
+            let _ = writeln!(out, "process appeared: {}", printable(&what));
         }
         for p in &procs.vanished {
-            let _ = writeln!(out, "process vanished: {} {:?}", p.chain, p.argv);
+            let what = format!("{} {:?}", p.chain, p.argv);
+            let _ = writeln!(out, "process vanished: {}", printable(&what));
         }
         for c in &procs.changed {
-            let _ = writeln!(out, "process changed: {c:?}");
+            let _ = writeln!(out, "process changed: {}", printable(&format!("{c:?}")));
         }
     }
     let reproduced = comparison.reproduced();
@@ -527,14 +543,16 @@ fn make_workdir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// For a text product, a short unified diff; with diffoscope installed,
-/// its report in the metadata directory.
+/// For a text product, a short unified diff (escaped: the bytes are the
+/// replayed command's); with diffoscope installed, its report in the
+/// metadata directory, written through its descriptor (the replayed command
+/// could have put a symlink at the directory's path).
 fn explain_difference(
     out: &mut String,
     path: &str,
     original: &Path,
     rerun: &Path,
-    metadata: &Path,
+    metadata: &OutputDir,
 ) {
     let is_text = |p: &Path| {
         std::fs::read(p)
@@ -556,7 +574,7 @@ fn explain_difference(
             let text = String::from_utf8_lossy(&diff.stdout);
             let lines: Vec<&str> = text.lines().collect();
             for line in lines.iter().take(DIFF_LINES) {
-                let _ = writeln!(out, "    {line}");
+                let _ = writeln!(out, "    {}", printable(line));
             }
             if lines.len() > DIFF_LINES {
                 let _ = writeln!(out, "    ... {} more diff lines", lines.len() - DIFF_LINES);
@@ -564,17 +582,30 @@ fn explain_difference(
         }
     }
     if runner::resolve_program("diffoscope".as_ref()).is_ok() {
-        let report = metadata.join(format!("diffoscope-{}.txt", path.replace('/', "_")));
+        let name = format!("diffoscope-{}.txt", path.replace('/', "_"));
+        let Ok(report) = metadata.create(&name) else {
+            let _ = writeln!(
+                out,
+                "    (no diffoscope report: cannot create {} in {})",
+                printable(&name),
+                metadata.path().display()
+            );
+            return;
+        };
         let ran = std::process::Command::new("diffoscope")
             .arg("--text")
-            .arg(&report)
+            .arg("-")
             .arg(original)
             .arg(rerun)
-            .stdout(std::process::Stdio::null())
+            .stdout(report)
             .stderr(std::process::Stdio::null())
             .status();
         if ran.is_ok() {
-            let _ = writeln!(out, "    diffoscope report: {}", report.display());
+            let _ = writeln!(
+                out,
+                "    diffoscope report: {}",
+                printable(&metadata.path().join(&name).display().to_string())
+            );
         }
     } else {
         let _ = writeln!(out, "    (install diffoscope for a structural comparison)");
