@@ -468,6 +468,11 @@ pub struct LayoutDraftArgs {
     /// The drafted layout expires this many days from now
     #[arg(long, value_name = "DAYS", default_value = "30")]
     pub expires: u32,
+
+    /// Draft from links recorded with --allow-incomplete too (each is named
+    /// in a warning); without it such a link is refused, naming it
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 #[derive(Debug, Args)]
