@@ -559,3 +559,41 @@ fn names_from_the_link_are_escaped_in_the_report() {
         );
     }
 }
+
+#[test]
+fn the_verdict_says_when_the_original_recording_was_incomplete() {
+    if common::precise_unavailable(
+        "the_verdict_says_when_the_original_recording_was_incomplete",
+        &["make"],
+    ) {
+        return;
+    }
+    // A process still running when the command ends makes the recording
+    // incomplete; --allow-incomplete signs it all the same, marked.
+    let p = Project::new(
+        "out.txt: in.txt\n\tsleep 5 & cat in.txt > out.txt\n",
+        &[("in.txt", "input\n")],
+    );
+    let link = p.record_with(false, &["--allow-incomplete"]);
+    let out = p.rerun(&link, &[]);
+    let verdict = stdout(&out).lines().last().unwrap_or_default().to_owned();
+    assert!(
+        verdict.contains(
+            "BUT the original recording was incomplete (recorded with --allow-incomplete): process"
+        ) && verdict.contains("(sleep) was still running when the command ended"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stderr(&out).contains("was recorded with --allow-incomplete"),
+        "{}",
+        show(&out)
+    );
+
+    // A complete recording's verdict says nothing of the kind.
+    let q = copy_step();
+    let link = q.record(false);
+    let out = q.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!stdout(&out).contains("incomplete"), "{}", show(&out));
+}

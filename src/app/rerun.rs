@@ -96,6 +96,12 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             args.link.display()
         );
     }
+    if account.complete == Some(false) {
+        eprintln!(
+            "tracelink: WARNING: {} was recorded with --allow-incomplete: the original recording was incomplete (the report's verdict says why)",
+            args.link.display()
+        );
+    }
     if account.mode != Mode::Precise {
         bail!(
             "it was recorded in {} mode; only precise links (with a runtime trace) can be rerun",
@@ -479,9 +485,19 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         }
     }
     let reproduced = comparison.reproduced();
+    // design.md section 6: a link recorded with --allow-incomplete says so
+    // loudly; what it lists may not be everything the step used.
+    let incomplete = (account.complete == Some(false)).then(|| {
+        let reasons = account.incomplete_reasons();
+        if reasons.is_empty() {
+            "the trace gives no reason".to_owned()
+        } else {
+            printable(&reasons.join("; ")).into_owned()
+        }
+    });
     let _ = writeln!(
         out,
-        "{}: {} identical, {} different, {} missing, {} extra product(s); {} hidden input(s); work directory {}",
+        "{}: {} identical, {} different, {} missing, {} extra product(s); {} hidden input(s); work directory {}{}",
         if reproduced {
             "REPRODUCED"
         } else {
@@ -492,7 +508,13 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         counts[2],
         counts[3],
         comparison.hidden_inputs.len(),
-        workdir.display()
+        workdir.display(),
+        match &incomplete {
+            Some(reasons) => format!(
+                "; BUT the original recording was incomplete (recorded with --allow-incomplete): {reasons}; its materials and products may not be everything the step used"
+            ),
+            None => String::new(),
+        }
     );
     print!("{out}");
     out_dir.write_atomically("report.txt", out.as_bytes())?;
