@@ -306,8 +306,9 @@ const DIR_FLAGS: OFlag = OFlag::O_DIRECTORY
     .union(OFlag::O_CLOEXEC);
 
 /// Opens the single component `name` beneath `dir`, following no symlink.
-/// Without openat2 (kernels before 5.6, or a seccomp filter that answers
-/// ENOSYS) openat with O_NOFOLLOW does the same for one plain component.
+/// Without openat2 (kernels before 5.6, or a container's seccomp filter
+/// that answers ENOSYS or EPERM) openat with O_NOFOLLOW does the same for
+/// one plain component.
 fn open_beneath(dir: BorrowedFd<'_>, name: &str, flags: OFlag, mode: Mode) -> nix::Result<OwnedFd> {
     let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let how = OpenHow::new()
@@ -315,7 +316,7 @@ fn open_beneath(dir: BorrowedFd<'_>, name: &str, flags: OFlag, mode: Mode) -> ni
         .mode(mode)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
     match nix::fcntl::openat2(dir, name, how) {
-        Err(Errno::ENOSYS) => nix::fcntl::openat(dir, name, flags, mode),
+        Err(Errno::ENOSYS | Errno::EPERM) => nix::fcntl::openat(dir, name, flags, mode),
         other => other,
     }
 }
@@ -477,8 +478,9 @@ impl OriginalRoot {
         let fd = match nix::fcntl::openat2(self.fd.as_fd(), rel, how) {
             Ok(fd) => fd,
             Err(Errno::EXDEV) => return Err(Unreadable::Outside),
-            // No openat2: one component at a time, following no symlink.
-            Err(Errno::ENOSYS) => self.open_file_nofollow(rel)?,
+            // No openat2 (see `open_beneath`): one component at a time,
+            // following no symlink at all.
+            Err(Errno::ENOSYS | Errno::EPERM) => self.open_file_nofollow(rel)?,
             Err(e) => return Err(Unreadable::Io(e.into())),
         };
         let file = File::from(fd);
