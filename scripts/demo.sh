@@ -106,5 +106,5 @@ cd ..
 say "forensics: replay the recorded build from its store in a fresh work tree"
 # The sources change after the recording; the store still has what make read.
 echo '#define GREETING "changed after the build"' > project/src/greeting.h
-show "$tracelink" rerun links/build.*.link --workdir rerun
+show "$tracelink" rerun links/build.*.link --verification-keys keys/bob.pem.pub --workdir rerun
 say "demo complete (files in $work)"

@@ -85,6 +85,12 @@ pub enum Commands {
     #[command(
         long_about = "Replay a precisely recorded step and report whether it \
         produces the same bytes.\n\n\
+        Links and traces may be crafted: the link's signature (classic or DSSE) is \
+        checked first and must verify with one of the --verification-keys (the \
+        functionary's public key); --unverified replays it unchecked, and the report's \
+        first line says so. One of the two is required. Every path the link and trace \
+        name is checked, and the rerun writes only beneath its work directory, \
+        following no symlink there.\n\n\
         A fresh work directory (--workdir, default a new temporary one) gets exactly the \
         recorded materials with their modes, from the store (--store, default the one \
         the trace names) or from the original root, each checked against its recorded \
@@ -462,6 +468,11 @@ pub struct LayoutDraftArgs {
     /// The drafted layout expires this many days from now
     #[arg(long, value_name = "DAYS", default_value = "30")]
     pub expires: u32,
+
+    /// Draft from links recorded with --allow-incomplete too (each is named
+    /// in a warning); without it such a link is refused, naming it
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 #[derive(Debug, Args)]
@@ -499,6 +510,18 @@ pub struct RerunArgs {
     /// The precise link to replay (its trace is read from beside it)
     #[arg(value_name = "LINK")]
     pub link: PathBuf,
+
+    /// Public keys (SPKI PEM) of the functionary who recorded the step: the
+    /// link's signature must verify with one of them, or nothing is replayed.
+    /// Give LINK first, or end the list with --
+    #[arg(long = "verification-keys", value_name = "PUB", num_args = 1..,
+          conflicts_with = "unverified")]
+    pub verification_keys: Vec<PathBuf>,
+
+    /// Replay the link without checking its signature (whoever wrote it
+    /// chooses the command that runs); the report's first line says so
+    #[arg(long)]
+    pub unverified: bool,
 
     /// The content-addressed store the step was recorded with (`run --store`)
     #[arg(long, value_name = "DIR")]

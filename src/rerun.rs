@@ -7,6 +7,23 @@
 //! that the recording does not list (hidden inputs); probes whose answer
 //! changed.
 //!
+//! Links and traces may be crafted (design.md section 6, "Untrusted input"):
+//! every name they give is checked before anything is created (a material
+//! is a relative path of plain components: no `..`, `.`, empty component,
+//! leading `/` or NUL; the root and the starting directory are absolute
+//! paths of such components), and the work tree is written only through
+//! descriptors, one checked component at a time, with
+//! openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) ([`Beneath`]): a name
+//! that would escape, or a symlink met on the way (whoever planted it), is
+//! refused, naming the path, and nothing is created outside the work
+//! directory. The rerun creates regular files and directories only (a
+//! recorded symlink material is restored as the file it resolved to), so no
+//! later write can pass through a symlink of its own making either.
+//! Materials read from the original root are opened beneath it
+//! (RESOLVE_BENEATH): a symlink there that leads outside the root is refused.
+//! Recorded modes keep their permission bits only (no setuid, setgid or
+//! sticky bit on files a crafted trace describes).
+//!
 //! This module knows links, traces, the store and files. It knows nothing of
 //! FUSE, of how the replay runs, or of printing.
 
@@ -14,10 +31,14 @@ use crate::account::Trace;
 use crate::hash::{self, Algorithm};
 use crate::link::{ArtifactMap, Link};
 use crate::store::{Store, StoreError};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +78,24 @@ pub enum RerunError {
         #[source]
         source: std::io::Error,
     },
-    #[error("material name {path:?} does not stay inside the root")]
-    BadName { path: String },
+    #[error("{what} {path:?} is refused: {reason}")]
+    BadName {
+        what: &'static str,
+        path: String,
+        reason: &'static str,
+    },
+    #[error(
+        "{path} is a symlink (or one is on the way to it): the rerun follows no symlink beneath its work directory"
+    )]
+    Symlink { path: PathBuf },
+    #[error(
+        "material {path}: {file} leads outside the original root {root} (through a symlink); give the recording's --store to rerun"
+    )]
+    OutsideRoot {
+        path: String,
+        file: PathBuf,
+        root: PathBuf,
+    },
 }
 
 /// Where a material's content comes from.
@@ -80,18 +117,78 @@ pub struct Input {
     pub source: Source,
 }
 
+/// Where the recording ran, from its trace, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Places {
+    /// The original root: absolute, plain components.
+    pub root: PathBuf,
+    pub start: Start,
+}
+
+/// Where the recorded command started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Beneath the root: this relative path of plain components ("" for the
+    /// root itself), created in the work tree.
+    InRoot(String),
+    /// Outside the root: this absolute path, which must exist here (the
+    /// rerun creates nothing there).
+    Outside(PathBuf),
+}
+
+impl Places {
+    /// The starting directory as the replayed command sees it (the work
+    /// tree is mounted at the root's path).
+    pub fn cwd(&self) -> PathBuf {
+        match &self.start {
+            Start::InRoot(rel) if rel.is_empty() => self.root.clone(),
+            Start::InRoot(rel) => self.root.join(rel),
+            Start::Outside(dir) => dir.clone(),
+        }
+    }
+}
+
+/// The trace's root and starting directory, refused unless each is an
+/// absolute path of plain components (a crafted `cwd` of `ROOT/../..`
+/// would otherwise name a directory outside the work tree).
+pub fn places(trace: &Trace) -> Result<Places, RerunError> {
+    let root = trace.root.as_deref().ok_or(RerunError::NoRoot)?;
+    let root_parts = absolute_components("the trace's root", root)?;
+    let cwd = trace.cwd.as_deref().ok_or(RerunError::BadName {
+        what: "the trace's starting directory (cwd)",
+        path: String::new(),
+        reason: "the trace names none",
+    })?;
+    let cwd_parts = absolute_components("the trace's starting directory (cwd)", cwd)?;
+    let start = match cwd_parts.strip_prefix(root_parts.as_slice()) {
+        Some(rest) => Start::InRoot(rest.join("/")),
+        None => Start::Outside(PathBuf::from(cwd)),
+    };
+    Ok(Places {
+        root: PathBuf::from(root),
+        start,
+    })
+}
+
+/// What to restore, and the original root opened to read from.
+#[derive(Debug)]
+pub struct Plan {
+    pub inputs: Vec<Input>,
+    original: Option<OriginalRoot>,
+}
+
 /// Finds every material's content: in `store` if it holds the digest, else
 /// at the original root (the trace's `root`), where it must still hash to the
-/// recorded digest. The first material that cannot be had is the error.
-pub fn plan_inputs(
-    link: &Link,
-    trace: &Trace,
-    store: Option<&Store>,
-) -> Result<Vec<Input>, RerunError> {
-    let root = trace.root.as_deref().ok_or(RerunError::NoRoot)?;
+/// recorded digest. Every material name is checked first; the first material
+/// that is refused or cannot be had is the error.
+pub fn plan_inputs(link: &Link, trace: &Trace, store: Option<&Store>) -> Result<Plan, RerunError> {
+    for path in link.materials.keys() {
+        check_name(path)?;
+    }
+    let root = PathBuf::from(trace.root.as_deref().ok_or(RerunError::NoRoot)?);
+    let original = OriginalRoot::open(&root);
     let mut inputs = Vec::new();
     for (path, digests) in &link.materials {
-        check_name(path)?;
         let sha256 = digests
             .get("sha256")
             .ok_or_else(|| RerunError::NoSha256 { path: path.clone() })?
@@ -101,12 +198,20 @@ pub fn plan_inputs(
             .get(path)
             .and_then(|a| a.material.as_ref())
             .and_then(|m| m.mode)
-            .unwrap_or(0o644);
+            .unwrap_or(0o644)
+            & 0o777;
         let source = if store.is_some_and(|s| s.contains(&sha256)) {
             Source::Store
         } else {
-            let file = Path::new(root).join(path);
-            match sha256_of(&file) {
+            let file = root.join(path);
+            let now = match &original {
+                Ok(original) => original.sha256(path),
+                Err(e) => Err(Unreadable::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("the original root {}: {e}", root.display()),
+                ))),
+            };
+            match now {
                 Ok(now) if now == sha256 => Source::Root(file),
                 Ok(now) => {
                     return Err(RerunError::Changed {
@@ -116,13 +221,7 @@ pub fn plan_inputs(
                         now,
                     });
                 }
-                Err(e) => {
-                    return Err(RerunError::Unavailable {
-                        path: path.clone(),
-                        file,
-                        reason: e.to_string(),
-                    });
-                }
+                Err(e) => return Err(e.into_error(path, file, &root)),
             }
         };
         inputs.push(Input {
@@ -132,82 +231,403 @@ pub fn plan_inputs(
             source,
         });
     }
-    Ok(inputs)
+    Ok(Plan {
+        inputs,
+        original: original.ok(),
+    })
 }
 
-/// Artifact names are relative paths without `..`; anything else would
-/// write outside the work tree.
-fn check_name(path: &str) -> Result<(), RerunError> {
-    let p = Path::new(path);
-    let ok = !path.is_empty()
-        && p.components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
-    if ok {
-        Ok(())
-    } else {
-        Err(RerunError::BadName { path: path.into() })
+/// A material name: a relative path of plain components, so that it names
+/// a file beneath the work tree and nothing else.
+fn check_name(path: &str) -> Result<Vec<&str>, RerunError> {
+    relative_components(path).map_err(|reason| RerunError::BadName {
+        what: "material name",
+        path: path.into(),
+        reason,
+    })
+}
+
+/// The components of `path` if it is relative and every component is a
+/// plain name; else why not.
+fn relative_components(path: &str) -> Result<Vec<&str>, &'static str> {
+    if path.is_empty() {
+        return Err("it is empty");
+    }
+    if path.contains('\0') {
+        return Err("it contains a NUL byte");
+    }
+    if path.starts_with('/') {
+        return Err("it is an absolute path, not one beneath the root");
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    for part in &parts {
+        match *part {
+            "" => return Err("it has an empty component (`//` or a final `/`)"),
+            "." => return Err("it has a `.` component"),
+            ".." => return Err("it has a `..` component, which could lead outside the tree"),
+            _ => {}
+        }
+    }
+    Ok(parts)
+}
+
+/// The components of the absolute `path` (none for `/`), each a plain name.
+fn absolute_components<'a>(what: &'static str, path: &'a str) -> Result<Vec<&'a str>, RerunError> {
+    let bad = |reason| RerunError::BadName {
+        what,
+        path: path.into(),
+        reason,
+    };
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| bad("it is not an absolute path"))?;
+    if rest.is_empty() {
+        return Ok(Vec::new());
+    }
+    relative_components(rest).map_err(bad)
+}
+
+/// A directory the rerun writes beneath: opened once; everything beneath
+/// it is created and opened through descriptors, one checked component at
+/// a time, with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) and
+/// O_NOFOLLOW, so neither a name from a link or trace nor a symlink
+/// (whoever planted it) can lead a write outside it.
+#[derive(Debug)]
+pub struct Beneath {
+    fd: OwnedFd,
+    /// The path it was reached by, for messages.
+    path: PathBuf,
+}
+
+/// Flags of a directory opened beneath another.
+const DIR_FLAGS: OFlag = OFlag::O_DIRECTORY
+    .union(OFlag::O_RDONLY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+/// Opens the single component `name` beneath `dir`, following no symlink.
+/// Without openat2 (kernels before 5.6, or a container's seccomp filter
+/// that answers ENOSYS or EPERM) openat with O_NOFOLLOW does the same for
+/// one plain component.
+fn open_beneath(dir: BorrowedFd<'_>, name: &str, flags: OFlag, mode: Mode) -> nix::Result<OwnedFd> {
+    let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let how = OpenHow::new()
+        .flags(flags)
+        .mode(mode)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    match nix::fcntl::openat2(dir, name, how) {
+        Err(Errno::ENOSYS | Errno::EPERM) => nix::fcntl::openat(dir, name, flags, mode),
+        other => other,
     }
 }
 
-/// Writes every input into `tree` (which must exist), creating directories
-/// (0755) as needed, and checks each written file's digest. `done` is told
-/// the bytes written so far.
-pub fn populate(
-    inputs: &[Input],
-    tree: &Path,
-    store: Option<&Store>,
-    done: &mut dyn FnMut(u64),
-) -> Result<(), RerunError> {
-    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-    let mut bytes = 0u64;
-    for input in inputs {
-        let dest = tree.join(&input.path);
-        if let Some(parent) = dest.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-                .map_err(|source| RerunError::Create {
-                    path: parent.into(),
-                    source,
-                })?;
-        }
-        match &input.source {
-            Source::Store => store
-                .expect("planned from the store")
-                .restore(&input.sha256, &dest, input.mode)
-                .map_err(|source| RerunError::Store {
-                    path: input.path.clone(),
-                    source,
-                })?,
-            Source::Root(file) => {
-                let create = |source| RerunError::Create {
-                    path: dest.clone(),
-                    source,
-                };
-                std::fs::copy(file, &dest).map_err(create)?;
-                let now = sha256_of(&dest).map_err(create)?;
-                if now != input.sha256 {
-                    return Err(RerunError::Changed {
-                        path: input.path.clone(),
-                        file: file.clone(),
-                        recorded: input.sha256.clone(),
-                        now,
-                    });
+impl Beneath {
+    /// Opens the directory `path` (the caller's own: the work directory),
+    /// not following a final symlink.
+    pub fn open(path: &Path) -> Result<Beneath, RerunError> {
+        let fd = nix::fcntl::open(path, DIR_FLAGS, Mode::empty()).map_err(|e| {
+            if e == Errno::ELOOP {
+                RerunError::Symlink { path: path.into() }
+            } else {
+                RerunError::Create {
+                    path: path.into(),
+                    source: e.into(),
                 }
-                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(input.mode))
-                    .map_err(create)?;
+            }
+        })?;
+        Ok(Beneath {
+            fd,
+            path: path.into(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, name: &str, e: Errno) -> RerunError {
+        let path = self.path.join(name);
+        // RESOLVE_NO_SYMLINKS / O_NOFOLLOW met a symlink (ELOOP, or ENOTDIR
+        // with O_DIRECTORY); EXDEV: the resolution left the directory
+        // (cannot happen for one plain component, named all the same).
+        let symlink = matches!(e, Errno::ELOOP | Errno::EXDEV)
+            || nix::sys::stat::fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+        if symlink {
+            RerunError::Symlink { path }
+        } else {
+            RerunError::Create {
+                path,
+                source: e.into(),
             }
         }
-        bytes += std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
-        done(bytes);
     }
-    Ok(())
+
+    /// Creates (if absent) and opens the directory `name`, one plain
+    /// component, mode 0755 before the umask.
+    pub fn create_dir(&self, name: &str) -> Result<Beneath, RerunError> {
+        match nix::sys::stat::mkdirat(&self.fd, name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(self.error(name, e)),
+        }
+        let fd = open_beneath(self.fd.as_fd(), name, DIR_FLAGS, Mode::empty())
+            .map_err(|e| self.error(name, e))?;
+        Ok(Beneath {
+            fd,
+            path: self.path.join(name),
+        })
+    }
+
+    /// Creates (if absent) every directory of `parts` in turn and opens the
+    /// last (this directory for no parts).
+    fn create_dirs(&self, parts: &[&str]) -> Result<Beneath, RerunError> {
+        let mut dir = Beneath {
+            fd: self.fd.try_clone().map_err(|source| RerunError::Create {
+                path: self.path.clone(),
+                source,
+            })?,
+            path: self.path.clone(),
+        };
+        for part in parts {
+            dir = dir.create_dir(part)?;
+        }
+        Ok(dir)
+    }
+
+    /// Creates the directory `rel` (a relative path of plain components,
+    /// "" for this directory itself) and its parents.
+    pub fn create_path(&self, rel: &str) -> Result<Beneath, RerunError> {
+        if rel.is_empty() {
+            return self.create_dirs(&[]);
+        }
+        let parts = relative_components(rel).map_err(|reason| RerunError::BadName {
+            what: "directory",
+            path: rel.into(),
+            reason,
+        })?;
+        self.create_dirs(&parts)
+    }
+
+    /// Creates the new file `name` (one plain component, never one that
+    /// exists, never through a symlink), mode 0600 until the caller sets it.
+    fn create_file(&self, name: &str) -> Result<File, RerunError> {
+        open_beneath(
+            self.fd.as_fd(),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map(File::from)
+        .map_err(|e| self.error(name, e))
+    }
 }
 
-fn sha256_of(path: &Path) -> std::io::Result<String> {
+/// The original root, opened once to read materials beneath it.
+#[derive(Debug)]
+struct OriginalRoot {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// Why a material at the original root cannot be read.
+enum Unreadable {
+    /// A symlink (or `..`) on the way leads outside the root.
+    Outside,
+    Io(std::io::Error),
+}
+
+impl Unreadable {
+    fn into_error(self, path: &str, file: PathBuf, root: &Path) -> RerunError {
+        match self {
+            Unreadable::Outside => RerunError::OutsideRoot {
+                path: path.into(),
+                file,
+                root: root.into(),
+            },
+            Unreadable::Io(e) => RerunError::Unavailable {
+                path: path.into(),
+                file,
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+impl OriginalRoot {
+    /// The root is this machine's directory at the trace's path (the rerun
+    /// mounts its work tree there too): opened by that path.
+    fn open(root: &Path) -> std::io::Result<OriginalRoot> {
+        let fd = nix::fcntl::open(
+            root,
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(OriginalRoot {
+            fd,
+            path: root.into(),
+        })
+    }
+
+    /// Opens the regular file `rel` beneath the root: symlinks inside the
+    /// root are followed (a recorded symlink material is one), none that
+    /// leads outside it, no magic link, no FIFO or device.
+    fn open_file(&self, rel: &str) -> Result<File, Unreadable> {
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let fd = match nix::fcntl::openat2(self.fd.as_fd(), rel, how) {
+            Ok(fd) => fd,
+            Err(Errno::EXDEV) => return Err(Unreadable::Outside),
+            // No openat2 (see `open_beneath`): one component at a time,
+            // following no symlink at all.
+            Err(Errno::ENOSYS | Errno::EPERM) => self.open_file_nofollow(rel)?,
+            Err(e) => return Err(Unreadable::Io(e.into())),
+        };
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(Unreadable::Io)?;
+        if !meta.is_file() {
+            return Err(Unreadable::Io(std::io::Error::other("not a regular file")));
+        }
+        Ok(file)
+    }
+
+    fn open_file_nofollow(&self, rel: &str) -> Result<OwnedFd, Unreadable> {
+        let parts = relative_components(rel)
+            .map_err(|reason| Unreadable::Io(std::io::Error::other(reason)))?;
+        let (last, dirs) = parts.split_last().expect("a name has a component");
+        let mut dir = self.fd.try_clone().map_err(Unreadable::Io)?;
+        for part in dirs {
+            dir = nix::fcntl::openat(&dir, *part, DIR_FLAGS, Mode::empty())
+                .map_err(|e| Unreadable::Io(e.into()))?;
+        }
+        nix::fcntl::openat(
+            &dir,
+            *last,
+            OFlag::O_RDONLY
+                | OFlag::O_NOCTTY
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Unreadable::Io(e.into()))
+    }
+
+    fn sha256(&self, rel: &str) -> Result<String, Unreadable> {
+        let mut file = self.open_file(rel)?;
+        sha256_of_file(&mut file).map_err(Unreadable::Io)
+    }
+}
+
+impl Plan {
+    /// Writes every input beneath `tree`, creating directories (0755) as
+    /// needed, each file new (never over one that exists) with its
+    /// recorded permission bits, and checks each written file's digest.
+    /// `done` is told the bytes written so far.
+    pub fn populate(
+        &self,
+        tree: &Beneath,
+        store: Option<&Store>,
+        done: &mut dyn FnMut(u64),
+    ) -> Result<(), RerunError> {
+        let mut bytes = 0u64;
+        for input in &self.inputs {
+            let parts = check_name(&input.path)?;
+            let (leaf, dirs) = parts.split_last().expect("a name has a component");
+            let parent = tree.create_dirs(dirs)?;
+            let dest = parent.path.join(leaf);
+            let written = match &input.source {
+                Source::Store => {
+                    // The store writes a new file by path: this one resolves
+                    // through our descriptor of the checked parent, and its
+                    // last component is created O_EXCL (never through a
+                    // symlink).
+                    let through_fd =
+                        PathBuf::from(format!("/proc/self/fd/{}", parent.fd.as_raw_fd()))
+                            .join(leaf);
+                    store
+                        .expect("planned from the store")
+                        .restore(&input.sha256, &through_fd, input.mode)
+                        .map_err(|source| RerunError::Store {
+                            path: input.path.clone(),
+                            source,
+                        })?;
+                    nix::sys::stat::fstatat(
+                        &parent.fd,
+                        *leaf,
+                        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .map(|st| st.st_size as u64)
+                    .unwrap_or(0)
+                }
+                Source::Root(file) => {
+                    let original =
+                        self.original
+                            .as_ref()
+                            .ok_or_else(|| RerunError::Unavailable {
+                                path: input.path.clone(),
+                                file: file.clone(),
+                                reason: "the original root cannot be opened".into(),
+                            })?;
+                    let mut src = original
+                        .open_file(&input.path)
+                        .map_err(|e| e.into_error(&input.path, file.clone(), &original.path))?;
+                    let mut out = parent.create_file(leaf)?;
+                    let create = |source| RerunError::Create {
+                        path: dest.clone(),
+                        source,
+                    };
+                    let (now, size) = copy_hashing(&mut src, &mut out).map_err(create)?;
+                    if now != input.sha256 {
+                        drop(out);
+                        let _ = nix::unistd::unlinkat(
+                            &parent.fd,
+                            *leaf,
+                            nix::unistd::UnlinkatFlags::NoRemoveDir,
+                        );
+                        return Err(RerunError::Changed {
+                            path: input.path.clone(),
+                            file: file.clone(),
+                            recorded: input.sha256.clone(),
+                            now,
+                        });
+                    }
+                    use std::os::unix::fs::PermissionsExt as _;
+                    out.set_permissions(std::fs::Permissions::from_mode(input.mode))
+                        .map_err(create)?;
+                    size
+                }
+            };
+            bytes += written;
+            done(bytes);
+        }
+        Ok(())
+    }
+}
+
+/// Copies `src` to `out`, returning the sha256 of the bytes written and
+/// their number.
+fn copy_hashing(src: &mut File, out: &mut File) -> std::io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
-    let digests = hash::digest_reader(&mut File::open(path)?, &[Algorithm::Sha256], &mut buf)?;
+    let mut size = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+fn sha256_of_file(file: &mut File) -> std::io::Result<String> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let digests = hash::digest_reader(file, &[Algorithm::Sha256], &mut buf)?;
     Ok(digests
         .into_iter()
         .next()
@@ -393,7 +813,8 @@ fn answer(trace: &Trace, path: &str) -> Answer {
 }
 
 /// A file holding the original content of product `path`: the store's
-/// object, or the file at the original root if it still has that digest.
+/// object, or the file at the original root (reached beneath it) if it
+/// still has that digest.
 fn original_content(
     path: &str,
     sha256: Option<&String>,
@@ -406,8 +827,10 @@ fn original_content(
     {
         return Some(store.object_path(sha256));
     }
-    let file = Path::new(trace.root.as_deref()?).join(path);
-    (sha256_of(&file).ok()? == *sha256).then_some(file)
+    relative_components(path).ok()?;
+    let root = Path::new(trace.root.as_deref()?);
+    let original = OriginalRoot::open(root).ok()?;
+    (original.sha256(path).ok()? == *sha256).then(|| root.join(path))
 }
 
 /// The offset of the first byte where `a` and `b` differ (the shorter
@@ -472,12 +895,79 @@ mod tests {
 
     #[test]
     fn artifact_names_must_stay_inside_the_tree() {
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a"] {
-            assert!(check_name(bad).is_err(), "{bad}");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "./a",
+            "a/./b",
+            "a//b",
+            "a/",
+            ".",
+            "..",
+            "a/\0b",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
         }
-        for good in ["a", "dir/b.c", ".hidden/x"] {
+        for good in ["a", "dir/b.c", ".hidden/x", "..x/y..", "a b/c"] {
             assert!(check_name(good).is_ok(), "{good}");
         }
+    }
+
+    fn trace_at(root: &str, cwd: &str) -> Trace {
+        let mut trace = Trace::parse(b"{}").unwrap();
+        trace.root = Some(root.into());
+        trace.cwd = Some(cwd.into());
+        trace
+    }
+
+    #[test]
+    fn the_root_and_starting_directory_must_be_plain_absolute_paths() {
+        let start = |root: &str, cwd: &str| places(&trace_at(root, cwd)).map(|p| p.start);
+        let ok = |root: &str, cwd: &str| start(root, cwd).unwrap();
+        assert_eq!(ok("/r", "/r"), Start::InRoot(String::new()));
+        assert_eq!(ok("/r", "/r/a/b"), Start::InRoot("a/b".into()));
+        assert_eq!(ok("/r", "/rr/a"), Start::Outside("/rr/a".into()));
+        assert_eq!(ok("/r", "/"), Start::Outside("/".into()));
+        for (root, cwd) in [
+            ("/r", "/r/../../x"),
+            ("/r", "/r/./a"),
+            ("/r", "/r//a"),
+            ("/r", "r/a"),
+            ("/r", "/r/a\0"),
+            ("/r/../s", "/s"),
+            ("r", "/r"),
+        ] {
+            assert!(
+                matches!(start(root, cwd), Err(RerunError::BadName { .. })),
+                "{root} {cwd}"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_is_created_through_a_symlink_beneath_the_work_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let tree = Beneath::open(dir.path())
+            .unwrap()
+            .create_dir("tree")
+            .unwrap();
+        std::os::unix::fs::symlink(&outside, tree.path().join("link")).unwrap();
+        let err = tree.create_path("link/sub").unwrap_err();
+        assert!(matches!(err, RerunError::Symlink { .. }), "{err}");
+        assert!(err.to_string().contains("tree/link"), "{err}");
+        assert!(tree.create_file("link").is_err());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        assert!(
+            tree.create_path("a/b")
+                .unwrap()
+                .path()
+                .ends_with("tree/a/b")
+        );
+        assert!(tree.path().join("a/b").is_dir());
     }
 
     #[test]

@@ -542,3 +542,82 @@ fn draft_command_output_and_errors() {
         common::show(&out)
     );
 }
+
+/// A link recorded with --allow-incomplete: refused, named, unless the
+/// owner passes --allow-incomplete too, and then named in a warning.
+#[test]
+fn an_incomplete_link_is_refused_unless_allowed() {
+    if common::precise_unavailable("an_incomplete_link_is_refused_unless_allowed", &[]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    run_ok(
+        common::tracelink()
+            .current_dir(&dir)
+            .args(["keygen", "alice.pem"]),
+        "keygen",
+    );
+    let tree = dir.join("tree");
+    write_file(&tree, "in.txt", "input\n");
+    // A process still running when the command ends: incomplete.
+    let out = run_ok(
+        common::tracelink()
+            .current_dir(&tree)
+            .args(["run", "-n", "build", "-k"])
+            .arg(dir.join("alice.pem"))
+            .args(["--allow-incomplete", "--", "sh", "-c"])
+            .arg("sleep 5 & cat in.txt > out.txt"),
+        "tracelink run --allow-incomplete",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("still running"),
+        "{}",
+        common::show(&out)
+    );
+    let link = fs::read_dir(&tree)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("build.") && n.ends_with(".link"))
+        .expect("the link was signed");
+    let draft = |extra: &[&str]| {
+        common::output(
+            common::tracelink()
+                .current_dir(&tree)
+                .args(["layout", "draft", "--functionary-key"])
+                .arg(dir.join("alice.pem.pub"))
+                .args(extra),
+        )
+    };
+    let out = draft(&[]);
+    assert_ne!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert!(out.stdout.is_empty(), "{}", common::show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "./{link}: step \"build\" was recorded with --allow-incomplete"
+        )) && stderr.contains("pass --allow-incomplete"),
+        "{}",
+        common::show(&out)
+    );
+
+    let out = draft(&["--allow-incomplete"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "tracelink: warning: ./{link}: step \"build\" was recorded with --allow-incomplete"
+        )),
+        "{}",
+        common::show(&out)
+    );
+    let layout: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        layout["signed"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "build"),
+        "{layout}"
+    );
+}

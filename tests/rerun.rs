@@ -3,7 +3,13 @@
 //! that embeds the time is reported with the differing product and offset;
 //! a material changed in the tree refuses the rerun (no store) naming the
 //! file, and reruns from the store; an input the rerun looks for that the
-//! recording never did is reported as hidden.
+//! recording never did is reported as hidden. Crafted links and traces
+//! (design.md section 6): a `..` starting directory, material names that
+//! leave the tree and a symlinked directory leading out of the root are
+//! refused with nothing created outside the work directory; a link whose
+//! signature does not verify is replayed only with --unverified, which the
+//! report's first line states; an incomplete recording is named in the
+//! verdict.
 //!
 //! Needs root and /dev/fuse (SKIP otherwise, FAIL under CI), and make + cc.
 
@@ -50,6 +56,11 @@ impl Project {
 
     /// Records `make` precisely (with a store when asked); returns the link.
     fn record(&self, store: bool) -> PathBuf {
+        self.record_with(store, &[])
+    }
+
+    /// `record` with more `tracelink run` flags.
+    fn record_with(&self, store: bool, flags: &[&str]) -> PathBuf {
         let mut cmd = tracelink();
         cmd.current_dir(self.proj())
             .args(["run", "-n", "build", "-k"])
@@ -59,7 +70,7 @@ impl Project {
         if store {
             cmd.arg("--store").arg(self.path("store"));
         }
-        let out = output(cmd.args(["--", "make"]));
+        let out = output(cmd.args(flags).args(["--", "make"]));
         assert!(out.status.success(), "{}", show(&out));
         fs::read_dir(self.dir.path())
             .unwrap()
@@ -68,14 +79,23 @@ impl Project {
             .expect("a link was written")
     }
 
+    /// `tracelink rerun` with the functionary's public key.
     fn rerun(&self, link: &Path, extra: &[&str]) -> Output {
+        let key = self.path("key.pem.pub");
+        let mut args = vec!["--verification-keys", key.to_str().unwrap()];
+        args.extend(extra);
+        self.rerun_as(link, &args)
+    }
+
+    /// `tracelink rerun` with exactly these flags besides --workdir.
+    fn rerun_as(&self, link: &Path, flags: &[&str]) -> Output {
         output(
             tracelink()
                 .arg("rerun")
                 .arg(link)
                 .arg("--workdir")
                 .arg(self.path("rerun"))
-                .args(extra),
+                .args(flags),
         )
     }
 }
@@ -230,4 +250,350 @@ fn an_input_the_recording_never_looked_for_is_reported_as_hidden() {
         show(&out)
     );
     assert!(text.contains("1 hidden input(s)"), "{}", show(&out));
+}
+
+// --- Crafted links and traces (design.md section 6, "Untrusted input") -----
+
+/// A step that needs only make: `out.txt` copied from `in.txt`.
+fn copy_step() -> Project {
+    Project::new(
+        "out.txt: in.txt\n\tcat in.txt > out.txt\n",
+        &[("in.txt", "input\n")],
+    )
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Rewrites the recorded trace and link with `edit(trace, signed)`, puts the
+/// trace's new sha256 into the link, and signs the link again with the
+/// project's key: a crafted recording whose signature verifies.
+fn craft(
+    p: &Project,
+    link: &Path,
+    edit: impl FnOnce(&mut serde_json::Value, &mut serde_json::Value),
+) {
+    let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(link).unwrap()).unwrap();
+    let name = doc["signed"]["environment"]["tracelink"]["trace"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let trace_path = link.parent().unwrap().join(name);
+    let mut trace: serde_json::Value =
+        serde_json::from_slice(&fs::read(&trace_path).unwrap()).unwrap();
+    edit(&mut trace, &mut doc["signed"]);
+    let bytes = serde_json::to_vec_pretty(&trace).unwrap();
+    fs::write(&trace_path, &bytes).unwrap();
+    doc["signed"]["environment"]["tracelink"]["trace"]["sha256"] = sha256_hex(&bytes).into();
+    fs::write(link, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let out = output(
+        tracelink()
+            .arg("sign")
+            .arg(link)
+            .arg("-k")
+            .arg(p.path("key.pem"))
+            .arg("-o")
+            .arg(link),
+    );
+    assert!(out.status.success(), "re-signing: {}", show(&out));
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_crafted_dotdot_cwd_is_refused_and_nothing_is_created_outside_the_work_dir() {
+    if common::precise_unavailable(
+        "a_crafted_dotdot_cwd_is_refused_and_nothing_is_created_outside_the_work_dir",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+    // The work tree is WORKDIR/tree = <tmp>/rerun/tree: two `..` from the
+    // tree lead to <tmp>, where the old rerun created escape/sub.
+    craft(&p, &link, |trace, _| {
+        let root = trace["root"].as_str().unwrap().to_owned();
+        trace["cwd"] = format!("{root}/../../escape/sub").into();
+    });
+    let before = listing(p.dir.path());
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("/../../escape/sub"),
+        "the refusal names the crafted directory: {}",
+        show(&out)
+    );
+    assert!(!p.path("escape").exists(), "{}", show(&out));
+    let mut after = listing(p.dir.path());
+    after.retain(|n| n != "rerun");
+    assert_eq!(before, after, "{}", show(&out));
+}
+
+#[test]
+fn crafted_material_names_are_refused_and_nothing_is_created_outside_the_work_dir() {
+    if common::precise_unavailable(
+        "crafted_material_names_are_refused_and_nothing_is_created_outside_the_work_dir",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+    let digest = sha256_hex(b"input\n");
+    let absolute = p.path("abs/x.txt").display().to_string();
+    for (name, reason) in [
+        ("../escape/x.txt", "`..` component"),
+        ("sub/../../../escape/x.txt", "`..` component"),
+        (absolute.as_str(), "absolute path"),
+        ("./x.txt", "`.` component"),
+        ("a//x.txt", "empty component"),
+    ] {
+        craft(&p, &link, |trace, signed| {
+            let materials = signed["materials"].as_object_mut().unwrap();
+            materials.retain(|k, _| !k.contains("x.txt"));
+            materials.insert(name.into(), serde_json::json!({"sha256": digest}));
+            trace["artifacts"][name] = serde_json::json!({
+                "material": {"mode": 0o644, "size": 6}, "read_by": [], "written_by": []});
+        });
+        let before = listing(p.dir.path());
+        let out = p.rerun(&link, &[]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", show(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("material name {name:?} is refused")) && err.contains(reason),
+            "{name}: {}",
+            show(&out)
+        );
+        for escaped in ["escape", "abs", "x.txt"] {
+            assert!(!p.path(escaped).exists(), "{name}: {}", show(&out));
+        }
+        let mut after = listing(p.dir.path());
+        after.retain(|n| n != "rerun");
+        assert_eq!(before, after, "{name}: {}", show(&out));
+        assert!(
+            !p.path("rerun").exists(),
+            "refused before anything was built"
+        );
+    }
+}
+
+#[test]
+fn a_material_through_a_symlinked_directory_leading_outside_the_root_is_refused() {
+    if common::precise_unavailable(
+        "a_material_through_a_symlinked_directory_leading_outside_the_root_is_refused",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+    // A directory outside the root, with a canary file, and a symlink to it
+    // in the original root; the crafted link lists a material through it
+    // with the canary's digest, so that only following the symlink finds it.
+    let outside = p.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("x.h"), "canary\n").unwrap();
+    std::os::unix::fs::symlink(&outside, p.proj().join("inc")).unwrap();
+    let digest = sha256_hex(b"canary\n");
+    craft(&p, &link, |trace, signed| {
+        signed["materials"]["inc/x.h"] = serde_json::json!({"sha256": digest});
+        trace["artifacts"]["inc/x.h"] = serde_json::json!({
+            "material": {"mode": 0o644, "size": 7}, "read_by": [], "written_by": []});
+    });
+    let before = listing(p.dir.path());
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("material inc/x.h: ")
+            && stderr(&out).contains("leads outside the original root"),
+        "{}",
+        show(&out)
+    );
+    assert!(!p.path("rerun").exists(), "{}", show(&out));
+    assert_eq!(listing(&outside), ["x.h"]);
+    assert_eq!(fs::read_to_string(outside.join("x.h")).unwrap(), "canary\n");
+    assert_eq!(before, listing(p.dir.path()));
+}
+
+#[test]
+fn a_link_whose_signature_does_not_verify_is_replayed_only_with_unverified() {
+    if common::precise_unavailable(
+        "a_link_whose_signature_does_not_verify_is_replayed_only_with_unverified",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+
+    // Neither --verification-keys nor --unverified: refused, saying which.
+    let out = p.rerun_as(&link, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("pass --verification-keys PUB")
+            && stderr(&out).contains("--unverified"),
+        "{}",
+        show(&out)
+    );
+    assert!(!p.path("rerun").exists(), "{}", show(&out));
+    // Both: a usage error.
+    let key = p.path("key.pem.pub");
+    let key = key.to_str().unwrap();
+    let out = p.rerun_as(&link, &["--verification-keys", key, "--unverified"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(!p.path("rerun").exists(), "{}", show(&out));
+
+    // Another functionary's key: refused.
+    let other = output(
+        tracelink()
+            .arg("keygen")
+            .arg(p.path("other.pem"))
+            .arg("--force"),
+    );
+    assert!(other.status.success(), "{}", show(&other));
+    let other = p.path("other.pem.pub");
+    let out = p.rerun_as(&link, &["--verification-keys", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("its signature does not verify with any of the given keys"),
+        "{}",
+        show(&out)
+    );
+    assert!(!p.path("rerun").exists(), "{}", show(&out));
+
+    // Changed after signing (the trace untouched): refused with the right key...
+    let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&link).unwrap()).unwrap();
+    doc["signed"]["environment"]["note"] = "added after signing".into();
+    fs::write(&link, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("its signature does not verify"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        !p.path("rerun").exists(),
+        "nothing replayed: {}",
+        show(&out)
+    );
+    // ... and replayed with --unverified, which the report says first.
+    let out = p.rerun_as(&link, &["--unverified"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("UNVERIFIED: the signature of ")
+            && text
+                .lines()
+                .next()
+                .unwrap()
+                .contains("was not checked (--unverified)"),
+        "{}",
+        show(&out)
+    );
+    let report = fs::read_to_string(p.path("rerun/metadata/report.txt")).unwrap();
+    assert!(report.starts_with("UNVERIFIED: "), "{report}");
+}
+
+#[test]
+fn a_dsse_link_is_checked_with_the_functionarys_key() {
+    if common::precise_unavailable(
+        "a_dsse_link_is_checked_with_the_functionarys_key",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record_with(false, &["--use-dsse"]);
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        stdout(&out).starts_with("signature verified: "),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn names_from_the_link_are_escaped_in_the_report() {
+    if common::precise_unavailable("names_from_the_link_are_escaped_in_the_report", &["make"]) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+    craft(&p, &link, |_, signed| {
+        signed["name"] = "bu\u{9b}ild".into();
+        signed["products"]["out\u{1b}[2K\u{202e}.txt"] =
+            serde_json::json!({"sha256": sha256_hex(b"x")});
+    });
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let report = fs::read_to_string(p.path("rerun/metadata/report.txt")).unwrap();
+    for text in [stdout(&out), report] {
+        assert!(
+            !text.contains(['\u{1b}', '\u{9b}', '\u{202e}']),
+            "raw control characters: {text:?}"
+        );
+        assert!(
+            text.contains("rerun of step \"bu\\x9bild\": make"),
+            "{text}"
+        );
+        assert!(
+            text.contains("MISSING    out\\x1b[2K\\u202e.txt: recorded as a product"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn the_verdict_says_when_the_original_recording_was_incomplete() {
+    if common::precise_unavailable(
+        "the_verdict_says_when_the_original_recording_was_incomplete",
+        &["make"],
+    ) {
+        return;
+    }
+    // A process still running when the command ends makes the recording
+    // incomplete; --allow-incomplete signs it all the same, marked.
+    let p = Project::new(
+        "out.txt: in.txt\n\tsleep 5 & cat in.txt > out.txt\n",
+        &[("in.txt", "input\n")],
+    );
+    let link = p.record_with(false, &["--allow-incomplete"]);
+    let out = p.rerun(&link, &[]);
+    let verdict = stdout(&out).lines().last().unwrap_or_default().to_owned();
+    assert!(
+        verdict.contains(
+            "BUT the original recording was incomplete (recorded with --allow-incomplete): process"
+        ) && verdict.contains("(sleep) was still running when the command ended"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stderr(&out).contains("was recorded with --allow-incomplete"),
+        "{}",
+        show(&out)
+    );
+
+    // A complete recording's verdict says nothing of the kind.
+    let q = copy_step();
+    let link = q.record(false);
+    let out = q.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!stdout(&out).contains("incomplete"), "{}", show(&out));
 }

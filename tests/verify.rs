@@ -90,6 +90,17 @@ impl Chain {
 
     /// Writes the functionary's signed link for `step`.
     fn link(&self, step: &str, materials: &[(&str, &str)], products: &[(&str, &str)]) {
+        self.link_with_environment(step, materials, products, json!({}));
+    }
+
+    /// `link` with this `environment`.
+    fn link_with_environment(
+        &self,
+        step: &str,
+        materials: &[(&str, &str)],
+        products: &[(&str, &str)],
+        environment: Value,
+    ) {
         let map = |items: &[(&str, &str)]| -> ArtifactMap {
             items
                 .iter()
@@ -106,6 +117,7 @@ impl Chain {
             command: vec!["make".into()],
             materials: map(materials),
             products: map(products),
+            environment: environment.as_object().unwrap().clone(),
             ..Link::default()
         };
         let keyid = self.functionary_keyid();
@@ -363,4 +375,64 @@ fn inspections_run_in_the_current_directory_and_a_failing_one_fails() {
         "{}",
         show(&out)
     );
+}
+
+#[test]
+fn a_link_recorded_with_allow_incomplete_is_named_in_a_warning_and_the_verdict_stays() {
+    let chain = Chain::new();
+    two_steps(&chain);
+    chain.link_with_environment(
+        "package",
+        &[("out/a.o", "c1"), ("out/b.o", "d1")],
+        &[("pkg.tar", "e1")],
+        json!({"tracelink": {"mode": "precise", "complete": false, "version": "0.1.0"}}),
+    );
+    let package = link::file_name("package", &chain.functionary_keyid());
+    let build = link::file_name("build", &chain.functionary_keyid());
+    // in-toto ignores `environment`: verified, exit 0, with the warning.
+    let out = chain.verify(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = stdout(&out);
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("--allow-incomplete"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(
+        warnings[0].starts_with("  warning: ")
+            && warnings[0].contains(&package)
+            && warnings[0].contains("step \"package\" was recorded with --allow-incomplete"),
+        "{text}"
+    );
+    assert!(!warnings[0].contains(&build), "{text}");
+    let out = chain.verify(&["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = report["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(&package)
+                && w.as_str().unwrap().contains("--allow-incomplete")),
+        "{report}"
+    );
+
+    // Every such link is named, and a failing chain keeps in-toto's verdict.
+    chain.link_with_environment(
+        "build",
+        &[("src/a.c", "a1"), ("src/b.c", "b1")],
+        &[("out/a.o", "c1"), ("out/b.o", "ff")],
+        json!({"tracelink": {"mode": "precise", "complete": false}}),
+    );
+    let out = chain.verify(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = stdout(&out);
+    for file in [&build, &package] {
+        assert!(
+            text.lines().any(|l| l.contains("warning: ")
+                && l.contains(file.as_str())
+                && l.contains("--allow-incomplete")),
+            "{file}: {text}"
+        );
+    }
 }

@@ -57,6 +57,7 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
             now: i64::try_from(now).context("the system clock is too far ahead")?,
             expires_days: args.expires,
             origin: dir.display().to_string(),
+            allow_incomplete: args.allow_incomplete,
         },
     )?;
 

@@ -1,6 +1,7 @@
 //! `tracelink rerun`: replays a precisely recorded step in a fresh work tree
 //! mounted at the original root's path, and reports what it reproduced.
 
+use super::show::quote_argv;
 use super::{Signer, artifact_map};
 use crate::cli::RerunArgs;
 use crate::progress::HashProgress;
@@ -12,11 +13,13 @@ use std::time::Duration;
 use tracelink::account::{Account, Mode, Trace, TraceState, diff_processes};
 use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
+use tracelink::keys::PublicKey;
 use tracelink::link::{self, Byproducts, Link, OutputDir, pyjson};
 use tracelink::record::{precise, session};
-use tracelink::rerun::{self, EnvNote, Verdict};
+use tracelink::rerun::{self, Beneath, EnvNote, Start, Verdict};
 use tracelink::runner::{self, Interrupts};
 use tracelink::store::Store;
+use tracelink::text::printable;
 
 const REPRODUCED: i32 = 0;
 const DIFFERENT: i32 = 1;
@@ -29,18 +32,76 @@ pub fn rerun(args: RerunArgs) -> i32 {
     match run(&args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("tracelink: cannot rerun {}: {err}", args.link.display());
+            // Messages name paths and names from the link and trace.
+            let message = format!("tracelink: cannot rerun {}: {err}", args.link.display());
+            eprintln!("{}", printable(&message));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", printable(&cause.to_string()));
             }
             CANNOT_RERUN
         }
     }
 }
 
+/// Whose signature the replayed link carries.
+enum Trust {
+    /// Verified with this key file, under this keyid.
+    Verified { key: PathBuf, keyid: String },
+    /// Not checked (--unverified).
+    Unverified,
+}
+
+/// Checks the link's signature (classic or DSSE) with the given keys: one
+/// must verify it (design.md section 6: a crafted link chooses the command
+/// that runs). `--unverified` skips the check.
+fn check_signature(args: &RerunArgs, account: &Account) -> anyhow::Result<Trust> {
+    if args.unverified {
+        return Ok(Trust::Unverified);
+    }
+    let mut failures = Vec::new();
+    for path in &args.verification_keys {
+        let key = PublicKey::load(path)
+            .with_context(|| format!("--verification-keys {}", path.display()))?;
+        let check = account.check_key(path, &key);
+        if check.verified {
+            return Ok(Trust::Verified {
+                key: path.clone(),
+                keyid: check.keyids.into_iter().next().unwrap_or_default(),
+            });
+        }
+        failures.push(format!(
+            "{}: {}",
+            path.display(),
+            check.reason.as_deref().unwrap_or("does not verify")
+        ));
+    }
+    bail!(
+        "its signature does not verify with any of the given keys ({}); it may have been changed after signing or signed by another key. Nothing was replayed (--unverified replays it unchecked)",
+        failures.join("; ")
+    )
+}
+
 fn run(args: &RerunArgs) -> anyhow::Result<i32> {
+    if args.verification_keys.is_empty() && !args.unverified {
+        bail!(
+            "rerun replays a link only after checking its signature: pass --verification-keys PUB (the public key of the functionary who recorded it), or --unverified to replay it unchecked"
+        );
+    }
     let interrupts = Interrupts::install().context("cannot set up signal handling")?;
     let account = Account::load(&args.link)?;
+    let trust = check_signature(args, &account)?;
+    if let Trust::Unverified = trust {
+        eprintln!(
+            "tracelink: WARNING: replaying {} without checking its signature (--unverified)",
+            args.link.display()
+        );
+    }
+    if account.complete == Some(false) {
+        eprintln!(
+            "tracelink: WARNING: {} was recorded with --allow-incomplete: the original recording was incomplete (the report's verdict says why)",
+            args.link.display()
+        );
+    }
     if account.mode != Mode::Precise {
         bail!(
             "it was recorded in {} mode; only precise links (with a runtime trace) can be rerun",
@@ -61,6 +122,18 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(|key| Signer::from_key_file(key, args.password.as_deref(), None, false))
         .transpose()?;
+    // The rerun's link is named after the (untrusted) step name: it must be
+    // a file name in the metadata directory, checked before anything runs.
+    let name = match &signer {
+        Some(signer) => link::file_name(&account.link.name, &signer.keyid),
+        None => format!("{}.rerun.link", account.link.name),
+    };
+    if name.contains('/') || name.contains('\0') {
+        bail!(
+            "the step name {:?} cannot name the rerun's link file {name:?} in the work directory",
+            account.link.name
+        );
+    }
     let store = match (&args.store, trace.raw.get("store").and_then(|s| s.as_str())) {
         (Some(dir), _) => {
             Some(Store::open(dir).with_context(|| format!("--store {}", dir.display()))?)
@@ -69,13 +142,9 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         (None, Some(dir)) => Store::open_existing(Path::new(dir)).ok(),
         _ => None,
     };
-    let root = PathBuf::from(trace.root.as_deref().context("the trace names no root")?);
-    if !root.is_absolute() {
-        bail!(
-            "the trace's root {} is not an absolute path",
-            root.display()
-        );
-    }
+    // Every place the trace names is checked before anything is created.
+    let places = rerun::places(trace)?;
+    let root = places.root.clone();
     if std::fs::canonicalize(&root).is_ok_and(|r| r == Path::new("/")) {
         bail!(
             "the trace names {} as the root, which is /: a work tree mounted over / would leave nothing the rerun could monitor",
@@ -88,21 +157,30 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             root.display()
         );
     }
-    let inputs = rerun::plan_inputs(&account.link, trace, store.as_ref())?;
+    if let Start::Outside(dir) = &places.start
+        && !dir.is_dir()
+    {
+        bail!(
+            "the step started in {}, outside its root, and that directory does not exist here",
+            dir.display()
+        );
+    }
+    let plan = rerun::plan_inputs(&account.link, trace, store.as_ref())?;
 
     let workdir = make_workdir(args.workdir.as_deref())?;
-    let tree = workdir.join("tree");
+    // Everything the rerun creates is created beneath this descriptor.
+    let work = Beneath::open(&workdir)?;
+    let tree = work.create_dir("tree")?;
+    work.create_dir("metadata")?;
     let metadata = workdir.join("metadata");
-    for dir in [&tree, &metadata] {
-        std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     // Opened before the command runs: its outputs are created beneath this
     // descriptor, whatever the replayed tree does to the path.
     let out_dir = OutputDir::open(&metadata)?;
     eprintln!("tracelink: rerun in {}", workdir.display());
     {
         let mut progress = HashProgress::new("restoring");
-        let total: u64 = inputs
+        let total: u64 = plan
+            .inputs
             .iter()
             .map(|i| {
                 trace
@@ -112,9 +190,9 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
                     .map_or(0, |m| m.size)
             })
             .sum();
-        let files = inputs.len();
+        let files = plan.inputs.len();
         let mut count = 0;
-        rerun::populate(&inputs, &tree, store.as_ref(), &mut |bytes| {
+        plan.populate(&tree, store.as_ref(), &mut |bytes| {
             count += 1;
             progress.update(&tracelink::hash::Progress {
                 files_done: count,
@@ -124,22 +202,11 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             });
         })?;
     }
-    let cwd = PathBuf::from(
-        trace
-            .cwd
-            .as_deref()
-            .context("the trace names no directory")?,
-    );
-    if let Ok(rel) = cwd.strip_prefix(&root) {
-        // The recorded starting directory must exist in the work tree.
-        std::fs::create_dir_all(tree.join(rel))
-            .with_context(|| format!("cannot create {}", tree.join(rel).display()))?;
-    } else if !cwd.is_dir() {
-        bail!(
-            "the step started in {}, outside its root, and that directory does not exist here",
-            cwd.display()
-        );
+    // The recorded starting directory must exist in the work tree.
+    if let Start::InRoot(rel) = &places.start {
+        tree.create_path(rel)?;
     }
+    let cwd = places.cwd();
     let current: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let (env, env_notes) = rerun::environment(trace, &current);
 
@@ -160,7 +227,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         }
         algs
     };
-    let tree = std::fs::canonicalize(&tree)?;
+    let tree = tree.path().to_path_buf();
     let excludes = ExcludeSet::defaults();
     let spec = precise::RecordSpec {
         session: session::SessionSpec {
@@ -218,11 +285,6 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     // The rerun's own link and trace, never over the original.
     let materials = artifact_map(recording.materials.iter().map(|(p, f)| (p, &f.digests)));
     let products = artifact_map(recording.products.iter().map(|(p, f)| (p, &f.digests)));
-    let keyid = signer.as_ref().map(|s| s.keyid.clone());
-    let name = match &keyid {
-        Some(keyid) => link::file_name(&account.link.name, keyid),
-        None => format!("{}.rerun.link", account.link.name),
-    };
     let trace_name = format!("{name}.trace.json");
     let trace_bytes = serde_json::to_vec_pretty(&recording.trace)?;
     out_dir.write_atomically(&trace_name, &trace_bytes)?;
@@ -257,7 +319,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             let path = out_dir.write_atomically(&name, pyjson::dumps(&doc, Some(1)).as_bytes())?;
             eprintln!(
                 "tracelink: wrote {} (unsigned; give --signing-key to sign)",
-                path.display()
+                printable(&path.display().to_string())
             );
         }
     }
@@ -273,11 +335,29 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         store.as_ref(),
     );
     let mut out = String::new();
+    match &trust {
+        Trust::Unverified => {
+            let _ = writeln!(
+                out,
+                "UNVERIFIED: the signature of {} was not checked (--unverified): anyone could have written this link and chosen its command",
+                args.link.display()
+            );
+        }
+        Trust::Verified { key, keyid } => {
+            let _ = writeln!(
+                out,
+                "signature verified: {} is signed by {} ({})",
+                args.link.display(),
+                &keyid[..keyid.len().min(8)],
+                key.display()
+            );
+        }
+    }
     let _ = writeln!(
         out,
-        "rerun of step {:?}: {}",
-        account.link.name,
-        account.link.command.join(" ")
+        "rerun of step \"{}\": {}",
+        printable(&account.link.name),
+        printable(&quote_argv(&account.link.command))
     );
     let _ = writeln!(
         out,
@@ -308,7 +388,8 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     for reason in &recording.incomplete {
         let _ = writeln!(
             out,
-            "warning: the rerun's monitoring was incomplete: {reason}"
+            "warning: the rerun's monitoring was incomplete: {}",
+            printable(reason)
         );
     }
     for note in &env_notes {
@@ -324,7 +405,8 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         };
     }
     let mut counts = [0usize; 4];
-    for (path, verdict) in &comparison.products {
+    for (name, verdict) in &comparison.products {
+        let path = printable(name);
         match verdict {
             Verdict::Identical => {
                 counts[0] += 1;
@@ -348,7 +430,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
                     }
                 }
                 if let Some(original) = original {
-                    explain_difference(&mut out, path, original, &tree.join(path), &metadata);
+                    explain_difference(&mut out, name, original, &tree.join(name), &out_dir);
                 }
             }
             Verdict::Missing => {
@@ -367,13 +449,13 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    for path in &comparison.hidden_inputs {
+    for path in comparison.hidden_inputs.iter().map(|p| printable(p)) {
         let _ = writeln!(
             out,
             "HIDDEN INPUT {path}: the rerun read or looked for it, the recording neither lists it nor looked for it (the recording or the environment is not what it seemed)"
         );
     }
-    for path in &comparison.unused_inputs {
+    for path in comparison.unused_inputs.iter().map(|p| printable(p)) {
         let _ = writeln!(
             out,
             "unused input {path}: recorded as a material, not used by the rerun"
@@ -382,7 +464,8 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     for (path, before, after) in &comparison.probes_changed {
         let _ = writeln!(
             out,
-            "probe changed: {path}: {} in the recording, {} in the rerun",
+            "probe changed: {}: {} in the recording, {} in the rerun",
+            printable(path),
             if *before { "missing" } else { "not missing" },
             if *after { "missing" } else { "not missing" }
         );
@@ -390,19 +473,31 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     if let Some(rerun_trace) = &rerun_trace {
         let procs = diff_processes(trace, rerun_trace);
         for p in &procs.appeared {
-            let _ = writeln!(out, "process appeared: {} {:?}", p.chain, p.argv);
+            let what = format!("{} {:?}", p.chain, p.argv);
+            let _ = writeln!(out, "process appeared: {}", printable(&what));
         }
         for p in &procs.vanished {
-            let _ = writeln!(out, "process vanished: {} {:?}", p.chain, p.argv);
+            let what = format!("{} {:?}", p.chain, p.argv);
+            let _ = writeln!(out, "process vanished: {}", printable(&what));
         }
         for c in &procs.changed {
-            let _ = writeln!(out, "process changed: {c:?}");
+            let _ = writeln!(out, "process changed: {}", printable(&format!("{c:?}")));
         }
     }
     let reproduced = comparison.reproduced();
+    // design.md section 6: a link recorded with --allow-incomplete says so
+    // loudly; what it lists may not be everything the step used.
+    let incomplete = (account.complete == Some(false)).then(|| {
+        let reasons = account.incomplete_reasons();
+        if reasons.is_empty() {
+            "the trace gives no reason".to_owned()
+        } else {
+            printable(&reasons.join("; ")).into_owned()
+        }
+    });
     let _ = writeln!(
         out,
-        "{}: {} identical, {} different, {} missing, {} extra product(s); {} hidden input(s); work directory {}",
+        "{}: {} identical, {} different, {} missing, {} extra product(s); {} hidden input(s); work directory {}{}",
         if reproduced {
             "REPRODUCED"
         } else {
@@ -413,7 +508,13 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         counts[2],
         counts[3],
         comparison.hidden_inputs.len(),
-        workdir.display()
+        workdir.display(),
+        match &incomplete {
+            Some(reasons) => format!(
+                "; BUT the original recording was incomplete (recorded with --allow-incomplete): {reasons}; its materials and products may not be everything the step used"
+            ),
+            None => String::new(),
+        }
     );
     print!("{out}");
     out_dir.write_atomically("report.txt", out.as_bytes())?;
@@ -464,14 +565,16 @@ fn make_workdir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// For a text product, a short unified diff; with diffoscope installed,
-/// its report in the metadata directory.
+/// For a text product, a short unified diff (escaped: the bytes are the
+/// replayed command's); with diffoscope installed, its report in the
+/// metadata directory, written through its descriptor (the replayed command
+/// could have put a symlink at the directory's path).
 fn explain_difference(
     out: &mut String,
     path: &str,
     original: &Path,
     rerun: &Path,
-    metadata: &Path,
+    metadata: &OutputDir,
 ) {
     let is_text = |p: &Path| {
         std::fs::read(p)
@@ -493,7 +596,7 @@ fn explain_difference(
             let text = String::from_utf8_lossy(&diff.stdout);
             let lines: Vec<&str> = text.lines().collect();
             for line in lines.iter().take(DIFF_LINES) {
-                let _ = writeln!(out, "    {line}");
+                let _ = writeln!(out, "    {}", printable(line));
             }
             if lines.len() > DIFF_LINES {
                 let _ = writeln!(out, "    ... {} more diff lines", lines.len() - DIFF_LINES);
@@ -501,17 +604,30 @@ fn explain_difference(
         }
     }
     if runner::resolve_program("diffoscope".as_ref()).is_ok() {
-        let report = metadata.join(format!("diffoscope-{}.txt", path.replace('/', "_")));
+        let name = format!("diffoscope-{}.txt", path.replace('/', "_"));
+        let Ok(report) = metadata.create(&name) else {
+            let _ = writeln!(
+                out,
+                "    (no diffoscope report: cannot create {} in {})",
+                printable(&name),
+                metadata.path().display()
+            );
+            return;
+        };
         let ran = std::process::Command::new("diffoscope")
             .arg("--text")
-            .arg(&report)
+            .arg("-")
             .arg(original)
             .arg(rerun)
-            .stdout(std::process::Stdio::null())
+            .stdout(report)
             .stderr(std::process::Stdio::null())
             .status();
         if ran.is_ok() {
-            let _ = writeln!(out, "    diffoscope report: {}", report.display());
+            let _ = writeln!(
+                out,
+                "    diffoscope report: {}",
+                printable(&metadata.path().join(&name).display().to_string())
+            );
         }
     } else {
         let _ = writeln!(out, "    (install diffoscope for a structural comparison)");

@@ -4,6 +4,10 @@
 //! thresholds, sublayouts, command alignment, threshold agreement, step
 //! rules, inspections, inspection rules.
 //!
+//! Every counted link recorded with `--allow-incomplete`
+//! (`environment.tracelink.complete` false) gets a warning naming it; as
+//! in-toto ignores `environment`, the verdict does not change.
+//!
 //! Running an inspection's command is the caller's business (an
 //! [`Inspector`]); this module knows nothing of processes, FUSE or terminals.
 
@@ -13,6 +17,7 @@ use super::report::{ItemKind, ItemReport, LinkReport, LinkStatus, Report};
 use super::rules::{ArtifactsKind, Rule, apply_rules};
 use crate::keys::PublicKey;
 use crate::link::{self, ArtifactMap, Link};
+use crate::text::printable;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -104,7 +109,15 @@ fn verify_inner(
     for step in &layout.steps {
         let mut item = ItemReport::new(ItemKind::Step, &step.name);
         item.threshold = step.threshold;
-        let result = step_evidence(&layout, step, link_dir, now, inspector, &mut item);
+        let result = step_evidence(
+            &layout,
+            step,
+            link_dir,
+            now,
+            inspector,
+            &mut item,
+            &mut report.warnings,
+        );
         report.items.push(item);
         chain.push(result?);
     }
@@ -238,6 +251,16 @@ fn verify_inner(
     })
 }
 
+/// Whether `link` says it was recorded with `--allow-incomplete`: its
+/// `environment.tracelink.complete` is false (design.md section 6).
+pub fn recorded_incomplete(link: &Link) -> bool {
+    link.environment
+        .get("tracelink")
+        .and_then(|t| t.get("complete"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(false)
+}
+
 /// Applies an item's material rules, then its product rules.
 fn check_rules(
     item: &mut ItemReport,
@@ -274,6 +297,7 @@ fn step_evidence(
     now: i64,
     inspector: &mut dyn Inspector,
     item: &mut ItemReport,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<Evidence>, String> {
     // in-toto loads one file per authorized keyid (a keyid listed twice is
     // looked for once) and skips files that are not there.
@@ -358,6 +382,13 @@ fn step_evidence(
         } else {
             let link = Link::from_value(&meta.payload)
                 .map_err(|e| format!("{}: not a valid link: {e}", file.display()))?;
+            if recorded_incomplete(&link) {
+                warnings.push(format!(
+                    "{}: step {:?} was recorded with --allow-incomplete (environment.tracelink.complete is false): its materials and products may not be everything the step used",
+                    printable(&file.display().to_string()),
+                    step.name
+                ));
+            }
             item.links.push(LinkReport {
                 keyid: keyid.clone(),
                 file,

@@ -13,6 +13,9 @@
 //! - Only links with a valid signature by one of the given keys count; a link
 //!   signed by none of them is an error naming it (dropping it would silently
 //!   turn its step's products into "sources nobody produced").
+//! - A link recorded with `--allow-incomplete` (`environment.tracelink.complete`
+//!   false) is an error naming it unless the owner allows such links, which
+//!   are then each named in a note (design.md section 6).
 //! - Steps are ordered by artifact flow: a step whose material equals (path
 //!   and whole digest set) another step's product comes after that step; ties
 //!   are broken by name; a cycle is an error that names the files closing it.
@@ -49,6 +52,7 @@ use serde_json::{Map, Value, json};
 
 use crate::keys::{KeyIdFormat, PublicKey};
 use crate::link::{self, ArtifactMap, DigestSet, Link};
+use crate::verify::chain::recorded_incomplete;
 use crate::verify::rules::{ArtifactsKind, Rule, apply_rules};
 
 /// Why no draft can be made.
@@ -80,6 +84,13 @@ pub enum DraftError {
     },
     #[error("the links' artifact flow has a cycle, so the steps have no order: {0}")]
     Cycle(String),
+    #[error(
+        "{source_name}: step {step:?} was recorded with --allow-incomplete (environment.tracelink.complete \
+         is false): its materials and products may not be everything the step used, so rules drafted \
+         from it could accept what they should not. Record the step again, or pass --allow-incomplete \
+         to draft from it anyway"
+    )]
+    Incomplete { source_name: String, step: String },
 }
 
 /// A link whose signature was checked, with the keyids that signed it.
@@ -187,6 +198,9 @@ pub struct DraftOptions {
     pub expires_days: u32,
     /// Where the links came from, for the readme (e.g. the link directory).
     pub origin: String,
+    /// Draft from links recorded with `--allow-incomplete` too (each named
+    /// in a note); otherwise such a link is an error naming it.
+    pub allow_incomplete: bool,
 }
 
 /// One step of the draft, for the summary.
@@ -255,6 +269,22 @@ pub fn draft(
         return Err(DraftError::NoLinks);
     }
     let mut notes = Vec::new();
+    for recorded in links {
+        if !recorded_incomplete(&recorded.link) {
+            continue;
+        }
+        if !opts.allow_incomplete {
+            return Err(DraftError::Incomplete {
+                source_name: recorded.source.clone(),
+                step: recorded.link.name.clone(),
+            });
+        }
+        notes.push(format!(
+            "{}: step {:?} was recorded with --allow-incomplete: its materials and products may not be \
+             everything the step used; the draft's rules for it rest on an incomplete record",
+            recorded.source, recorded.link.name
+        ));
+    }
     let mut steps = group_steps(links, &mut notes)?;
 
     // Materials that no other step produced with the same digests.
@@ -774,6 +804,7 @@ mod tests {
             now: 0,
             expires_days: 30,
             origin: "links".into(),
+            allow_incomplete: false,
         }
     }
 
@@ -1159,6 +1190,42 @@ mod tests {
         let changed = String::from_utf8(bytes).unwrap().replace("\"1\"", "\"2\"");
         let err = read_link("x.link", changed.as_bytes(), &keys).unwrap_err();
         assert!(matches!(err, DraftError::BadSignature { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_link_recorded_with_allow_incomplete_is_refused_unless_allowed() {
+        let k = key(1);
+        let mut incomplete = link("build", &[("src", "s")], &[("out", "o")]);
+        incomplete.environment.insert(
+            "tracelink".into(),
+            json!({"mode": "precise", "complete": false}),
+        );
+        let links = [
+            recorded(incomplete, &k, KeyIdFormat::Python),
+            recorded(link("test", &[("out", "o")], &[]), &k, KeyIdFormat::Python),
+        ];
+        let err = draft(&links, &[k.public()], &opts()).unwrap_err();
+        assert!(matches!(err, DraftError::Incomplete { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "{}: step \"build\" was recorded with --allow-incomplete",
+                links[0].source
+            )),
+            "{err}"
+        );
+        let allowed = DraftOptions {
+            allow_incomplete: true,
+            ..opts()
+        };
+        let d = draft(&links, &[k.public()], &allowed).unwrap();
+        assert_eq!(d.steps.len(), 3, "checkout, build, test");
+        let named: Vec<&String> = d
+            .notes
+            .iter()
+            .filter(|n| n.contains("--allow-incomplete"))
+            .collect();
+        assert_eq!(named.len(), 1, "{:?}", d.notes);
+        assert!(named[0].starts_with(&links[0].source), "{named:?}");
     }
 
     #[test]
