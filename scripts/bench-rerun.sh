@@ -462,7 +462,7 @@ rerun_one() {
   shift 3
   rm -rf "$wd"
   sync
-  timed_run "$tag" "$run" "$tracelink" rerun "$link" --store "$store" --workdir "$wd" || return 1
+  timed_run "$tag" "$run" "$tracelink" rerun "$link" --verification-keys "$key.pub" --store "$store" --workdir "$wd" || return 1
   if ! checked=$(python3 "$run/check-rerun.py" --link "$link" --workdir "$wd" "$@" 2>"$wd.err"); then
     sec_error="rerun '$tag': $(cat "$wd.err")"
     return 1
@@ -482,7 +482,7 @@ if want rerun; then
   echo
   echo "== rerun: tracelink rerun of the build recorded with --store vs the original recording (without --store)"
   echo "   original: tracelink run -n build -k KEY -d META --root proj -- make -j$jobs   (from clean)"
-  echo "   rerun   : tracelink rerun SRC/build.KEYID.link --store SRC/store --workdir FRESH"
+  echo "   rerun   : tracelink rerun SRC/build.KEYID.link --verification-keys KEY.pub --store SRC/store --workdir FRESH"
   echo "   phases of a rerun (from the timestamps it leaves): restore = launch -> the rerun trace's"
   echo "   'started' (load and check the link, restore the materials from the store); build = -> the rerun"
   echo "   trace's mtime (mount, make, hash the products, write the trace); compare = -> report.txt's"

@@ -837,8 +837,11 @@ fn original_content(
 /// length when one is a prefix of the other), or `None` if they are equal
 /// or cannot be read.
 pub fn first_difference(a: &Path, b: &Path) -> Option<u64> {
-    let mut fa = File::open(a).ok()?;
-    let mut fb = File::open(b).ok()?;
+    // Either side may come from a crafted trace's tree or store: only
+    // regular files, never a FIFO that blocks or a device without end.
+    let open = |p: &Path| crate::untrusted::open(p, crate::untrusted::ROOT_FILE).ok();
+    let mut fa = open(a)?.file;
+    let mut fb = open(b)?.file;
     let mut ba = vec![0u8; 64 * 1024];
     let mut bb = vec![0u8; 64 * 1024];
     let mut offset = 0u64;
