@@ -17,7 +17,8 @@
 //! published environment. Every occurrence of a secret of at least
 //! [`MIN_ANYWHERE`] bytes, as a whole token ([`whole_token`]), is replaced by
 //! the same marker in every other string of the trace (argv, other
-//! variables, paths, the trace's copy of the command); shorter ones only as
+//! variables, paths, the trace's copy of the command), and from
+//! [`MIN_INSIDE_WORDS`] bytes every occurrence at all; shorter ones only as
 //! their variable's whole value, so that `1` and `-O1` stay. Shapes found in
 //! a string become `<redacted>` (or their variable's marker when they came
 //! from one).
@@ -36,6 +37,13 @@ use std::sync::LazyLock;
 /// Secret values at least this long are replaced wherever they occur as a
 /// whole token; shorter ones only as their variable's whole value.
 pub const MIN_ANYWHERE: usize = 8;
+
+/// Secret values at least this long are replaced wherever they occur, even
+/// inside a longer word (`-p$MYSQL_PWD`, `x$TOKEN`): an accidental match of
+/// 16 bytes is implausible, while for shorter ones (`postgres` as a
+/// password) replacing inside words would mangle unrelated text and reveal
+/// by the leftovers what the secret is a part of.
+pub const MIN_INSIDE_WORDS: usize = 16;
 
 /// Whitespace-separated pieces of a multi-word secret (a PEM body line, a
 /// base64 blob) are replaced on their own from this length: what unquoted
@@ -590,7 +598,7 @@ impl Redaction {
             while let Some(i) = s[from..].find(text.as_str()) {
                 let start = from + i;
                 let end = start + text.len();
-                if whole_token(s, start, end) {
+                if text.len() >= MIN_INSIDE_WORDS || whole_token(s, start, end) {
                     let name = self.name_of(text, own);
                     hits.push(Hit {
                         start,
@@ -938,9 +946,15 @@ mod tests {
             r.scrub(&format!("Authorization: Bearer {token}")),
             "Authorization: Bearer <redacted:API_TOKEN>"
         );
+        // From 16 bytes, inside words too.
         assert_eq!(
-            r.scrub(&format!("{token}x {token}")),
-            format!("{token}x <redacted:API_TOKEN>")
+            r.scrub(&format!("-p{token}x {token}")),
+            "-p<redacted:API_TOKEN>x <redacted:API_TOKEN>"
+        );
+        let weak = Redaction::new(env(&[("DB_PASSWORD", "postgres")]), &Policy::default());
+        assert_eq!(
+            weak.scrub("postgres /usr/bin/postgres postgresql -ppostgres"),
+            "<redacted:DB_PASSWORD> /usr/bin/<redacted:DB_PASSWORD> postgresql -ppostgres"
         );
         let mut trace = serde_json::json!({
             "argv": ["/bin/true", token, format!("--t={token}")],
@@ -1027,8 +1041,11 @@ mod tests {
             r.redacted()["UPSTREAM"],
             "its value holds a token with a well-known prefix"
         );
-        assert_eq!(r.scrub(&format!("x{gh}")), format!("x{gh}"));
-        assert_eq!(r.scrub(&format!("-{gh}")), "-<redacted:UPSTREAM>");
+        assert_eq!(r.scrub(&format!("x{gh}")), "x<redacted:UPSTREAM>");
+        // Not from the environment: found by its shape, as a whole token only.
+        let other = "ghp_9876543210abcdefghijABCDEFGHIJ012345";
+        assert_eq!(r.scrub(&format!("-{other}")), "-<redacted>");
+        assert_eq!(r.scrub(&format!("x{other}")), format!("x{other}"));
     }
 
     #[test]
