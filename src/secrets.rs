@@ -45,9 +45,11 @@ pub const MIN_ANYWHERE: usize = 8;
 /// by the leftovers what the secret is a part of.
 pub const MIN_INSIDE_WORDS: usize = 16;
 
-/// Whitespace-separated pieces of a multi-word secret (a PEM body line, a
-/// base64 blob) are replaced on their own from this length: what unquoted
-/// shell expansion (`echo $KEY`) scatters over several arguments.
+/// Pieces of a secret between whitespace or `/` (a PEM body line, a base64
+/// blob, the part of a line before a `/`) are replaced on their own from
+/// this length: what unquoted shell expansion (`echo $KEY`) scatters over
+/// several arguments, and what a path lookup (`test -e "$KEY"`) keeps of a
+/// value up to its first `/`.
 pub const MIN_FRAGMENT: usize = 16;
 
 /// The marker for values that are not tied to a variable.
@@ -501,20 +503,22 @@ impl Redaction {
     }
 
     /// Remembers `text` (from variable `name`) as a secret, with the forms
-    /// it takes when a shell expands it unquoted: whitespace trimmed and
-    /// collapsed, and split into words (the long ones).
+    /// it takes when a shell expands it unquoted (whitespace trimmed and
+    /// collapsed, split into words) or a path is made of it (split at `/`):
+    /// the pieces from [`MIN_FRAGMENT`] bytes.
     fn learn(&mut self, name: &str, text: &str) {
         let mut forms = vec![text.to_string()];
         let words: Vec<&str> = text.split_whitespace().collect();
         forms.push(words.join(" "));
-        if words.len() > 1 {
-            forms.extend(
-                words
-                    .iter()
-                    .filter(|w| w.len() >= MIN_FRAGMENT)
-                    .map(|w| w.to_string()),
-            );
-        }
+        let pieces = text.split(|c: char| c.is_whitespace() || c == '/');
+        forms.extend(
+            words
+                .iter()
+                .copied()
+                .chain(pieces)
+                .filter(|piece| piece.len() >= MIN_FRAGMENT && piece.len() < text.len())
+                .map(str::to_string),
+        );
         for form in forms {
             if form.is_empty() {
                 continue;
@@ -1065,6 +1069,23 @@ mod tests {
                 assert_eq!(out, "<redacted:DEPLOY_KEY_PEM>");
             }
         }
+        // `test -e "$DEPLOY_KEY_PEM"`: the value up to its first `/`, a
+        // key without its END line.
+        let lookup = &PEM[..PEM.find('/').unwrap()];
+        assert_eq!(r.scrub(lookup), "<redacted>");
+        // Pieces between slashes, from 16 bytes.
+        let r = Redaction::new(
+            env(&[(
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYabc",
+            )]),
+            &Policy::default(),
+        );
+        assert_eq!(
+            r.scrub("ls x/bPxRfiCYEXAMPLEKEYabc"),
+            "ls x/<redacted:AWS_SECRET_ACCESS_KEY>"
+        );
+        assert_eq!(r.scrub("K7MDENG"), "K7MDENG");
         // A PEM key under a plain name is found by its shape.
         let r = Redaction::new(env(&[("DEPLOY", PEM)]), &Policy::default());
         assert_eq!(r.environment()["DEPLOY"], "<redacted:DEPLOY>\n");
