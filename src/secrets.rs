@@ -87,12 +87,12 @@ const SUFFIXES: &[&str] = &["TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY"];
 const LOCATIONS: &[&str] = &["PATH", "DIR", "FILE", "SOCK"];
 
 /// Whether a variable's name says its value is secret (design.md section 6):
-/// a component is one of [`WORDS`] (or its plural), or ends with one of
-/// [`SUFFIXES`]; `SESSION` counts only as the last component (a session's
+/// a component is one of `WORDS` (or its plural), or ends with one of
+/// `SUFFIXES`; `SESSION` counts only as the last component (a session's
 /// own value: `CI_SESSION`; not an attribute of one: `XDG_SESSION_ID`,
 /// `XDG_SESSION_TYPE`, `DBUS_SESSION_BUS_ADDRESS`, `SESSION_MANAGER`);
 /// `PWD` only as the last component of a longer name (`MYSQL_PWD`; not
-/// `PWD`, `OLDPWD`). Names whose last component is one of [`LOCATIONS`]
+/// `PWD`, `OLDPWD`). Names whose last component is one of `LOCATIONS`
 /// never match, nor do `HOME`, `KEYBOARD`, `MONKEY`, `GIT_AUTHOR_NAME`.
 pub fn secret_name(name: &str) -> bool {
     let parts: Vec<String> = name
@@ -420,7 +420,9 @@ struct Hit {
 pub struct Redaction {
     environment: BTreeMap<String, String>,
     redacted: BTreeMap<String, String>,
-    /// Secret texts replaced wherever they occur as whole tokens.
+    /// Secret texts of at least [`MIN_ANYWHERE`] bytes, replaced wherever
+    /// they occur as whole tokens (from [`MIN_INSIDE_WORDS`], wherever they
+    /// occur).
     anywhere: Vec<String>,
     /// Every secret text (any length) -> the variables it came from, in the
     /// order learnt.
