@@ -44,7 +44,10 @@ pub enum Commands {
         (<step>.<keyid8>.link.trace.json) and its digest is signed in \
         environment.tracelink. A run whose monitoring is incomplete (a process \
         still running when the command ended, a file that could not be hashed, a \
-        name that is not UTF-8) is not signed unless --allow-incomplete. Needs \
+        name that is not UTF-8) is not signed unless --allow-incomplete. The trace \
+        is published with the link, so the environment's secrets are replaced by \
+        markers wherever they appear in it (--redact-env, --keep-env); the link's own \
+        command and -s output are the user's and are not redacted. Needs \
         /dev/fuse; without root also unprivileged user namespaces.")]
     Run(RunArgs),
     /// Record a step in two parts, for work that cannot be wrapped in one command
@@ -246,7 +249,9 @@ pub struct RunArgs {
     pub metadata_directory: PathBuf,
 
     /// Capture the command's stdout and stderr into the link while still showing
-    /// them. Bytes that are not UTF-8 become U+FFFD; line endings are kept
+    /// them. Bytes that are not UTF-8 become U+FFFD; line endings are kept. The
+    /// captured output is the user's and is NOT redacted: a secret the command
+    /// prints ends up in the link
     #[arg(short = 's', long = "record-streams")]
     pub record_streams: bool,
 
@@ -290,6 +295,24 @@ pub struct RunArgs {
     /// $XDG_RUNTIME_DIR. Pathname sockets elsewhere remain reachable
     #[arg(long)]
     pub isolate: bool,
+
+    /// Precise mode: also treat variable NAME as a secret in the runtime trace
+    /// (repeatable). The trace is published beside the link, so secrets in it
+    /// are replaced by `<redacted:NAME>` wherever they appear (environment,
+    /// every process's argv, paths): variables whose name has a component such
+    /// as TOKEN, SECRET, PASSWORD, KEY, AUTH, PAT, JWT, values that look secret
+    /// (URL passwords, ghp_/glpat-/xoxb-/AKIA tokens, JWTs, PEM private keys),
+    /// and these. The link's own `command` and -s output are never redacted.
+    /// See docs/secrets.md
+    #[arg(long = "redact-env", value_name = "NAME")]
+    pub redact_env: Vec<String>,
+
+    /// Precise mode: publish variable NAME's value in the runtime trace as it
+    /// is, although its name or value looks secret (repeatable). Another
+    /// variable's secret inside it is still redacted. A NAME may not be given
+    /// to both --keep-env and --redact-env
+    #[arg(long = "keep-env", value_name = "NAME")]
+    pub keep_env: Vec<String>,
 
     /// The command and its arguments, after `--`
     #[arg(last = true, value_name = "COMMAND")]

@@ -10,6 +10,7 @@ pub mod link;
 pub mod record;
 pub mod rerun;
 pub mod runner;
+pub mod secrets;
 pub mod snapshot;
 pub mod store;
 pub mod sys;

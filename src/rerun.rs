@@ -635,9 +635,29 @@ fn sha256_of_file(file: &mut File) -> std::io::Result<String> {
         .1)
 }
 
-/// Names of variables whose values the trace keeps only as a digest.
-fn redacted(value: &str) -> bool {
+/// A value a trace of format 1 kept only as its sha256 (`sha256:<hex>`).
+fn digest_only(value: &str) -> bool {
     value.starts_with("sha256:") && value.len() == 7 + 64
+}
+
+/// The variables whose recorded values are not their values: the trace's
+/// `redacted` list (format 2, where they hold `<redacted:NAME>` markers),
+/// or in older traces those kept only as `sha256:<hex>`.
+pub fn redacted(trace: &Trace) -> BTreeSet<String> {
+    match trace.raw.get("redacted") {
+        Some(list) => list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|name| name.as_str().map(str::to_owned))
+            .collect(),
+        None => trace
+            .environment
+            .iter()
+            .filter(|(_, value)| digest_only(value))
+            .map(|(name, _)| name.clone())
+            .collect(),
+    }
 }
 
 /// A variable of the recorded environment the rerun could not restore as it was.
@@ -645,28 +665,37 @@ fn redacted(value: &str) -> bool {
 pub enum EnvNote {
     /// Redacted in the trace and absent now: left out.
     RedactedMissing { name: String },
-    /// Redacted in the trace; the current value has another digest.
+    /// Redacted in the trace: the current value is used, and there is
+    /// nothing to compare it with.
+    RedactedNotCompared { name: String },
+    /// Redacted in an old trace that kept its sha256; the current value has
+    /// another digest.
     RedactedDiffers { name: String },
 }
 
-/// The recorded environment, with each redacted value taken from `current`
-/// (its digest checked), and notes on what could not be restored.
+/// The recorded environment, with each redacted value taken from `current`,
+/// and notes on what could not be restored as recorded. Old traces (format
+/// 1) published a digest, which is checked.
 pub fn environment(
     trace: &Trace,
     current: &BTreeMap<String, String>,
 ) -> (Vec<(String, String)>, Vec<EnvNote>) {
+    let redacted = redacted(trace);
     let mut env = Vec::new();
     let mut notes = Vec::new();
     for (name, value) in &trace.environment {
-        if !redacted(value) {
+        if !redacted.contains(name) {
             env.push((name.clone(), value.clone()));
             continue;
         }
         match current.get(name) {
             None => notes.push(EnvNote::RedactedMissing { name: name.clone() }),
             Some(now) => {
-                let digest = format!("sha256:{}", hex::encode(Sha256::digest(now.as_bytes())));
-                if &digest != value {
+                if !digest_only(value) {
+                    notes.push(EnvNote::RedactedNotCompared { name: name.clone() });
+                } else if *value
+                    != format!("sha256:{}", hex::encode(Sha256::digest(now.as_bytes())))
+                {
                     notes.push(EnvNote::RedactedDiffers { name: name.clone() });
                 }
                 env.push((name.clone(), now.clone()));
@@ -1008,6 +1037,62 @@ mod tests {
                 },
                 EnvNote::RedactedDiffers {
                     name: "OTHER_SECRET".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn redacted_values_of_a_format_2_trace_are_taken_and_not_compared() {
+        let trace = Trace::parse(
+            br#"{"format": 2,
+                 "environment": {"API_TOKEN": "<redacted:API_TOKEN>",
+                                 "DATABASE_URL": "postgres://u:<redacted:DATABASE_URL>@h/db",
+                                 "GONE_KEY": "<redacted:GONE_KEY>",
+                                 "LOOKS_LIKE": "<redacted:X>",
+                                 "OLD_STYLE": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                                 "PATH": "/usr/bin"},
+                 "redacted": ["API_TOKEN", "DATABASE_URL", "GONE_KEY"]}"#,
+        )
+        .unwrap();
+        let current: BTreeMap<String, String> = [
+            ("API_TOKEN", "tok"),
+            ("DATABASE_URL", "postgres://u:pw@h/db"),
+            ("LOOKS_LIKE", "now"),
+            ("OLD_STYLE", "now"),
+            ("PATH", "/ignored"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (env, notes) = environment(&trace, &current);
+        // Only the listed names come from the current environment; a value
+        // that merely looks like a marker or a digest is restored as recorded.
+        assert_eq!(
+            env,
+            [
+                ("API_TOKEN", "tok"),
+                ("DATABASE_URL", "postgres://u:pw@h/db"),
+                ("LOOKS_LIKE", "<redacted:X>"),
+                (
+                    "OLD_STYLE",
+                    "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+                ),
+                ("PATH", "/usr/bin"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(
+            notes,
+            [
+                EnvNote::RedactedNotCompared {
+                    name: "API_TOKEN".into()
+                },
+                EnvNote::RedactedNotCompared {
+                    name: "DATABASE_URL".into()
+                },
+                EnvNote::RedactedMissing {
+                    name: "GONE_KEY".into()
                 },
             ]
         );

@@ -99,9 +99,15 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     if args.materials.is_empty() && args.products.is_empty() && !args.no_command {
         return run_precise(args, &interrupts);
     }
-    if args.root.is_some() || args.allow_incomplete || args.store.is_some() || args.isolate {
+    if args.root.is_some()
+        || args.allow_incomplete
+        || args.store.is_some()
+        || args.isolate
+        || !args.redact_env.is_empty()
+        || !args.keep_env.is_empty()
+    {
         return Err(usage(
-            "--root, --store, --isolate and --allow-incomplete belong to precise recording; snapshot mode (-m/-p, -x) records the paths it is given and runs the command without a sandbox",
+            "--root, --store, --isolate, --allow-incomplete, --redact-env and --keep-env belong to precise recording; snapshot mode (-m/-p, -x) records the paths it is given and runs the command without a sandbox (and writes no trace)",
         ));
     }
     if args.no_command && !args.command.is_empty() {
@@ -182,6 +188,8 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             "--lstrip-paths is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
         );
     }
+    let secrets = tracelink::secrets::Policy::new(&args.redact_env, &args.keep_env)
+        .map_err(|e| usage(e.to_string()))?;
     let root = monitored_root(args.root.as_deref())?;
     // Opened before the command runs: the tree may rename the directory and
     // put a symlink in its place, the trace and link still land here.
@@ -226,8 +234,9 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         None => (None, None),
     };
     let shown = streams.map(runner::Streams::show);
-    let recording = tracelink::record::precise::record(
+    let recording = tracelink::record::precise::record_with(
         &spec,
+        &secrets,
         session::SessionIo {
             stdout,
             stderr,

@@ -251,8 +251,11 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     // they are read back through our own descriptors.
     let stdout_log = out_dir.create("stdout.txt")?;
     let stderr_log = out_dir.create("stderr.txt")?;
-    let recording = precise::record(
+    // The rerun's own trace hides at least what the recording's did.
+    let secrets = tracelink::secrets::Policy::redacting(rerun::redacted(trace));
+    let recording = precise::record_with(
         &spec,
+        &secrets,
         session::SessionIo {
             stdout: Some(stdout_log.try_clone()?.into()),
             stderr: Some(stderr_log.try_clone()?.into()),
@@ -396,11 +399,15 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         let _ = match note {
             EnvNote::RedactedMissing { name } => writeln!(
                 out,
-                "environment: {name} was redacted in the trace and is not set now; left out"
+                "environment: {name}: redacted in the trace and not set now; left out"
+            ),
+            EnvNote::RedactedNotCompared { name } => writeln!(
+                out,
+                "environment: {name}: redacted: not compared (the current value is used)"
             ),
             EnvNote::RedactedDiffers { name } => writeln!(
                 out,
-                "environment: {name} was redacted in the trace; its current value differs from the recorded one"
+                "environment: {name}: redacted (an old trace kept its sha256); its current value differs from the recorded one"
             ),
         };
     }

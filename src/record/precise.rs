@@ -8,11 +8,16 @@
 //! for that hash (or hashes it there and then). Products are hashed in
 //! parallel after the tree has ended. This module knows files, digests and
 //! processes; it knows nothing of in-toto links or keys.
+//!
+//! The trace is published beside the link: before it is returned, every
+//! secret of the command's environment is replaced by a marker wherever it
+//! appears in it (`crate::secrets` decides what is secret).
 
 use super::fs::Observer;
 use super::semantics::{Event, Node, Note, Outcome, Tracker};
 use super::session::{self, SessionError, SessionSpec};
 use crate::hash::{self, Algorithm};
+use crate::secrets;
 use crate::store::Store;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -487,8 +492,24 @@ pub struct RecordSpec {
     pub store: Option<Store>,
 }
 
-/// Runs the command under precise recording.
+/// The trace's format version: 2 since secrets are replaced by markers and
+/// listed in `redacted` (format 1, without the field, kept secret-looking
+/// values as `sha256:<hex>`).
+pub const TRACE_FORMAT: u64 = 2;
+
+/// Runs the command under precise recording, redacting the trace's secrets
+/// by the rules alone (no `--redact-env`/`--keep-env`).
 pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording, SessionError> {
+    record_with(spec, &secrets::Policy::default(), io)
+}
+
+/// Runs the command under precise recording; the trace's secrets are
+/// redacted by the rules as `policy` adjusts them (design.md section 6).
+pub fn record_with(
+    spec: &RecordSpec,
+    policy: &secrets::Policy,
+    io: session::SessionIo<'_>,
+) -> Result<Recording, SessionError> {
     let started = std::time::SystemTime::now();
     // Descriptors the command inherits bypass the mount: those under the
     // root are reopened through it for the command (others refused).
@@ -542,14 +563,13 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
     let materials: BTreeMap<_, _> = materials.into_iter().filter(|(p, _)| !exclude(p)).collect();
     let products: BTreeMap<_, _> = products.into_iter().filter(|(p, _)| !exclude(p)).collect();
 
-    let trace = json!({
+    let mut trace = json!({
         "_type": "tracelink-trace",
         "version": env!("CARGO_PKG_VERSION"),
         "root": spec.session.seen_root().to_string_lossy(),
         "backing_root": spec.session.mount_at.as_ref().map(|_| spec.session.root.to_string_lossy()),
         "cwd": spec.session.cwd.to_string_lossy(),
         "command": spec.session.argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
-        "environment": redacted_environment(),
         "uid": nix::unistd::getuid().as_raw(),
         "gid": nix::unistd::getgid().as_raw(),
         "started": started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64().to_string()).unwrap_or_default(),
@@ -585,6 +605,18 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
                 })).collect::<Vec<_>>(),
             })
         },
+    });
+    // The trace is published: no secret of the command's environment may
+    // be in it, wherever the tree carried it (argv, paths, probes).
+    let redaction = secrets::Redaction::new(command_environment(&spec.session), policy);
+    let elsewhere = redaction.scrub_json(&mut trace);
+    trace["format"] = json!(TRACE_FORMAT);
+    trace["environment"] = json!(redaction.environment());
+    trace["redacted"] = json!(redaction.redacted().keys().collect::<Vec<_>>());
+    trace["redaction"] = json!({
+        "marker": secrets::marker("NAME"),
+        "why": redaction.redacted(),
+        "strings_elsewhere": elsewhere,
     });
     Ok(Recording {
         materials,
@@ -878,24 +910,18 @@ fn describe(note: &Note) -> String {
     }
 }
 
-/// The environment, with the values of variables whose names look secret
-/// replaced by their sha256.
-pub fn redacted_environment() -> serde_json::Map<String, Value> {
-    use sha2::Digest as _;
-    const SECRET: [&str; 6] = ["TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL", "AUTH"];
-    std::env::vars_os()
-        .map(|(k, v)| {
-            let k = k.to_string_lossy().into_owned();
-            let upper = k.to_uppercase();
-            let value = if SECRET.iter().any(|s| upper.contains(s)) {
-                format!(
-                    "sha256:{}",
-                    hex::encode(sha2::Sha256::digest(v.as_encoded_bytes()))
-                )
-            } else {
-                v.to_string_lossy().into_owned()
-            };
-            (k, Value::String(value))
-        })
-        .collect()
+/// The environment the command runs with (the session's, or ours), as
+/// strings (bytes that are not UTF-8 become U+FFFD, as everywhere in the
+/// trace).
+fn command_environment(session: &SessionSpec) -> Vec<(String, String)> {
+    let lossy = |(k, v): (&std::ffi::OsStr, &std::ffi::OsStr)| {
+        (
+            k.to_string_lossy().into_owned(),
+            v.to_string_lossy().into_owned(),
+        )
+    };
+    match &session.env {
+        Some(env) => env.iter().map(|(k, v)| lossy((k, v))).collect(),
+        None => std::env::vars_os().map(|(k, v)| lossy((&k, &v))).collect(),
+    }
 }
