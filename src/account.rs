@@ -363,7 +363,9 @@ pub struct Trace {
 /// The trace formats this version reads: a trace's `"format"` (an integer;
 /// a trace without one, as every tracelink up to 0.1 writes, is format 1).
 /// A later format that older readers must not misread gets a higher number.
-pub const TRACE_FORMATS: std::ops::RangeInclusive<u64> = 1..=1;
+/// 1: secrets in the environment as `sha256:` digests; 2: secrets replaced
+/// by markers everywhere in the trace, with the list of redacted names.
+pub const TRACE_FORMATS: std::ops::RangeInclusive<u64> = 1..=2;
 
 impl Trace {
     pub fn parse(bytes: &[u8]) -> Result<Trace, String> {
