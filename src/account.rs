@@ -1075,9 +1075,11 @@ mod tests {
     fn the_trace_format_is_checked() {
         let t = Trace::parse(br#"{"_type": "tracelink-trace", "format": 1}"#).unwrap();
         assert_eq!(t.format, 1);
-        let err = Trace::parse(br#"{"format": 2, "root": "/r"}"#).unwrap_err();
+        let t = Trace::parse(br#"{"_type": "tracelink-trace", "format": 2}"#).unwrap();
+        assert_eq!(t.format, 2, "secrets as markers");
+        let err = Trace::parse(br#"{"format": 3, "root": "/r"}"#).unwrap_err();
         assert!(
-            err.starts_with("trace format 2, which this tracelink does not read"),
+            err.starts_with("trace format 3, which this tracelink does not read"),
             "{err}"
         );
         let err = Trace::parse(br#"{"format": "1"}"#).unwrap_err();
