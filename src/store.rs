@@ -377,7 +377,17 @@ impl Store {
             OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
             Mode::empty(),
         ) {
-            Ok(fd) => Ok(Some(File::from(fd))),
+            Ok(fd) => {
+                // A store may be someone else's: an object is a regular file
+                // or it is not one (a FIFO or device in its place).
+                let file = File::from(fd);
+                if !file.metadata()?.is_file() {
+                    return Err(std::io::Error::other(format!(
+                        "store object {sha256} is not a regular file"
+                    )));
+                }
+                Ok(Some(file))
+            }
             Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(e.into()),
         }
