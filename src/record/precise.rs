@@ -588,6 +588,7 @@ pub fn record_with(
         "store": spec.store.as_ref().map(|s| s.dir().to_string_lossy().into_owned()),
         "notes": notes.iter().filter(|n| !n.is_error()).map(describe).collect::<Vec<_>>(),
         "probes": probes(&shared),
+        "probed": probed_json(&probed(&shared, spec)),
         "refused": shared.refused.lock().unwrap().iter().map(|(p, pids)| json!({
             "path": p, "by": pids, "why": "the signing key: not readable by the recorded tree",
         })).collect::<Vec<_>>(),
@@ -820,6 +821,146 @@ fn probes(shared: &Shared) -> Value {
         "missing": shared.missing.lock().unwrap().iter().map(|(p, pids)| json!({"path": p, "by": pids})).collect::<Vec<_>>(),
         "stat_only": stat_only,
     })
+}
+
+/// The largest probed file whose digest the trace keeps (and whose
+/// content `--store` copies).
+pub const PROBED_MAX_FILE: u64 = 1 << 20;
+/// The most probed-file content `--store` copies in one run; the trace
+/// lists what was left out beyond it.
+pub const PROBED_MAX_TOTAL: u64 = 256 << 20;
+
+/// What a rerun needs to answer a probe (stat, access, a lookup) as the
+/// recording's tree did: the entry's kind, mode, size, symlink target, and
+/// for a small regular file whose name is not secret, its sha256.
+#[derive(Debug, Clone, Default)]
+struct ProbedEntry {
+    kind: &'static str,
+    mode: u32,
+    size: u64,
+    target: Option<String>,
+    sha256: Option<String>,
+    /// Why there is no digest or stored copy, if there is none.
+    left_out: Option<&'static str>,
+}
+
+/// Whether the file name `path` looks like it holds a secret (a component
+/// named by the secret rules of [`secrets::secret_name`], with or without
+/// its extension, or a private-key file): its digest is not published and
+/// its content not stored.
+pub fn secret_file_name(path: &str) -> bool {
+    path.split('/').any(|part| {
+        let stem = part.split('.').next().unwrap_or(part);
+        let lower = part.to_ascii_lowercase();
+        secrets::secret_name(part)
+            || secrets::secret_name(stem)
+            || lower.starts_with("id_rsa")
+            || lower.starts_with("id_ed25519")
+            || lower.starts_with("id_ecdsa")
+            || lower.ends_with(".pem")
+            || lower.ends_with(".key")
+            || lower == ".netrc"
+            || lower == ".pgpass"
+    })
+}
+
+/// Every path that was only probed (looked up, never opened, created or
+/// changed), as it is now in the backing tree (unchanged by the run: it was
+/// never written), with small files' digests and, under `--store`, their
+/// content copied (never the protected signing key, never a secret-named
+/// file, at most [`PROBED_MAX_TOTAL`] bytes in all).
+fn probed(shared: &Shared, spec: &RecordSpec) -> BTreeMap<String, ProbedEntry> {
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    let accesses = shared.accesses.lock().unwrap();
+    let found: Vec<String> = shared
+        .found
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| !accesses.contains_key(*p))
+        .cloned()
+        .collect();
+    drop(accesses);
+    let protected = spec.session.protect.as_ref().map(|p| p.node);
+    let mut stored_total = 0u64;
+    let mut out = BTreeMap::new();
+    for path in found {
+        let full = spec.session.root.join(&path);
+        let Ok(meta) = std::fs::symlink_metadata(&full) else {
+            continue;
+        };
+        let ft = meta.file_type();
+        let mut entry = ProbedEntry {
+            mode: meta.mode() & 0o7777,
+            size: meta.len(),
+            ..ProbedEntry::default()
+        };
+        if ft.is_symlink() {
+            entry.kind = "symlink";
+            entry.target = std::fs::read_link(&full)
+                .ok()
+                .map(|t| t.to_string_lossy().into_owned());
+        } else if ft.is_dir() {
+            entry.kind = "dir";
+        } else if ft.is_file() {
+            entry.kind = "file";
+            if protected == Some((meta.dev(), meta.ino())) {
+                entry.left_out = Some("the signing key");
+            } else if secret_file_name(&path) {
+                entry.left_out = Some("secret-named");
+            } else if meta.len() > PROBED_MAX_FILE {
+                entry.left_out = Some("larger than 1 MiB");
+            } else if let Ok(file) = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+                .open(&full)
+            {
+                let mut buf = vec![0u8; 64 * 1024];
+                if let Ok(d) =
+                    hash::digest_reader(&mut &file, &[Algorithm::Sha256], &mut buf)
+                {
+                    entry.sha256 = d.into_iter().next().map(|(_, hex)| hex);
+                }
+                if let (Some(store), Some(sha)) = (&spec.store, &entry.sha256)
+                    && !store.contains(sha)
+                {
+                    if stored_total + meta.len() > PROBED_MAX_TOTAL {
+                        entry.left_out = Some("not stored: the bound on probed content was reached");
+                    } else if store.put_file(&file, &path).is_ok() {
+                        stored_total += meta.len();
+                    }
+                }
+            }
+        } else {
+            entry.kind = if ft.is_fifo() {
+                "fifo"
+            } else if ft.is_socket() {
+                "socket"
+            } else {
+                "device"
+            };
+        }
+        out.insert(path, entry);
+    }
+    out
+}
+
+fn probed_json(probed: &BTreeMap<String, ProbedEntry>) -> Value {
+    let mut out = serde_json::Map::new();
+    for (path, e) in probed {
+        let mut v = json!({"kind": e.kind, "mode": e.mode, "size": e.size});
+        if let Some(t) = &e.target {
+            v["target"] = json!(t);
+        }
+        if let Some(d) = &e.sha256 {
+            v["sha256"] = json!(d);
+        }
+        if let Some(why) = e.left_out {
+            v["left_out"] = json!(why);
+        }
+        out.insert(path.clone(), v);
+    }
+    Value::Object(out)
 }
 
 /// Per artifact: who read and wrote it, and the size and mode of the
