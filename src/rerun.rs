@@ -605,6 +605,174 @@ impl Plan {
     }
 }
 
+/// One path the recording only probed, as its trace describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probed {
+    pub path: String,
+    pub kind: String,
+    pub mode: u32,
+    pub size: u64,
+    pub target: Option<String>,
+    pub sha256: Option<String>,
+}
+
+/// How a probed path was recreated in the work tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recreated {
+    /// With its recorded content (from the store or the original root).
+    Content,
+    /// A file of the recorded kind, mode and size, without its content.
+    Placeholder,
+    /// A directory or symlink.
+    Entry,
+    /// Already there (a material, or a directory on the way to one).
+    Existing,
+    /// Not recreated: why.
+    Skipped(String),
+}
+
+/// The paths the recording only probed (the trace's `probed`), names
+/// checked, materials left out (they are restored as such).
+pub fn probed(trace: &Trace, link: &Link) -> Vec<Probed> {
+    let Some(map) = trace.raw.get("probed").and_then(|p| p.as_object()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (path, v) in map {
+        if link.materials.contains_key(path) || check_name(path).is_err() {
+            continue;
+        }
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let sha256 =
+            s("sha256").filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()));
+        out.push(Probed {
+            path: path.clone(),
+            kind: s("kind").unwrap_or_default(),
+            mode: v.get("mode").and_then(|m| m.as_u64()).unwrap_or(0o644) as u32 & 0o777,
+            size: v.get("size").and_then(|m| m.as_u64()).unwrap_or(0),
+            target: s("target"),
+            sha256,
+        });
+    }
+    out
+}
+
+/// Placeholders larger than this are created sparse all the same; a
+/// crafted trace cannot make the rerun write more than this many bytes.
+const PLACEHOLDER_MAX: u64 = 1 << 30;
+
+impl Plan {
+    /// Recreates the probed paths beneath `tree` after the materials:
+    /// directories, then files (content from the store, else from the
+    /// original root when it still has the recorded digest, else a
+    /// placeholder of the recorded size and mode), then symlinks, so that
+    /// no creation passes through a symlink. Nothing that exists is
+    /// replaced. Returns how each was recreated.
+    pub fn recreate_probes(
+        &self,
+        tree: &Beneath,
+        probed: &[Probed],
+        store: Option<&Store>,
+    ) -> Vec<(String, Recreated)> {
+        let mut out = Vec::new();
+        let order = |p: &Probed| match p.kind.as_str() {
+            "dir" => 0,
+            "file" => 1,
+            "symlink" => 2,
+            _ => 3,
+        };
+        let mut sorted: Vec<&Probed> = probed.iter().collect();
+        sorted.sort_by_key(|p| (order(p), p.path.matches('/').count()));
+        for p in sorted {
+            let result = self.recreate_one(tree, p, store);
+            out.push((
+                p.path.clone(),
+                result.unwrap_or_else(|e| Recreated::Skipped(e.to_string())),
+            ));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn recreate_one(
+        &self,
+        tree: &Beneath,
+        p: &Probed,
+        store: Option<&Store>,
+    ) -> Result<Recreated, RerunError> {
+        let parts = check_name(&p.path)?;
+        let (leaf, dirs) = parts.split_last().expect("a name has a component");
+        let parent = tree.create_dirs(dirs)?;
+        let exists =
+            nix::sys::stat::fstatat(&parent.fd, *leaf, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok();
+        if exists {
+            return Ok(Recreated::Existing);
+        }
+        match p.kind.as_str() {
+            "dir" => {
+                parent.create_dir(leaf)?;
+                Ok(Recreated::Entry)
+            }
+            "symlink" => {
+                let target = p.target.as_deref().unwrap_or_default();
+                if target.is_empty() || target.contains('\0') {
+                    return Ok(Recreated::Skipped("no symlink target recorded".into()));
+                }
+                nix::unistd::symlinkat(target, &parent.fd, *leaf)
+                    .map_err(|e| parent.error(leaf, e))?;
+                Ok(Recreated::Entry)
+            }
+            "file" => {
+                use std::os::unix::fs::PermissionsExt as _;
+                let dest = parent.path.join(leaf);
+                if let (Some(store), Some(sha)) = (store, &p.sha256)
+                    && store.contains(sha)
+                {
+                    let through_fd =
+                        PathBuf::from(format!("/proc/self/fd/{}", parent.fd.as_raw_fd()))
+                            .join(leaf);
+                    store.restore(sha, &through_fd, p.mode).map_err(|source| {
+                        RerunError::Store {
+                            path: p.path.clone(),
+                            source,
+                        }
+                    })?;
+                    return Ok(Recreated::Content);
+                }
+                let create = |source| RerunError::Create {
+                    path: dest.clone(),
+                    source,
+                };
+                if let (Some(original), Some(sha)) = (&self.original, &p.sha256)
+                    && original.sha256(&p.path).ok().as_ref() == Some(sha)
+                    && let Ok(mut src) = original.open_file(&p.path)
+                {
+                    let mut out = parent.create_file(leaf)?;
+                    let (now, _) = copy_hashing(&mut src, &mut out).map_err(create)?;
+                    if now == *sha {
+                        out.set_permissions(std::fs::Permissions::from_mode(p.mode))
+                            .map_err(create)?;
+                        return Ok(Recreated::Content);
+                    }
+                    drop(out);
+                    let _ = nix::unistd::unlinkat(
+                        &parent.fd,
+                        *leaf,
+                        nix::unistd::UnlinkatFlags::NoRemoveDir,
+                    );
+                }
+                let out = parent.create_file(leaf)?;
+                out.set_len(p.size.min(PLACEHOLDER_MAX)).map_err(create)?;
+                out.set_permissions(std::fs::Permissions::from_mode(p.mode))
+                    .map_err(create)?;
+                Ok(Recreated::Placeholder)
+            }
+            other => Ok(Recreated::Skipped(format!("a {other} is not recreated"))),
+        }
+    }
+}
+
 /// Copies `src` to `out`, returning the sha256 of the bytes written and
 /// their number.
 fn copy_hashing(src: &mut File, out: &mut File) -> std::io::Result<(String, u64)> {
@@ -734,6 +902,27 @@ pub struct Comparison {
     /// Paths looked up in both runs and found in one only:
     /// (path, missing in the original, missing in the rerun).
     pub probes_changed: Vec<(String, bool, bool)>,
+    /// Files the recording only probed (stat, lookup) that the replay read:
+    /// the rerun gave it what the recording saw of them, perhaps a
+    /// placeholder without their content.
+    pub read_probed: Vec<String>,
+    /// The process trees as (chain of programs, argv with temporary names
+    /// normalized) with their counts in each run, where they differ.
+    pub processes: ProcessComparison,
+    /// The first product (in path order) that is not identical, and the
+    /// process that wrote it (the rerun's, else the recording's).
+    pub first_divergence: Option<(String, Option<String>)>,
+}
+
+/// The process trees of the two runs compared as multisets of
+/// (chain of programs, normalized argv).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessComparison {
+    pub recorded: usize,
+    pub rerun: usize,
+    /// (chain, argv, count in the recording, count in the rerun), for every
+    /// key whose counts differ, in order of first start in either run.
+    pub differing: Vec<(String, String, usize, usize)>,
 }
 
 impl Comparison {
@@ -779,11 +968,24 @@ pub fn compare(
             out.products.insert(path.clone(), Verdict::Extra);
         }
     }
-    out.hidden_inputs = rerun_materials
-        .keys()
-        .filter(|p| !original.materials.contains_key(*p))
-        .cloned()
-        .collect();
+    let probed_before = |p: &str| {
+        original_trace.probes.stat_only.iter().any(|s| s == p)
+            || original_trace
+                .raw
+                .get("probed")
+                .and_then(|m| m.get(p))
+                .is_some()
+    };
+    for path in rerun_materials.keys() {
+        if original.materials.contains_key(path) {
+            continue;
+        }
+        if probed_before(path) {
+            out.read_probed.push(path.clone());
+        } else {
+            out.hidden_inputs.push(path.clone());
+        }
+    }
     out.unused_inputs = original
         .materials
         .keys()
@@ -795,6 +997,12 @@ pub fn compare(
         // never looked for: an input the recording does not have (the work
         // tree holds only recorded materials, so reading it failed).
         for path in missing(rerun_trace) {
+            // A name the rerun looked up and then created itself (mkstemp,
+            // ar's temporary member file, libtool's temporary directories),
+            // or one beneath a directory either run created: not an input.
+            if created_by(rerun_trace, &path) || created_by(original_trace, &path) {
+                continue;
+            }
             match answer(original_trace, &path) {
                 Answer::NotAsked => out.hidden_inputs.push(path),
                 Answer::Found => out.probes_changed.push((path, false, true)),
@@ -809,8 +1017,148 @@ pub fn compare(
         out.hidden_inputs.sort();
         out.hidden_inputs.dedup();
         out.probes_changed.sort();
+        out.processes = compare_processes(original_trace, rerun_trace);
     }
+    out.first_divergence = out
+        .products
+        .iter()
+        .find(|(_, v)| **v != Verdict::Identical)
+        .map(|(path, _)| {
+            let writer = rerun_trace
+                .and_then(|t| writer_of(t, path))
+                .or_else(|| writer_of(original_trace, path));
+            (path.clone(), writer)
+        });
     out
+}
+
+/// Whether `path`, or a directory above it, was created or written by the
+/// run of `trace`.
+fn created_by(trace: &Trace, path: &str) -> bool {
+    let written = |p: &str| {
+        trace
+            .artifacts
+            .get(p)
+            .is_some_and(|a| !a.written_by.is_empty())
+    };
+    let mut p = path;
+    loop {
+        if written(p) {
+            return true;
+        }
+        match p.rfind('/') {
+            Some(i) => p = &p[..i],
+            None => return false,
+        }
+    }
+}
+
+/// The process of `trace` that wrote `path`: its argv, quoted roughly.
+fn writer_of(trace: &Trace, path: &str) -> Option<String> {
+    let pid = *trace.artifacts.get(path)?.written_by.first()?;
+    let procs = trace.process_tree.as_ref()?;
+    let proc = procs.iter().find(|p| p.pid == pid)?;
+    let argv = proc
+        .execs
+        .last()
+        .map(|e| e.argv.join(" "))
+        .unwrap_or_default();
+    Some(format!("pid {pid}: {argv}"))
+}
+
+/// A temporary name with the random part masked: a path component whose
+/// stem is a prefix and 6 or more letters and digits in mixed case or with
+/// digits (`ccAbC123.s`, `stJrgOB2`, `conftest.Xy12ab`, `lt-Ab3dEf`).
+fn normalize_arg(arg: &str) -> String {
+    arg.split('/')
+        .map(|part| {
+            let looks_random = |w: &str| {
+                w.len() >= 6
+                    && w.chars().all(|c| c.is_ascii_alphanumeric())
+                    && w.chars().filter(|c| c.is_ascii_uppercase()).count() >= 1
+                    && w.chars().filter(|c| c.is_ascii_lowercase()).count() >= 1
+                    && w.chars()
+                        .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                        .count()
+                        >= 2
+            };
+            let mut pieces: Vec<String> = Vec::new();
+            for piece in part.split('.') {
+                let stem = piece.strip_prefix("lt-").unwrap_or(piece);
+                let tail = stem.get(stem.len().saturating_sub(6)..).unwrap_or("");
+                if looks_random(stem)
+                    || (stem.len() >= 8
+                        && looks_random(tail)
+                        && tail.chars().any(|c| c.is_ascii_digit()))
+                {
+                    pieces.push("*".into());
+                } else {
+                    pieces.push(piece.to_string());
+                }
+            }
+            pieces.join(".")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Compares the process trees as multisets of (chain, normalized argv).
+pub fn compare_processes(a: &Trace, b: &Trace) -> ProcessComparison {
+    use crate::account::Tree;
+    let empty = Vec::new();
+    let keys = |t: &Trace| -> Vec<(u64, String, String)> {
+        let procs = t.process_tree.as_ref().unwrap_or(&empty);
+        let tree = Tree::new(procs);
+        let chains = tree.chains();
+        procs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let argv = p
+                    .execs
+                    .last()
+                    .map(|e| {
+                        e.argv
+                            .iter()
+                            .map(|a| normalize_arg(a))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default();
+                (p.start_ms.unwrap_or(0), chains[i].clone(), argv)
+            })
+            .collect()
+    };
+    let (ka, kb) = (keys(a), keys(b));
+    let mut counts: BTreeMap<(String, String), (usize, usize, u64)> = BTreeMap::new();
+    for (start, chain, argv) in &ka {
+        let e = counts
+            .entry((chain.clone(), argv.clone()))
+            .or_insert((0, 0, u64::MAX));
+        e.0 += 1;
+        e.2 = e.2.min(*start);
+    }
+    for (start, chain, argv) in &kb {
+        let e = counts
+            .entry((chain.clone(), argv.clone()))
+            .or_insert((0, 0, u64::MAX));
+        e.1 += 1;
+        e.2 = e.2.min(*start);
+    }
+    let mut differing: Vec<(u64, String, String, usize, usize)> = counts
+        .into_iter()
+        .filter(|(_, (x, y, _))| x != y)
+        .map(|((chain, argv), (x, y, start))| (start, chain, argv, x, y))
+        .collect();
+    differing.sort();
+    ProcessComparison {
+        recorded: ka.len(),
+        rerun: kb.len(),
+        differing: differing
+            .into_iter()
+            .map(|(_, chain, argv, x, y)| (chain, argv, x, y))
+            .collect(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -923,6 +1271,16 @@ mod tests {
         assert_eq!(first_difference(&a, &b), Some(150_001));
         assert_eq!(first_difference(&a, &a), None);
         assert_eq!(first_difference(&a, &c), Some(1000));
+    }
+
+    #[test]
+    fn temporary_names_are_normalized() {
+        assert_eq!(normalize_arg("/tmp/ccAbC123.s"), "/tmp/*.s");
+        assert_eq!(normalize_arg("build/stJrgOB2"), "build/*");
+        assert_eq!(normalize_arg("-o"), "-o");
+        assert_eq!(normalize_arg("src/hello.c"), "src/hello.c");
+        assert_eq!(normalize_arg("Makefile"), "Makefile");
+        assert_eq!(normalize_arg("lib/libgnu.a"), "lib/libgnu.a");
     }
 
     #[test]
