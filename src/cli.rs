@@ -568,4 +568,13 @@ pub struct RerunArgs {
     /// Kill the replay after SECS seconds
     #[arg(long, value_name = "SECS")]
     pub run_timeout: Option<u64>,
+
+    /// Print every detail of the report (by default each list is cut short
+    /// after its first entries; the summary always comes first)
+    #[arg(long)]
+    pub full: bool,
+
+    /// Print the whole comparison as JSON instead of the text report
+    #[arg(long)]
+    pub json: bool,
 }

@@ -10,13 +10,13 @@ use serde_json::json;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tracelink::account::{Account, Mode, Trace, TraceState, diff_processes};
+use tracelink::account::{Account, Mode, Trace, TraceState};
 use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
 use tracelink::keys::PublicKey;
 use tracelink::link::{self, Byproducts, Link, OutputDir, pyjson};
 use tracelink::record::{precise, session};
-use tracelink::rerun::{self, Beneath, EnvNote, Start, Verdict};
+use tracelink::rerun::{self, Beneath, EnvNote, Recreated, Start, Verdict};
 use tracelink::runner::{self, Interrupts};
 use tracelink::store::Store;
 use tracelink::text::printable;
@@ -202,6 +202,10 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             });
         })?;
     }
+    // What the recording only probed (configure's `test -f install-sh`),
+    // recreated after the materials.
+    let probed = rerun::probed(trace, &account.link);
+    let recreated = plan.recreate_probes(&tree, &probed, store.as_ref());
     // The recorded starting directory must exist in the work tree.
     if let Start::InRoot(rel) = &places.start {
         tree.create_path(rel)?;
@@ -337,7 +341,105 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         &tree,
         store.as_ref(),
     );
+    let reproduced = comparison.reproduced();
+    // design.md section 6: a link recorded with --allow-incomplete says so
+    // loudly; what it lists may not be everything the step used.
+    let incomplete = (account.complete == Some(false)).then(|| {
+        let reasons = account.incomplete_reasons();
+        if reasons.is_empty() {
+            "the trace gives no reason".to_owned()
+        } else {
+            printable(&reasons.join("; ")).into_owned()
+        }
+    });
+    let placeholders: Vec<&String> = recreated
+        .iter()
+        .filter(|(_, r)| *r == Recreated::Placeholder)
+        .map(|(p, _)| p)
+        .collect();
+    let skipped: Vec<(&String, &String)> = recreated
+        .iter()
+        .filter_map(|(p, r)| match r {
+            Recreated::Skipped(why) => Some((p, why)),
+            _ => None,
+        })
+        .collect();
+    let mut counts = [0usize; 4];
+    for verdict in comparison.products.values() {
+        counts[match verdict {
+            Verdict::Identical => 0,
+            Verdict::Different { .. } => 1,
+            Verdict::Missing => 2,
+            Verdict::Extra => 3,
+        }] += 1;
+    }
+    let exit_recorded = account.link.byproducts.return_value;
+    let plain = |v: Option<i64>| v.map_or("none".to_string(), |v| v.to_string());
+
+    if args.json {
+        let doc = json!({
+            "verdict": if reproduced { "reproduced" } else { "not reproduced" },
+            "signature": match &trust {
+                Trust::Unverified => json!(null),
+                Trust::Verified { key, keyid } => json!({"keyid": keyid, "key": key.display().to_string()}),
+            },
+            "step": account.link.name,
+            "command": account.link.command,
+            "exit": {"recorded": exit_recorded, "rerun": return_value},
+            "counts": {"identical": counts[0], "different": counts[1], "missing": counts[2], "extra": counts[3]},
+            "products": comparison.products.iter().map(|(p, v)| (p.clone(), match v {
+                Verdict::Identical => json!("identical"),
+                Verdict::Different { first_difference, .. } => json!({"different": {"first_difference": first_difference}}),
+                Verdict::Missing => json!("missing"),
+                Verdict::Extra => json!("extra"),
+            })).collect::<serde_json::Map<_, _>>(),
+            "first_divergence": comparison.first_divergence.as_ref().map(|(p, w)| json!({"product": p, "written_by": w})),
+            "hidden_inputs": comparison.hidden_inputs,
+            "probed_only_read": comparison.read_probed,
+            "unused_inputs": comparison.unused_inputs,
+            "probes_changed": comparison.probes_changed.iter().map(|(p, a, b)| json!({"path": p, "missing_in_recording": a, "missing_in_rerun": b})).collect::<Vec<_>>(),
+            "placeholders": placeholders,
+            "probes_not_recreated": skipped.iter().map(|(p, why)| json!({"path": p, "why": why})).collect::<Vec<_>>(),
+            "processes": {
+                "recorded": comparison.processes.recorded,
+                "rerun": comparison.processes.rerun,
+                "differing": comparison.processes.differing.iter().map(|(c, a, x, y)| json!({"chain": c, "argv": a, "recorded": x, "rerun": y})).collect::<Vec<_>>(),
+            },
+            "environment_notes": env_notes.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>(),
+            "rerun_incomplete": recording.incomplete,
+            "original_incomplete": incomplete,
+            "work_directory": workdir.display().to_string(),
+        });
+        let text = serde_json::to_string_pretty(&doc)?;
+        println!("{text}");
+        out_dir.write_atomically("report.json", text.as_bytes())?;
+        return Ok(if reproduced { REPRODUCED } else { DIFFERENT });
+    }
+
+    let limit = if args.full { usize::MAX } else { 10 };
+    let verdict = format!(
+        "{}: {} identical, {} different, {} missing, {} extra product(s); {} hidden input(s); {} changed probe(s)",
+        if reproduced {
+            "REPRODUCED"
+        } else {
+            "NOT REPRODUCED"
+        },
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        comparison.hidden_inputs.len(),
+        comparison.probes_changed.len(),
+    );
+    let but = match &incomplete {
+        Some(reasons) => format!(
+            "; BUT the original recording was incomplete (recorded with --allow-incomplete): {reasons}; its materials and products may not be everything the step used"
+        ),
+        None => String::new(),
+    };
     let mut out = String::new();
+    // Whose link this is (a warning first when unchecked), then the
+    // verdict and its causes; details after, bounded unless --full.
     match &trust {
         Trust::Unverified => {
             let _ = writeln!(
@@ -356,19 +458,188 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "rerun of step \"{}\": {}",
-        printable(&account.link.name),
-        printable(&quote_argv(&account.link.command))
+    let _ = writeln!(out, "{verdict}{but}");
+    if return_value != exit_recorded {
+        let _ = writeln!(
+            out,
+            "exit status: recorded {}, rerun {}",
+            plain(exit_recorded),
+            plain(return_value)
+        );
+    }
+    if let Some((path, writer)) = &comparison.first_divergence {
+        let _ = writeln!(
+            out,
+            "first divergence: {} {}",
+            printable(path),
+            match writer {
+                Some(w) => format!("(written by {})", printable(w)),
+                None => "(no process of either run wrote it)".into(),
+            }
+        );
+    }
+    let procs = &comparison.processes;
+    match procs.differing.first() {
+        None => {
+            let _ = writeln!(
+                out,
+                "processes: the same tree ({} recorded, {} in the rerun)",
+                procs.recorded, procs.rerun
+            );
+        }
+        Some((chain, argv, x, y)) => {
+            let _ = writeln!(
+                out,
+                "processes: {} recorded, {} in the rerun; {} kind(s) differ; first: {} [{}]: {x} recorded, {y} in the rerun",
+                procs.recorded,
+                procs.rerun,
+                procs.differing.len(),
+                printable(chain),
+                printable(argv)
+            );
+        }
+    }
+    let list = |out: &mut String, items: Vec<String>| {
+        let n = items.len();
+        for item in items.into_iter().take(limit) {
+            let _ = writeln!(out, "{item}");
+        }
+        if n > limit {
+            let _ = writeln!(out, "  ... {} more (--full lists them)", n - limit);
+        }
+    };
+    list(
+        &mut out,
+        comparison
+            .hidden_inputs
+            .iter()
+            .map(|p| format!(
+                "HIDDEN INPUT {}: the rerun read or looked for it, the recording neither lists it nor looked for it",
+                printable(p)
+            ))
+            .collect(),
     );
-    let _ = writeln!(
-        out,
-        "command output: {} ({} bytes), {} ({} bytes)",
-        metadata.join("stdout.txt").display(),
-        stdout_text.len(),
-        metadata.join("stderr.txt").display(),
-        stderr_text.len()
+    list(
+        &mut out,
+        comparison
+            .read_probed
+            .iter()
+            .map(|p| {
+                let placeholder = placeholders.contains(&p);
+                format!(
+                    "PROBED, NOW READ {}: the recording only probed it, the rerun read it{}",
+                    printable(p),
+                    if placeholder {
+                        " (a placeholder without the recorded content)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect(),
+    );
+    list(
+        &mut out,
+        comparison
+            .probes_changed
+            .iter()
+            .map(|(path, before, after)| {
+                format!(
+                    "probe changed: {}: {} in the recording, {} in the rerun",
+                    printable(path),
+                    if *before { "missing" } else { "present" },
+                    if *after { "missing" } else { "present" }
+                )
+            })
+            .collect(),
+    );
+    for (name, verdict) in &comparison.products {
+        let path = printable(name);
+        match verdict {
+            Verdict::Identical => {}
+            Verdict::Different {
+                original,
+                first_difference,
+            } => {
+                match first_difference {
+                    Some(offset) => {
+                        let _ =
+                            writeln!(out, "DIFFERENT  {path}: first difference at byte {offset}");
+                    }
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "DIFFERENT  {path}: the original content is not available to compare (record with --store)"
+                        );
+                    }
+                }
+                if let Some(original) = original
+                    && (args.full || counts[1] <= 3)
+                {
+                    explain_difference(&mut out, name, original, &tree.join(name), &out_dir);
+                }
+            }
+            Verdict::Missing => {
+                let _ = writeln!(
+                    out,
+                    "MISSING    {path}: recorded as a product, not produced by the rerun"
+                );
+            }
+            Verdict::Extra => {
+                let _ = writeln!(
+                    out,
+                    "EXTRA      {path}: produced by the rerun, not in the recording"
+                );
+            }
+        }
+    }
+    list(
+        &mut out,
+        procs
+            .differing
+            .iter()
+            .map(|(chain, argv, x, y)| {
+                format!(
+                    "process {} [{}]: {x} recorded, {y} in the rerun",
+                    printable(chain),
+                    printable(argv)
+                )
+            })
+            .collect(),
+    );
+    if !placeholders.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} probed file(s) recreated as placeholders (recorded kind, mode and size; content not in the store nor at the original root):",
+            placeholders.len()
+        );
+        list(
+            &mut out,
+            placeholders
+                .iter()
+                .map(|p| format!("  placeholder {}", printable(p)))
+                .collect(),
+        );
+    }
+    list(
+        &mut out,
+        skipped
+            .iter()
+            .map(|(p, why)| format!("probe not recreated: {}: {}", printable(p), printable(why)))
+            .collect(),
+    );
+    list(
+        &mut out,
+        comparison
+            .unused_inputs
+            .iter()
+            .map(|p| {
+                format!(
+                    "unused input {}: recorded as a material, not used by the rerun",
+                    printable(p)
+                )
+            })
+            .collect(),
     );
     // With -s the recording kept the output: compare it too.
     for (name, recorded, now) in [
@@ -380,13 +651,6 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         {
             let _ = writeln!(out, "{name} differs from the recorded one");
         }
-    }
-    if return_value != account.link.byproducts.return_value {
-        let _ = writeln!(
-            out,
-            "exit status: recorded {:?}, rerun {:?}",
-            account.link.byproducts.return_value, return_value
-        );
     }
     for reason in &recording.incomplete {
         let _ = writeln!(
@@ -411,118 +675,29 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             ),
         };
     }
-    let mut counts = [0usize; 4];
-    for (name, verdict) in &comparison.products {
-        let path = printable(name);
-        match verdict {
-            Verdict::Identical => {
-                counts[0] += 1;
-                let _ = writeln!(out, "identical  {path}");
-            }
-            Verdict::Different {
-                original,
-                first_difference,
-            } => {
-                counts[1] += 1;
-                match first_difference {
-                    Some(offset) => {
-                        let _ =
-                            writeln!(out, "DIFFERENT  {path}: first difference at byte {offset}");
-                    }
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "DIFFERENT  {path}: the original content is not available to compare (record with --store)"
-                        );
-                    }
-                }
-                if let Some(original) = original {
-                    explain_difference(&mut out, name, original, &tree.join(name), &out_dir);
-                }
-            }
-            Verdict::Missing => {
-                counts[2] += 1;
-                let _ = writeln!(
-                    out,
-                    "MISSING    {path}: recorded as a product, not produced by the rerun"
-                );
-            }
-            Verdict::Extra => {
-                counts[3] += 1;
-                let _ = writeln!(
-                    out,
-                    "EXTRA      {path}: produced by the rerun, not in the recording"
-                );
+    if args.full {
+        for (name, verdict) in &comparison.products {
+            if *verdict == Verdict::Identical {
+                let _ = writeln!(out, "identical  {}", printable(name));
             }
         }
     }
-    for path in comparison.hidden_inputs.iter().map(|p| printable(p)) {
-        let _ = writeln!(
-            out,
-            "HIDDEN INPUT {path}: the rerun read or looked for it, the recording neither lists it nor looked for it (the recording or the environment is not what it seemed)"
-        );
-    }
-    for path in comparison.unused_inputs.iter().map(|p| printable(p)) {
-        let _ = writeln!(
-            out,
-            "unused input {path}: recorded as a material, not used by the rerun"
-        );
-    }
-    for (path, before, after) in &comparison.probes_changed {
-        let _ = writeln!(
-            out,
-            "probe changed: {}: {} in the recording, {} in the rerun",
-            printable(path),
-            if *before { "missing" } else { "not missing" },
-            if *after { "missing" } else { "not missing" }
-        );
-    }
-    if let Some(rerun_trace) = &rerun_trace {
-        let procs = diff_processes(trace, rerun_trace);
-        for p in &procs.appeared {
-            let what = format!("{} {:?}", p.chain, p.argv);
-            let _ = writeln!(out, "process appeared: {}", printable(&what));
-        }
-        for p in &procs.vanished {
-            let what = format!("{} {:?}", p.chain, p.argv);
-            let _ = writeln!(out, "process vanished: {}", printable(&what));
-        }
-        for c in &procs.changed {
-            let _ = writeln!(out, "process changed: {}", printable(&format!("{c:?}")));
-        }
-    }
-    let reproduced = comparison.reproduced();
-    // design.md section 6: a link recorded with --allow-incomplete says so
-    // loudly; what it lists may not be everything the step used.
-    let incomplete = (account.complete == Some(false)).then(|| {
-        let reasons = account.incomplete_reasons();
-        if reasons.is_empty() {
-            "the trace gives no reason".to_owned()
-        } else {
-            printable(&reasons.join("; ")).into_owned()
-        }
-    });
     let _ = writeln!(
         out,
-        "{}: {} identical, {} different, {} missing, {} extra product(s); {} hidden input(s); work directory {}{}",
-        if reproduced {
-            "REPRODUCED"
-        } else {
-            "NOT REPRODUCED"
-        },
-        counts[0],
-        counts[1],
-        counts[2],
-        counts[3],
-        comparison.hidden_inputs.len(),
-        workdir.display(),
-        match &incomplete {
-            Some(reasons) => format!(
-                "; BUT the original recording was incomplete (recorded with --allow-incomplete): {reasons}; its materials and products may not be everything the step used"
-            ),
-            None => String::new(),
-        }
+        "rerun of step \"{}\": {}",
+        printable(&account.link.name),
+        printable(&quote_argv(&account.link.command))
     );
+    let _ = writeln!(
+        out,
+        "command output: {} ({} bytes), {} ({} bytes)",
+        metadata.join("stdout.txt").display(),
+        stdout_text.len(),
+        metadata.join("stderr.txt").display(),
+        stderr_text.len()
+    );
+    // The verdict again, last, for whoever reads the tail.
+    let _ = writeln!(out, "{verdict}; work directory {}{but}", workdir.display());
     print!("{out}");
     out_dir.write_atomically("report.txt", out.as_bytes())?;
     Ok(if reproduced { REPRODUCED } else { DIFFERENT })
