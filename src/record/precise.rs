@@ -147,6 +147,11 @@ struct Shared {
     refused: Mutex<BTreeMap<String, BTreeSet<u32>>>,
     /// Every path a lookup found.
     found: Mutex<BTreeSet<String>>,
+    /// Directories and symlinks the tree made (mkdir, symlink), kept even
+    /// if removed later: they and what is beneath them are not probes of
+    /// the tree as it was, and a rerun that looks them up and makes them
+    /// again has no hidden input there.
+    made: Mutex<BTreeSet<String>>,
 }
 
 /// A caller of the mount, as /proc showed it.
@@ -226,6 +231,7 @@ impl Recorder {
             seen: Mutex::new(BTreeMap::new()),
             pid_ns: Mutex::new(BTreeMap::new()),
             found: Mutex::new(BTreeSet::new()),
+            made: Mutex::new(BTreeSet::new()),
         });
         let (jobs, rx) = crossbeam_channel::unbounded::<(Node, Source, Arc<Slot>)>();
         for _ in 0..threads.max(1) {
@@ -335,8 +341,14 @@ impl Observer for Recorder {
             Event::Rmdir { path, .. } => ("rmdir", path),
         };
         self.count(kind);
-        if let Event::Found(entry) = &event {
-            self.shared.found.lock().unwrap().insert(entry.path.clone());
+        match &event {
+            Event::Found(entry) => {
+                self.shared.found.lock().unwrap().insert(entry.path.clone());
+            }
+            Event::Mkdir { path, .. } | Event::Symlink { path, .. } => {
+                self.shared.made.lock().unwrap().insert(path.clone());
+            }
+            _ => {}
         }
         if path.contains('\u{FFFD}') {
             self.shared.unrepresentable.store(true, Ordering::Relaxed);
@@ -589,6 +601,7 @@ pub fn record_with(
         "notes": notes.iter().filter(|n| !n.is_error()).map(describe).collect::<Vec<_>>(),
         "probes": probes(&shared),
         "probed": probed_json(&probed(&shared, spec)),
+        "made": shared.made.lock().unwrap().iter().collect::<Vec<_>>(),
         "refused": shared.refused.lock().unwrap().iter().map(|(p, pids)| json!({
             "path": p, "by": pids, "why": "the signing key: not readable by the recorded tree",
         })).collect::<Vec<_>>(),
@@ -872,15 +885,31 @@ pub fn secret_file_name(path: &str) -> bool {
 fn probed(shared: &Shared, spec: &RecordSpec) -> BTreeMap<String, ProbedEntry> {
     use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     let accesses = shared.accesses.lock().unwrap();
+    let made = shared.made.lock().unwrap();
+    let missing = shared.missing.lock().unwrap();
+    // Made by the tree (or beneath what it made), or absent when it first
+    // looked: not the tree as it was before the run.
+    let made_here = |p: &str| {
+        let mut p = p;
+        loop {
+            if made.contains(p) || accesses.contains_key(p) {
+                return true;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return false,
+            }
+        }
+    };
     let found: Vec<String> = shared
         .found
         .lock()
         .unwrap()
         .iter()
-        .filter(|p| !accesses.contains_key(*p))
+        .filter(|p| !made_here(p) && !missing.contains_key(*p))
         .cloned()
         .collect();
-    drop(accesses);
+    drop((accesses, made, missing));
     let protected = spec.session.protect.as_ref().map(|p| p.node);
     let mut stored_total = 0u64;
     let mut out = BTreeMap::new();
@@ -916,16 +945,15 @@ fn probed(shared: &Shared, spec: &RecordSpec) -> BTreeMap<String, ProbedEntry> {
                 .open(&full)
             {
                 let mut buf = vec![0u8; 64 * 1024];
-                if let Ok(d) =
-                    hash::digest_reader(&mut &file, &[Algorithm::Sha256], &mut buf)
-                {
+                if let Ok(d) = hash::digest_reader(&mut &file, &[Algorithm::Sha256], &mut buf) {
                     entry.sha256 = d.into_iter().next().map(|(_, hex)| hex);
                 }
                 if let (Some(store), Some(sha)) = (&spec.store, &entry.sha256)
                     && !store.contains(sha)
                 {
                     if stored_total + meta.len() > PROBED_MAX_TOTAL {
-                        entry.left_out = Some("not stored: the bound on probed content was reached");
+                        entry.left_out =
+                            Some("not stored: the bound on probed content was reached");
                     } else if store.put_file(&file, &path).is_ok() {
                         stored_total += meta.len();
                     }
