@@ -175,6 +175,40 @@ pub fn places(trace: &Trace) -> Result<Places, RerunError> {
 pub struct Plan {
     pub inputs: Vec<Input>,
     original: Option<OriginalRoot>,
+    /// The modification time (seconds since the epoch) every restored file
+    /// gets: one instant before the replay starts, so that no restored file
+    /// looks newer than another (make would otherwise rebuild a generated
+    /// file, `aclocal.m4` or `configure`, whose source was restored after
+    /// it), and every product of the replay is newer than every input.
+    pub mtime: i64,
+}
+
+/// Seconds since the epoch at which restored files are dated: a second
+/// before the recording started (the trace's `started`), or before now.
+fn restored_mtime(trace: &Trace) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let started = trace
+        .raw
+        .get("started")
+        .and_then(|s| s.as_str())
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(|s| s as i64)
+        .filter(|&s| s > 0 && s < now);
+    started.unwrap_or(now) - 1
+}
+
+/// Dates `leaf` beneath `dir` at `secs` (not following a symlink).
+fn set_mtime(dir: &Beneath, leaf: &str, secs: i64) {
+    let t = nix::sys::time::TimeSpec::new(secs, 0);
+    let _ = nix::sys::stat::utimensat(
+        &dir.fd,
+        leaf,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    );
 }
 
 /// Finds every material's content: in `store` if it holds the digest, else
@@ -234,6 +268,7 @@ pub fn plan_inputs(link: &Link, trace: &Trace, store: Option<&Store>) -> Result<
     Ok(Plan {
         inputs,
         original: original.ok(),
+        mtime: restored_mtime(trace),
     })
 }
 
@@ -598,6 +633,7 @@ impl Plan {
                     size
                 }
             };
+            set_mtime(&parent, leaf, self.mtime);
             bytes += written;
             done(bytes);
         }
@@ -685,6 +721,13 @@ impl Plan {
         sorted.sort_by_key(|p| (order(p), p.path.matches('/').count()));
         for p in sorted {
             let result = self.recreate_one(tree, p, store);
+            if matches!(result, Ok(Recreated::Content | Recreated::Placeholder))
+                && let Ok(parts) = check_name(&p.path)
+                && let Some((leaf, dirs)) = parts.split_last()
+                && let Ok(parent) = tree.create_dirs(dirs)
+            {
+                set_mtime(&parent, leaf, self.mtime);
+            }
             out.push((
                 p.path.clone(),
                 result.unwrap_or_else(|e| Recreated::Skipped(e.to_string())),
@@ -1035,11 +1078,20 @@ pub fn compare(
 /// Whether `path`, or a directory above it, was created or written by the
 /// run of `trace`.
 fn created_by(trace: &Trace, path: &str) -> bool {
+    let made: BTreeSet<&str> = trace
+        .raw
+        .get("made")
+        .and_then(|m| m.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+        .collect();
     let written = |p: &str| {
-        trace
-            .artifacts
-            .get(p)
-            .is_some_and(|a| !a.written_by.is_empty())
+        made.contains(p)
+            || trace
+                .artifacts
+                .get(p)
+                .is_some_and(|a| !a.written_by.is_empty())
     };
     let mut p = path;
     loop {
@@ -1069,9 +1121,25 @@ fn writer_of(trace: &Trace, path: &str) -> Option<String> {
 /// A temporary name with the random part masked: a path component whose
 /// stem is a prefix and 6 or more letters and digits in mixed case or with
 /// digits (`ccAbC123.s`, `stJrgOB2`, `conftest.Xy12ab`, `lt-Ab3dEf`).
-fn normalize_arg(arg: &str) -> String {
-    arg.split('/')
-        .map(|part| {
+fn normalize_arg(arg: &str, transient: &BTreeSet<String>) -> String {
+    let parts: Vec<&str> = arg.split('/').collect();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            // A name the run made and removed (configure's `conf$$RANDOM`).
+            if transient.contains(*part) {
+                return "*".to_string();
+            }
+            // A file directly in a temporary directory: its stem is random.
+            let in_tmp =
+                i > 0 && i + 1 == parts.len() && parts[i - 1].ends_with("tmp") && !part.is_empty();
+            if in_tmp {
+                return match part.split_once('.') {
+                    Some((_, ext)) => format!("*.{ext}"),
+                    None => "*".to_string(),
+                };
+            }
             let looks_random = |w: &str| {
                 w.len() >= 6
                     && w.chars().all(|c| c.is_ascii_alphanumeric())
@@ -1102,11 +1170,34 @@ fn normalize_arg(arg: &str) -> String {
         .join("/")
 }
 
+/// The last components of what the run of `trace` made or wrote and did
+/// not leave behind: its temporary names.
+fn transient_names(trace: &Trace) -> BTreeSet<String> {
+    let made = trace
+        .raw
+        .get("made")
+        .and_then(|m| m.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str());
+    let written = trace
+        .artifacts
+        .iter()
+        .filter(|(_, a)| !a.written_by.is_empty() && a.product.is_none() && a.material.is_none())
+        .map(|(p, _)| p.as_str());
+    made.chain(written)
+        .filter(|p| trace.artifacts.get(*p).is_none_or(|a| a.product.is_none()))
+        .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+        .filter(|n| n.len() >= 4)
+        .collect()
+}
+
 /// Compares the process trees as multisets of (chain, normalized argv).
 pub fn compare_processes(a: &Trace, b: &Trace) -> ProcessComparison {
     use crate::account::Tree;
     let empty = Vec::new();
     let keys = |t: &Trace| -> Vec<(u64, String, String)> {
+        let transient = transient_names(t);
         let procs = t.process_tree.as_ref().unwrap_or(&empty);
         let tree = Tree::new(procs);
         let chains = tree.chains();
@@ -1120,7 +1211,7 @@ pub fn compare_processes(a: &Trace, b: &Trace) -> ProcessComparison {
                     .map(|e| {
                         e.argv
                             .iter()
-                            .map(|a| normalize_arg(a))
+                            .map(|a| normalize_arg(a, &transient))
                             .collect::<Vec<_>>()
                             .join(" ")
                     })
@@ -1275,12 +1366,25 @@ mod tests {
 
     #[test]
     fn temporary_names_are_normalized() {
-        assert_eq!(normalize_arg("/tmp/ccAbC123.s"), "/tmp/*.s");
-        assert_eq!(normalize_arg("build/stJrgOB2"), "build/*");
-        assert_eq!(normalize_arg("-o"), "-o");
-        assert_eq!(normalize_arg("src/hello.c"), "src/hello.c");
-        assert_eq!(normalize_arg("Makefile"), "Makefile");
-        assert_eq!(normalize_arg("lib/libgnu.a"), "lib/libgnu.a");
+        assert_eq!(
+            normalize_arg("/tmp/ccAbC123.s", &BTreeSet::new()),
+            "/tmp/*.s"
+        );
+        assert_eq!(
+            normalize_arg("/tmp/ccygv27d.o", &BTreeSet::new()),
+            "/tmp/*.o"
+        );
+        assert_eq!(normalize_arg("build/stJrgOB2", &BTreeSet::new()), "build/*");
+        assert_eq!(normalize_arg("-o", &BTreeSet::new()), "-o");
+        assert_eq!(
+            normalize_arg("src/hello.c", &BTreeSet::new()),
+            "src/hello.c"
+        );
+        assert_eq!(normalize_arg("Makefile", &BTreeSet::new()), "Makefile");
+        assert_eq!(
+            normalize_arg("lib/libgnu.a", &BTreeSet::new()),
+            "lib/libgnu.a"
+        );
     }
 
     #[test]
