@@ -1192,7 +1192,8 @@ fn transient_names(trace: &Trace) -> BTreeSet<String> {
         .collect()
 }
 
-/// Compares the process trees as multisets of (chain, normalized argv).
+/// Compares the process trees as multisets of (chain, normalized argv),
+/// counting the processes that ran a program.
 pub fn compare_processes(a: &Trace, b: &Trace) -> ProcessComparison {
     use crate::account::Tree;
     let empty = Vec::new();
@@ -1201,9 +1202,12 @@ pub fn compare_processes(a: &Trace, b: &Trace) -> ProcessComparison {
         let procs = t.process_tree.as_ref().unwrap_or(&empty);
         let tree = Tree::new(procs);
         let chains = tree.chains();
+        // A process that ran no program (a subshell's fork) has no argv to
+        // compare; how many a shell forks depends on timing (make -j2).
         procs
             .iter()
             .enumerate()
+            .filter(|(_, p)| !p.execs.is_empty())
             .map(|(i, p)| {
                 let argv = p
                     .execs

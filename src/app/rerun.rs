@@ -483,7 +483,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         None => {
             let _ = writeln!(
                 out,
-                "processes: the same tree ({} recorded, {} in the rerun)",
+                "processes: the same tree ({} programs run in the recording, {} in the rerun)",
                 procs.recorded, procs.rerun
             );
         }
