@@ -26,6 +26,35 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
 
+# tests/rerun_real.rs replays a real autotools build: GNU hello's release
+# tarball, cached in $TRACELINK_TEST_CACHE (default tests/data/cache, ignored
+# by git) and fetched from the distribution's source packages once. The
+# system's apt configuration is left as it is: the deb-src lines go to a
+# sources file of our own, given to apt for this fetch only.
+cache=${TRACELINK_TEST_CACHE:-$top/tests/data/cache}
+export TRACELINK_TEST_CACHE=$cache
+if [ ! -f "$cache/hello_2.10.orig.tar.gz" ] && command -v apt-get >/dev/null; then
+  echo "test.sh: fetching GNU hello's source into $cache"
+  mkdir -p "$cache"
+  srcdir=$(mktemp -d)
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] && { cat "$f"; sed -n 's/^deb \(.*\)$/deb-src \1/p' "$f"; } >>"$srcdir/src.list"
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && sed 's/^Types: deb$/Types: deb deb-src/' "$f" >"$srcdir/$(basename "$f")"
+  done
+  touch "$srcdir/src.list"
+  apt_src=(-o "Dir::Etc::sourcelist=$srcdir/src.list" -o "Dir::Etc::sourceparts=$srcdir")
+  if apt-get "${apt_src[@]}" update -qq &&
+     (cd "$srcdir" && apt-get "${apt_src[@]}" source --download-only hello >/dev/null) &&
+     [ -f "$srcdir/hello_2.10.orig.tar.gz" ]; then
+    cp "$srcdir/hello_2.10.orig.tar.gz" "$cache/"
+  else
+    echo "test.sh: could not fetch hello_2.10.orig.tar.gz; tests/rerun_real.rs will SKIP" >&2
+  fi
+  rm -rf "$srcdir"
+fi
+
 TRACELINK_INTOTO_VENV=$(scripts/setup-venv.sh | tail -n 1)
 export TRACELINK_INTOTO_VENV
 
