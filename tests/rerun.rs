@@ -598,3 +598,178 @@ fn the_verdict_says_when_the_original_recording_was_incomplete() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(!stdout(&out).contains("incomplete"), "{}", show(&out));
 }
+
+// --- What the recording saw, not only what it hashed (issue 11) -----------
+
+#[test]
+fn files_directories_and_symlinks_the_step_only_probed_are_recreated() {
+    if common::precise_unavailable(
+        "files_directories_and_symlinks_the_step_only_probed_are_recreated",
+        &["make"],
+    ) {
+        return;
+    }
+    // configure's way: `test -f` on auxiliary files it never reads, an
+    // empty directory it expects, a symlink it checks for. None of them is
+    // a material; a rerun that restored materials only failed here.
+    let flag = tempfile::tempdir().unwrap();
+    let makefile = format!(
+        "out.txt: in.txt\n\
+         \ttest -f aux/install-sh && test -x aux/compile && test -d empty && test -L link\n\
+         \tcat in.txt > out.txt\n\
+         \tif [ -e {0}/flag ]; then cat aux/install-sh >> out.txt; fi\n",
+        flag.path().display()
+    );
+    let p = Project::new(
+        &makefile,
+        &[
+            ("in.txt", "input\n"),
+            ("aux/install-sh", "#!/bin/sh\necho install\n"),
+            ("aux/compile", "#!/bin/sh\n"),
+        ],
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(
+        p.proj().join("aux/compile"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    fs::create_dir(p.proj().join("empty")).unwrap();
+    std::os::unix::fs::symlink("in.txt", p.proj().join("link")).unwrap();
+    let link = p.record(true);
+    let trace: serde_json::Value =
+        serde_json::from_slice(&fs::read(link.with_extension("link.trace.json")).unwrap()).unwrap();
+    let probed = &trace["probed"];
+    assert_eq!(probed["aux/install-sh"]["kind"], "file", "{probed}");
+    assert_eq!(probed["aux/install-sh"]["size"], 23, "{probed}");
+    assert!(probed["aux/install-sh"]["sha256"].is_string(), "{probed}");
+    assert_eq!(probed["aux/compile"]["mode"], 0o755, "{probed}");
+    assert_eq!(probed["empty"]["kind"], "dir", "{probed}");
+    assert_eq!(probed["link"]["kind"], "symlink", "{probed}");
+    assert_eq!(probed["link"]["target"], "in.txt", "{probed}");
+
+    // The original changes after the recording: the store still has the
+    // probed file's content.
+    fs::write(p.proj().join("aux/install-sh"), "changed\n").unwrap();
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("REPRODUCED: 1 identical"),
+        "{}",
+        show(&out)
+    );
+    let tree = p.path("rerun/tree");
+    assert_eq!(
+        fs::read_to_string(tree.join("aux/install-sh")).unwrap(),
+        "#!/bin/sh\necho install\n"
+    );
+    assert!(tree.join("empty").is_dir());
+    assert_eq!(
+        fs::read_link(tree.join("link")).unwrap(),
+        Path::new("in.txt")
+    );
+
+    // Without the store and with the original changed, the file is a
+    // placeholder of the recorded size, named; read by the rerun, it is
+    // reported as a probed file now read.
+    fs::remove_dir_all(p.path("store")).unwrap();
+    fs::remove_dir_all(p.path("rerun")).unwrap();
+    fs::write(flag.path().join("flag"), "").unwrap();
+    let out = p.rerun(&link, &[]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("  placeholder aux/install-sh\n"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        text.contains("PROBED, NOW READ aux/install-sh: the recording only probed it, the rerun read it (a placeholder"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(fs::metadata(tree.join("aux/install-sh")).unwrap().len(), 23);
+}
+
+#[test]
+fn names_the_rerun_looks_up_and_then_makes_itself_are_not_hidden_inputs() {
+    if common::precise_unavailable(
+        "names_the_rerun_looks_up_and_then_makes_itself_are_not_hidden_inputs",
+        &["make", "cc", "ar", "mktemp"],
+    ) {
+        return;
+    }
+    // ar writes its archive through a randomly named temporary file beside
+    // it (looked up first, then created); mktemp makes a random directory.
+    let p = Project::new(
+        "all: lib.a out.txt\n\
+         a.o: a.c\n\tcc -c -o a.o a.c\n\
+         lib.a: a.o\n\tar rc lib.a a.o\n\
+         out.txt: in.txt\n\td=$$(mktemp -d ./tmp.XXXXXX) && cat in.txt > $$d/f && cat $$d/f > out.txt && rm -r $$d\n",
+        &[
+            ("a.c", "int a(void) { return 1; }\n"),
+            ("in.txt", "input\n"),
+        ],
+    );
+    let link = p.record(false);
+    let out = p.rerun(&link, &[]);
+    let text = stdout(&out);
+    assert!(!text.contains("HIDDEN INPUT"), "{}", show(&out));
+    assert!(text.contains(" 0 hidden input(s)"), "{}", show(&out));
+}
+
+#[test]
+fn the_report_of_many_processes_leads_with_the_verdict_and_the_first_divergence() {
+    if common::precise_unavailable(
+        "the_report_of_many_processes_leads_with_the_verdict_and_the_first_divergence",
+        &["make"],
+    ) {
+        return;
+    }
+    let flag = tempfile::tempdir().unwrap();
+    let makefile = format!(
+        "all: a.txt z.txt\n\
+         a.txt: in.txt\n\tfor i in $$(seq 300); do /bin/true $$i; done; cat in.txt > a.txt\n\
+         z.txt: in.txt\n\tif [ -e {0}/flag ]; then echo other > z.txt; exit 1; else cat in.txt > z.txt; fi\n",
+        flag.path().display()
+    );
+    let p = Project::new(&makefile, &[("in.txt", "input\n")]);
+    let link = p.record(true);
+    let out = p.rerun(&link, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = stdout(&out);
+    assert!(text.lines().count() < 40, "{}", show(&out));
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("REPRODUCED: 2 identical"),
+        "{}",
+        show(&out)
+    );
+    assert!(!text.contains("process vanished"), "{}", show(&out));
+
+    fs::remove_dir_all(p.path("rerun")).unwrap();
+    fs::write(flag.path().join("flag"), "").unwrap();
+    let out = p.rerun(&link, &[]);
+    let text = stdout(&out);
+    let head: Vec<&str> = text.lines().take(20).collect();
+    assert!(
+        head[1].starts_with("NOT REPRODUCED: 1 identical, 1 different"),
+        "{}",
+        show(&out)
+    );
+    // Plain values, not Some(0).
+    assert!(
+        head.contains(&"exit status: recorded 0, rerun 2"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        head.iter().any(
+            |l| l.starts_with("first divergence: z.txt (written by pid ")
+                && l.contains("echo other > z.txt")
+        ),
+        "{}",
+        show(&out)
+    );
+}
