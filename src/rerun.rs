@@ -1131,9 +1131,12 @@ fn normalize_arg(arg: &str, transient: &BTreeSet<String>) -> String {
             if transient.contains(*part) {
                 return "*".to_string();
             }
-            // A file directly in a temporary directory: its stem is random.
-            let in_tmp =
-                i > 0 && i + 1 == parts.len() && parts[i - 1].ends_with("tmp") && !part.is_empty();
+            // A name directly in a temporary directory is random (gcc's
+            // `/tmp/ccXXXXXX.s`, gnulib's `/tmp/cgXXXXXX/dummy.c`).
+            let in_tmp = i > 0 && parts[i - 1].ends_with("tmp") && !part.is_empty();
+            if in_tmp && i + 1 < parts.len() {
+                return "*".to_string();
+            }
             if in_tmp {
                 return match part.split_once('.') {
                     Some((_, ext)) => format!("*.{ext}"),
@@ -1377,6 +1380,10 @@ mod tests {
         assert_eq!(
             normalize_arg("/tmp/ccygv27d.o", &BTreeSet::new()),
             "/tmp/*.o"
+        );
+        assert_eq!(
+            normalize_arg("/tmp/cg12duja/dummy.o", &BTreeSet::new()),
+            "/tmp/*/dummy.o"
         );
         assert_eq!(normalize_arg("build/stJrgOB2", &BTreeSet::new()), "build/*");
         assert_eq!(normalize_arg("-o", &BTreeSet::new()), "-o");
