@@ -90,6 +90,9 @@ pub trait Observer: Send + Sync {
     /// A lookup found nothing at `path` (a probe: the tree looked for a file
     /// that is not there).
     fn missing(&self, _path: &str, _pid: u32) {}
+    /// The directory at `path` ("" for the root) was opened to be listed:
+    /// the tree saw the names in it.
+    fn listed(&self, _path: &str, _pid: u32) {}
     /// The daemon could not serve a request as the real filesystem would
     /// have (it ran out of file descriptors: EMFILE/ENFILE). The request
     /// failed with that errno; `what` says which. The run is incomplete.
@@ -1840,8 +1843,9 @@ impl fuser::Filesystem for TraceFs {
         }
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         self.requests.count("opendir");
+        self.observer.listed(&self.path(ino.0), req.pid());
         // The listing is read once per open directory and served from memory
         // (readdir comes in many small pieces; rereading the directory for
         // each would be quadratic in its size).

@@ -152,6 +152,8 @@ struct Shared {
     /// the tree as it was, and a rerun that looks them up and makes them
     /// again has no hidden input there.
     made: Mutex<BTreeSet<String>>,
+    /// Directories the tree opened to list ("" for the root).
+    listed: Mutex<BTreeSet<String>>,
 }
 
 /// A caller of the mount, as /proc showed it.
@@ -232,6 +234,7 @@ impl Recorder {
             pid_ns: Mutex::new(BTreeMap::new()),
             found: Mutex::new(BTreeSet::new()),
             made: Mutex::new(BTreeSet::new()),
+            listed: Mutex::new(BTreeSet::new()),
         });
         let (jobs, rx) = crossbeam_channel::unbounded::<(Node, Source, Arc<Slot>)>();
         for _ in 0..threads.max(1) {
@@ -394,6 +397,10 @@ impl Observer for Recorder {
             .entry(path.to_string())
             .or_default()
             .insert(pid);
+    }
+
+    fn listed(&self, path: &str, _tid: u32) {
+        self.shared.listed.lock().unwrap().insert(path.to_string());
     }
 
     fn missing(&self, path: &str, tid: u32) {
@@ -901,13 +908,29 @@ fn probed(shared: &Shared, spec: &RecordSpec) -> BTreeMap<String, ProbedEntry> {
             }
         }
     };
-    let found: Vec<String> = shared
-        .found
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|p| !made_here(p) && !missing.contains_key(*p))
-        .cloned()
+    let mut found: BTreeSet<String> = shared.found.lock().unwrap().clone();
+    // What a listed directory held (as it is now: what the run made or
+    // changed in it is left out below), so that the rerun lists the same.
+    for dir in shared.listed.lock().unwrap().iter() {
+        if !dir.is_empty() {
+            found.insert(dir.clone());
+        }
+        let Ok(entries) = std::fs::read_dir(spec.session.root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if let Some(name) = entry.file_name().to_str() {
+                found.insert(if dir.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{dir}/{name}")
+                });
+            }
+        }
+    }
+    let found: Vec<String> = found
+        .into_iter()
+        .filter(|p| !made_here(p) && !missing.contains_key(p))
         .collect();
     drop((accesses, made, missing));
     let protected = spec.session.protect.as_ref().map(|p| p.node);
