@@ -126,7 +126,7 @@ fn deterministic_make_build_reruns_with_every_product_identical() {
     }
     let p = deterministic();
     let link = p.record(false);
-    // Identical products are listed with --full only.
+    // --full lists identical products however many there are.
     let out = p.rerun(&link, &["--full"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let text = stdout(&out);

@@ -25,6 +25,9 @@ const REPRODUCED: i32 = 0;
 const DIFFERENT: i32 = 1;
 const CANNOT_RERUN: i32 = 2;
 
+/// Up to this many products, identical ones are listed too.
+const IDENTICAL_LISTED: usize = 10;
+
 /// Lines of a text diff shown per differing product.
 const DIFF_LINES: usize = 30;
 
@@ -553,10 +556,17 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             })
             .collect(),
     );
+    // A few products are listed all; many only when they differ (--full
+    // lists the identical ones too).
+    let list_identical = args.full || comparison.products.len() <= IDENTICAL_LISTED;
     for (name, verdict) in &comparison.products {
         let path = printable(name);
         match verdict {
-            Verdict::Identical => {}
+            Verdict::Identical => {
+                if list_identical {
+                    let _ = writeln!(out, "identical  {path}");
+                }
+            }
             Verdict::Different {
                 original,
                 first_difference,
@@ -674,13 +684,6 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
                 "environment: {name}: redacted (an old trace kept its sha256); its current value differs from the recorded one"
             ),
         };
-    }
-    if args.full {
-        for (name, verdict) in &comparison.products {
-            if *verdict == Verdict::Identical {
-                let _ = writeln!(out, "identical  {}", printable(name));
-            }
-        }
     }
     let _ = writeln!(
         out,
