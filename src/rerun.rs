@@ -769,18 +769,20 @@ impl Plan {
             "file" => {
                 use std::os::unix::fs::PermissionsExt as _;
                 let dest = parent.path.join(leaf);
+                // Permission bits only: no setuid, setgid or sticky bit.
+                let mode = p.mode & 0o777;
                 if let (Some(store), Some(sha)) = (store, &p.sha256)
                     && store.contains(sha)
                 {
                     let through_fd =
                         PathBuf::from(format!("/proc/self/fd/{}", parent.fd.as_raw_fd()))
                             .join(leaf);
-                    store.restore(sha, &through_fd, p.mode).map_err(|source| {
-                        RerunError::Store {
+                    store
+                        .restore(sha, &through_fd, mode)
+                        .map_err(|source| RerunError::Store {
                             path: p.path.clone(),
                             source,
-                        }
-                    })?;
+                        })?;
                     return Ok(Recreated::Content);
                 }
                 let create = |source| RerunError::Create {
@@ -794,7 +796,7 @@ impl Plan {
                     let mut out = parent.create_file(leaf)?;
                     let (now, _) = copy_hashing(&mut src, &mut out).map_err(create)?;
                     if now == *sha {
-                        out.set_permissions(std::fs::Permissions::from_mode(p.mode))
+                        out.set_permissions(std::fs::Permissions::from_mode(mode))
                             .map_err(create)?;
                         return Ok(Recreated::Content);
                     }
@@ -807,7 +809,7 @@ impl Plan {
                 }
                 let out = parent.create_file(leaf)?;
                 out.set_len(p.size.min(PLACEHOLDER_MAX)).map_err(create)?;
-                out.set_permissions(std::fs::Permissions::from_mode(p.mode))
+                out.set_permissions(std::fs::Permissions::from_mode(mode))
                     .map_err(create)?;
                 Ok(Recreated::Placeholder)
             }
@@ -1369,6 +1371,54 @@ mod tests {
         assert_eq!(first_difference(&a, &b), Some(150_001));
         assert_eq!(first_difference(&a, &a), None);
         assert_eq!(first_difference(&a, &c), Some(1000));
+    }
+
+    #[test]
+    fn crafted_probes_create_nothing_outside_the_work_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let tree = Beneath::open(dir.path())
+            .unwrap()
+            .create_dir("tree")
+            .unwrap();
+        let plan = Plan {
+            inputs: Vec::new(),
+            original: None,
+            mtime: 1,
+        };
+        let probe = |path: &str, kind: &str, target: Option<&str>| Probed {
+            path: path.into(),
+            kind: kind.into(),
+            mode: 0o4755,
+            size: 3,
+            target: target.map(Into::into),
+            sha256: None,
+        };
+        // A symlink leading out, and a file and a directory beneath it:
+        // files and directories come first, so the symlink finds its name
+        // taken; nothing is written through it.
+        let probes = [
+            probe("esc", "symlink", Some(outside.to_str().unwrap())),
+            probe("esc/x", "file", None),
+            probe("esc/d", "dir", None),
+            probe("link", "symlink", Some("../../outside")),
+            probe("fifo", "fifo", None),
+        ];
+        let done = plan.recreate_probes(&tree, &probes, None);
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        let how: BTreeMap<String, Recreated> = done.into_iter().collect();
+        assert_eq!(how["esc"], Recreated::Existing);
+        assert_eq!(how["esc/x"], Recreated::Placeholder);
+        assert_eq!(how["link"], Recreated::Entry);
+        assert!(matches!(how["fifo"], Recreated::Skipped(_)));
+        let x = std::fs::symlink_metadata(tree.path().join("esc/x")).unwrap();
+        use std::os::unix::fs::MetadataExt as _;
+        assert_eq!((x.len(), x.mode() & 0o7777, x.mtime()), (3, 0o755, 1));
+        // A later file beneath the symlink is refused, not written outside.
+        let err = plan.recreate_one(&tree, &probe("link/y", "file", None), None);
+        assert!(matches!(err, Err(RerunError::Symlink { .. })), "{err:?}");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
     }
 
     #[test]

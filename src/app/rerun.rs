@@ -205,14 +205,15 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             });
         })?;
     }
-    // What the recording only probed (configure's `test -f install-sh`),
-    // recreated after the materials.
-    let probed = rerun::probed(trace, &account.link);
-    let recreated = plan.recreate_probes(&tree, &probed, store.as_ref());
     // The recorded starting directory must exist in the work tree.
     if let Start::InRoot(rel) = &places.start {
         tree.create_path(rel)?;
     }
+    // What the recording only probed (configure's `test -f install-sh`),
+    // recreated after the materials, symlinks last: the rerun creates
+    // nothing after them.
+    let probed = rerun::probed(trace, &account.link);
+    let recreated = plan.recreate_probes(&tree, &probed, store.as_ref());
     let cwd = places.cwd();
     let current: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let (env, env_notes) = rerun::environment(trace, &current);
