@@ -16,9 +16,10 @@
 //! openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) ([`Beneath`]): a name
 //! that would escape, or a symlink met on the way (whoever planted it), is
 //! refused, naming the path, and nothing is created outside the work
-//! directory. The rerun creates regular files and directories only (a
-//! recorded symlink material is restored as the file it resolved to), so no
-//! later write can pass through a symlink of its own making either.
+//! directory. Materials are restored as regular files (a recorded symlink
+//! material as the file it resolved to); the symlinks the recording only
+//! probed are recreated last, after every file and directory, so no write
+//! of the rerun passes through a symlink of its own making either.
 //! Materials read from the original root are opened beneath it
 //! (RESOLVE_BENEATH): a symlink there that leads outside the root is refused.
 //! Recorded modes keep their permission bits only (no setuid, setgid or
