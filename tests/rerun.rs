@@ -773,3 +773,22 @@ fn the_report_of_many_processes_leads_with_the_verdict_and_the_first_divergence(
         show(&out)
     );
 }
+
+#[test]
+fn json_prints_the_whole_comparison() {
+    if common::precise_unavailable("json_prints_the_whole_comparison", &["make"]) {
+        return;
+    }
+    let p = copy_step();
+    let link = p.record(false);
+    let out = p.rerun(&link, &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["verdict"], "reproduced", "{doc}");
+    assert_eq!(doc["counts"]["identical"], 1, "{doc}");
+    assert_eq!(doc["products"]["out.txt"], "identical", "{doc}");
+    assert_eq!(doc["hidden_inputs"], serde_json::json!([]), "{doc}");
+    assert_eq!(doc["exit"]["recorded"], doc["exit"]["rerun"], "{doc}");
+    assert!(doc["processes"]["differing"].is_array(), "{doc}");
+    assert!(p.path("rerun/metadata/report.json").is_file());
+}
