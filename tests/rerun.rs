@@ -792,3 +792,76 @@ fn json_prints_the_whole_comparison() {
     assert!(doc["processes"]["differing"].is_array(), "{doc}");
     assert!(p.path("rerun/metadata/report.json").is_file());
 }
+
+#[test]
+fn the_signing_key_and_secret_named_files_probed_are_neither_hashed_nor_stored() {
+    if common::precise_unavailable(
+        "the_signing_key_and_secret_named_files_probed_are_neither_hashed_nor_stored",
+        &["make"],
+    ) {
+        return;
+    }
+    let p = Project::new(
+        "out.txt: in.txt\n\ttest -f signing.pem && test -f deploy_token.txt && test -f notes.txt\n\tcat in.txt > out.txt\n",
+        &[
+            ("in.txt", "input\n"),
+            ("deploy_token.txt", "tok-123456789\n"),
+            ("notes.txt", "plain\n"),
+        ],
+    );
+    // The signing key lies in the recorded tree itself.
+    fs::copy(p.path("key.pem"), p.proj().join("signing.pem")).unwrap();
+    let out = output(
+        tracelink()
+            .current_dir(p.proj())
+            .args(["run", "-n", "build", "-k", "signing.pem", "-d"])
+            .arg(p.dir.path())
+            .arg("--store")
+            .arg(p.path("store"))
+            .args(["--", "make"]),
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let trace_path = fs::read_dir(p.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".link.trace.json"))
+        .unwrap();
+    let trace: serde_json::Value = serde_json::from_slice(&fs::read(trace_path).unwrap()).unwrap();
+    let probed = &trace["probed"];
+    assert_eq!(
+        probed["signing.pem"]["left_out"], "the signing key",
+        "{probed}"
+    );
+    assert!(probed["signing.pem"].get("sha256").is_none(), "{probed}");
+    assert_eq!(
+        probed["deploy_token.txt"]["left_out"], "secret-named",
+        "{probed}"
+    );
+    assert!(
+        probed["deploy_token.txt"].get("sha256").is_none(),
+        "{probed}"
+    );
+    assert!(probed["notes.txt"]["sha256"].is_string(), "{probed}");
+    for secret in [
+        fs::read(p.proj().join("signing.pem")).unwrap(),
+        fs::read(p.proj().join("deploy_token.txt")).unwrap(),
+    ] {
+        let stored = walk(&p.path("store"))
+            .into_iter()
+            .any(|f| fs::read(&f).is_ok_and(|b| b == secret));
+        assert!(!stored, "stored: {}", String::from_utf8_lossy(&secret));
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
