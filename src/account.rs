@@ -316,7 +316,24 @@ fn read_trace(link_path: &Path, reference: &Value) -> TraceState {
             actual,
         };
     }
-    match Trace::parse(&bytes) {
+    // Only signed bytes are decompressed, and only up to the trace bound
+    // (a small gzip file can expand to anything).
+    let json = match crate::tracefile::decompress(&bytes, crate::untrusted::TRACE.max) {
+        Ok(json) => json,
+        Err(e @ crate::tracefile::TraceFileError::TooLarge { .. }) => {
+            return TraceState::Refused {
+                path,
+                reason: format!("is refused: {e}"),
+            };
+        }
+        Err(e) => {
+            return TraceState::Malformed {
+                path,
+                reason: e.to_string(),
+            };
+        }
+    };
+    match Trace::parse(&json) {
         Ok(trace) => TraceState::Trusted {
             path,
             sha256: actual,
@@ -364,12 +381,14 @@ pub struct Trace {
 /// a trace without one, as every tracelink up to 0.1 writes, is format 1).
 /// A later format that older readers must not misread gets a higher number.
 /// 1: secrets in the environment as `sha256:` digests; 2: secrets replaced
-/// by markers everywhere in the trace, with the list of redacted names.
-pub const TRACE_FORMATS: std::ops::RangeInclusive<u64> = 1..=2;
+/// by markers everywhere in the trace, with the list of redacted names;
+/// 3: format 2 written compactly (shared strings, no nulls:
+/// `crate::tracefile`).
+pub const TRACE_FORMATS: std::ops::RangeInclusive<u64> = 1..=3;
 
 impl Trace {
     pub fn parse(bytes: &[u8]) -> Result<Trace, String> {
-        let raw: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let mut raw: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         if !raw.is_object() {
             return Err("not a JSON object".into());
         }
@@ -394,6 +413,9 @@ impl Trace {
                 None => return Err(format!("`format` is {v}, not a format number")),
             },
         };
+        if format == crate::tracefile::FORMAT {
+            raw = crate::tracefile::expand(raw)?;
+        }
         let mut trace: Trace =
             serde_json::from_value(raw.clone()).map_err(|e| format!("not a trace: {e}"))?;
         trace.format = format;
@@ -1077,9 +1099,15 @@ mod tests {
         assert_eq!(t.format, 1);
         let t = Trace::parse(br#"{"_type": "tracelink-trace", "format": 2}"#).unwrap();
         assert_eq!(t.format, 2, "secrets as markers");
-        let err = Trace::parse(br#"{"format": 3, "root": "/r"}"#).unwrap_err();
+        let t = Trace::parse(
+            br#"{"_type": "tracelink-trace", "format": 3, "strings": ["/root"], "trace": {"root": "@0", "cwd": "@0"}}"#,
+        )
+        .unwrap();
+        assert_eq!((t.format, t.root.as_deref()), (3, Some("/root")), "compact");
+        assert_eq!(t.raw["cwd"], "/root");
+        let err = Trace::parse(br#"{"format": 4, "root": "/r"}"#).unwrap_err();
         assert!(
-            err.starts_with("trace format 3, which this tracelink does not read"),
+            err.starts_with("trace format 4, which this tracelink does not read"),
             "{err}"
         );
         let err = Trace::parse(br#"{"format": "1"}"#).unwrap_err();
