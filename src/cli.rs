@@ -73,7 +73,8 @@ pub enum Commands {
     /// Layout tooling: draft a layout from recorded links
     #[command(subcommand)]
     Layout(LayoutCommand),
-    /// Show a recorded step: its link and runtime trace, for a person or as JSON
+    /// Show a recorded step: a summary for a person (--files, --tree, --process
+    /// for the details), or all of it as JSON
     #[command(after_help = "Exit status: 0 shown; 1 a given key did not verify the \
         signature, or the trace is missing, malformed or does not match the digest signed \
         in the link (its content is then not shown); 2 the link or a key file cannot be read.")]
@@ -511,6 +512,23 @@ pub struct ShowArgs {
     /// Check the link's signature with these public keys and say whether it verified
     #[arg(long = "verification-keys", value_name = "PUB", num_args = 1..)]
     pub verification_keys: Vec<PathBuf>,
+
+    /// List every material and product with its digests (instead of counts by directory)
+    #[arg(long)]
+    pub files: bool,
+
+    /// Show the whole trace: every process with its arguments and what it read
+    /// and wrote, probes, notes (instead of counts)
+    #[arg(long)]
+    pub tree: bool,
+
+    /// With --tree: only processes at most N levels below the top
+    #[arg(long, value_name = "N", requires = "tree")]
+    pub depth: Option<usize>,
+
+    /// Show the processes whose program or command line contains PATTERN
+    #[arg(long, value_name = "PATTERN")]
+    pub process: Option<String>,
 }
 
 #[derive(Debug, Args)]
