@@ -526,7 +526,9 @@ pub struct ShowArgs {
     #[arg(long, value_name = "N", requires = "tree")]
     pub depth: Option<usize>,
 
-    /// Show the processes whose program or command line contains PATTERN
+    /// Show the processes that ran a program matching PATTERN, a shell-style glob
+    /// (* ? [...]) tried on the program's name, its executable path and its whole
+    /// command line: `--process ld`, `--process '*foo.c*'`
     #[arg(long, value_name = "PATTERN")]
     pub process: Option<String>,
 }

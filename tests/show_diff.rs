@@ -157,6 +157,17 @@ fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(out)))
 }
 
+/// The trace beside `link`: compressed (format 3) or plain (as older
+/// versions wrote it).
+fn trace_of(link: &Path) -> PathBuf {
+    let gz = PathBuf::from(format!("{}.trace.json.gz", link.display()));
+    if gz.exists() {
+        gz
+    } else {
+        PathBuf::from(format!("{}.trace.json", link.display()))
+    }
+}
+
 /// The line of `text` that contains `needle`.
 fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
     text.lines()
@@ -175,10 +186,10 @@ fn show_precise_build() {
     let proj = project(tmp.path());
     let link = record_build(&proj, tmp.path(), "a", &key, &[], &[]);
 
-    let (out, took) = run_show(&[], &link);
+    let (out, took) = run_show(&["--files", "--tree"], &link);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let t = text(&out);
-    println!("show of a precise make build took {took:?}:\n{t}");
+    println!("show --files --tree of a precise make build took {took:?}:\n{t}");
     assert!(t.contains("step:        build\n"), "{t}");
     assert!(t.contains("command:     make\n"), "{t}");
     assert!(t.contains("classic signed link"), "{t}");
@@ -272,7 +283,11 @@ fn show_precise_build() {
         "{}",
         show(&out)
     );
-    assert!(text(&out).contains("materials (5):"), "{}", show(&out));
+    assert!(
+        text(&out).contains("materials (5) in 1 directory:"),
+        "{}",
+        show(&out)
+    );
     let (out, _) = run_show(
         &[
             "--json",
@@ -297,7 +312,10 @@ fn show_precise_build() {
 
     // A DSSE link.
     let dsse = record_build(&proj, tmp.path(), "dsse", &key, &["--use-dsse"], &[]);
-    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &dsse);
+    let (out, _) = run_show(
+        &["--tree", "--verification-keys", public.to_str().unwrap()],
+        &dsse,
+    );
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert!(text(&out).contains("(DSSE envelope)"), "{}", show(&out));
     assert!(
@@ -308,12 +326,18 @@ fn show_precise_build() {
     assert!(text(&out).contains("process tree ("), "{}", show(&out));
 
     // A tampered trace: refused with a warning, the link part still shown.
-    let trace = PathBuf::from(format!("{}.trace.json", link.display()));
-    let original = fs::read_to_string(&trace).unwrap();
+    let trace = trace_of(&link);
+    let original = serde_json::to_string_pretty(
+        &tracelink::tracefile::read_json(&fs::read(&trace).unwrap(), 1 << 30).unwrap(),
+    )
+    .unwrap();
     let tampered = original.replacen("\"make\"", "\"evil\"", 1);
     assert_ne!(original, tampered);
     fs::write(&trace, &tampered).unwrap();
-    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &link);
+    let (out, _) = run_show(
+        &["--tree", "--verification-keys", public.to_str().unwrap()],
+        &link,
+    );
     assert_eq!(code(&out), 1, "{}", show(&out));
     let t = text(&out);
     assert!(stderr(&out).contains("WARNING"), "{}", show(&out));
@@ -321,7 +345,6 @@ fn show_precise_build() {
     assert!(t.contains("trace:       WARNING:"), "{t}");
     assert!(!t.contains("process tree"), "{t}");
     assert!(!t.contains("evil"), "{t}");
-    assert!(t.contains("materials (5):"), "{t}");
     assert!(t.contains("signature verified with"), "{t}");
     let (out, _) = run_show(&["--json"], &link);
     assert_eq!(code(&out), 1, "{}", show(&out));
@@ -423,7 +446,7 @@ fn diff_precise_builds() {
     );
 
     // A tampered trace: an error (2), naming the trace.
-    let trace = PathBuf::from(format!("{}.trace.json", b.display()));
+    let trace = trace_of(&b);
     let mut bytes = fs::read(&trace).unwrap();
     bytes.push(b'\n');
     fs::write(&trace, bytes).unwrap();
@@ -460,7 +483,7 @@ fn show_incomplete_and_no_ptrace() {
     );
     assert!(run.status.success(), "{}", show(&run));
     let link = link_in(&links, "strag");
-    let (out, _) = run_show(&[], &link);
+    let (out, _) = run_show(&["--tree"], &link);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let t = text(&out);
     println!("{t}");
@@ -484,14 +507,13 @@ fn show_incomplete_and_no_ptrace() {
     // --no-ptrace: no process tree, the processes that touched the root.
     let with = record_build(&proj, tmp.path(), "with", &key, &[], &[]);
     let without = record_build(&proj, tmp.path(), "without", &key, &["--no-ptrace"], &[]);
-    let (out, _) = run_show(&[], &without);
+    let (out, _) = run_show(&["--tree"], &without);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let t = text(&out);
     assert!(
         t.contains("process tree: not recorded (--no-ptrace)"),
         "{t}"
     );
-    assert!(t.contains("products (4):"), "{t}");
     let (out, _) = run_diff(&with, &without, &[]);
     let t = text(&out);
     println!("{t}");
@@ -530,7 +552,7 @@ fn show_caps_long_lists() {
     );
     assert!(run.status.success(), "{}", show(&run));
     let link = link_in(&links, "many");
-    let (out, _) = run_show(&[], &link);
+    let (out, _) = run_show(&["--files", "--tree"], &link);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let t = text(&out);
     assert!(t.contains("products (30):"), "{t}");
@@ -577,7 +599,10 @@ fn show_and_diff_snapshot_links() {
     fs::write(src.join("sub/b.txt"), "beta\n").unwrap();
     let (a, _) = snapshot(tmp.path(), &key, &tmp.path().join("la"), "checkout", "src");
 
-    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &a);
+    let (out, _) = run_show(
+        &["--files", "--verification-keys", public.to_str().unwrap()],
+        &a,
+    );
     let t = text(&out);
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert!(t.contains("step:        checkout"), "{t}");
@@ -713,7 +738,10 @@ fn large_links_10000_products() {
     let (b, took_b) = snapshot(tmp.path(), &key, &tmp.path().join("lb"), "big", "tree");
     println!("recorded two snapshot links of {N} products in {took_a:?} and {took_b:?}");
 
-    let (out, took) = run_show(&["--verification-keys", public.to_str().unwrap()], &a);
+    let (out, took) = run_show(
+        &["--files", "--verification-keys", public.to_str().unwrap()],
+        &a,
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let t = text(&out);
     println!(

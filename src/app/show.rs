@@ -1,11 +1,17 @@
 //! `tracelink show LINK`: an account of one recorded step for a person (or,
-//! with --json, one JSON document for machines): the link (step, command,
-//! signatures and wrapper, return-value, materials and products), how it was
-//! recorded, whether the signature verifies with the given keys, and from
-//! the runtime trace beside a precise link its root, starting directory,
-//! process tree with what each process read and wrote, stragglers, inherited
-//! descriptors, probes and notes. Long per-process lists are cut in the text
-//! output (the first few, then "and K more"); --json has everything.
+//! with --json, one JSON document for machines, everything in it).
+//!
+//! The text is a summary by default, under 80 lines for any build: the link
+//! (step, command, signatures and whether they verify with the given keys,
+//! return-value, how it was recorded and whether completely), materials and
+//! products counted by directory (the largest directories), and from the
+//! runtime trace its root, starting directory, how many processes ran which
+//! programs (the most run first), stragglers, inherited descriptors, probes
+//! and notes, counted. The details are asked for: --files lists every
+//! material and product with its digests, --tree every process (--depth N:
+//! only the top N levels) with what it read and wrote, probes and notes
+//! (long per-process lists cut to the first few, then "and K more"),
+//! --process PATTERN the processes running a matching program.
 //!
 //! Everything in the text output and in messages comes from files someone
 //! else made, so every name, argument, path and message goes through
@@ -430,8 +436,13 @@ fn render_dirs(w: &mut String, title: &str, map: &tracelink::link::ArtifactMap) 
         let rest: usize = by_count[SUMMARY_DIRS..].iter().map(|(_, n)| n).sum();
         let _ = writeln!(
             w,
-            "  and {} more with {} (--files lists every file)",
-            plural(by_count.len() - SUMMARY_DIRS, "directory", "directories"),
+            "  and {} more {} with {} (--files lists every file)",
+            by_count.len() - SUMMARY_DIRS,
+            if by_count.len() - SUMMARY_DIRS == 1 {
+                "directory"
+            } else {
+                "directories"
+            },
             plural(rest, "file", "files")
         );
     }
@@ -501,8 +512,13 @@ fn render_trace_summary(w: &mut String, trace: &Trace) {
                 let rest: usize = runs[SUMMARY_PROGRAMS..].iter().map(|(_, n)| n).sum();
                 let _ = writeln!(
                     w,
-                    "  and {} more with {} (--tree, --process PATTERN)",
-                    plural(runs.len() - SUMMARY_PROGRAMS, "program", "programs"),
+                    "  and {} more {} with {} (--tree, --process PATTERN)",
+                    runs.len() - SUMMARY_PROGRAMS,
+                    if runs.len() - SUMMARY_PROGRAMS == 1 {
+                        "program"
+                    } else {
+                        "programs"
+                    },
                     plural(rest, "run", "runs")
                 );
             }
@@ -566,8 +582,9 @@ fn render_trace_summary(w: &mut String, trace: &Trace) {
     }
 }
 
-/// The processes whose program or command line contains `pattern`, each
-/// with where it sits in the tree.
+/// The processes one of whose programs matches `pattern` (a shell-style
+/// glob) by name, executable path or whole command line (arguments joined
+/// by spaces), each with where it sits in the tree.
 fn render_matching(w: &mut String, trace: &Trace, pattern: &str) {
     let Some(procs) = &trace.process_tree else {
         let _ = writeln!(w, "\nno process tree (recorded with --no-ptrace)");
@@ -575,12 +592,13 @@ fn render_matching(w: &mut String, trace: &Trace, pattern: &str) {
     };
     let tree = Tree::new(procs);
     let chains = tree.chains();
+    let glob = tracelink::verify::fnmatch::Pattern::new(pattern);
     let matching: Vec<usize> = (0..procs.len())
         .filter(|&i| {
             procs[i].execs.iter().any(|e| {
-                exec_program(e).contains(pattern)
-                    || e.executable.contains(pattern)
-                    || e.argv.iter().any(|a| a.contains(pattern))
+                glob.matches(exec_program(e))
+                    || glob.matches(&e.executable)
+                    || glob.matches(&e.argv.join(" "))
             })
         })
         .collect();
