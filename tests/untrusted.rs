@@ -183,9 +183,21 @@ fn run(cmd: &mut Command) -> Output {
 fn show_escapes_crafted_names_and_json_keeps_them_exact() {
     let Some(r) = recorded() else { return };
     let link = link_in(&r.a, "build");
+    let out = run(tracelink().arg("show").arg(&link));
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_clean("show (summary)", &out);
+    for pattern in ["*", "*id_rsa*"] {
+        let out = run(tracelink()
+            .arg("show")
+            .arg(&link)
+            .args(["--process", pattern]));
+        assert_eq!(code(&out), 0, "{}", show(&out));
+        assert_clean("show --process", &out);
+    }
     let out = run(tracelink()
         .arg("show")
         .arg(&link)
+        .args(["--files", "--tree"])
         .arg("--verification-keys")
         .arg(&r.public));
     assert_eq!(code(&out), 0, "{}", show(&out));
