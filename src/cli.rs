@@ -41,7 +41,7 @@ pub enum Commands {
         materials are the files under the root it read, changed or removed (with \
         their content from before the run), products the files it created or \
         changed. The runtime trace is written beside the link \
-        (<step>.<keyid8>.link.trace.json) and its digest is signed in \
+        (<step>.<keyid8>.link.trace.json.gz) and its digest is signed in \
         environment.tracelink. A run whose monitoring is incomplete (a process \
         still running when the command ended, a file that could not be hashed, a \
         name that is not UTF-8) is not signed unless --allow-incomplete. The trace \
