@@ -43,7 +43,7 @@ def expand_trace(doc):
         return v
 
     t = ex(doc["trace"])
-    t["_type"], t["format"] = "tracelink-trace", 3
+    t["_type"] = "tracelink-trace"
     return t
 
 

@@ -3,8 +3,9 @@
 //! A trace is a JSON document (`crate::account::Trace` reads it). Up to
 //! format 2 it was written as pretty-printed JSON; a libsodium-sized build
 //! made a trace of hundreds of megabytes, nearly all of it the same paths
-//! and arguments again and again. Format 3 is the same document, written
-//! compactly:
+//! and arguments again and again. Format 3 is a container for such a
+//! document (which keeps its own `format`, 1 or 2: what its content
+//! means), written compactly:
 //!
 //! - `{"_type": "tracelink-trace", "format": 3, "strings": [...], "trace": {...}}`:
 //!   every string value (not object keys) that occurs more than once and is
@@ -17,7 +18,8 @@
 //! - no indentation, and the whole file gzip-compressed (RFC 1952), named
 //!   `<link>.trace.json.gz` ([`COMPRESSED_SUFFIX`]).
 //!
-//! Readers ([`decode`]) take every version: plain JSON of formats 1 and 2
+//! Readers ([`decompress`], then `crate::account::Trace::parse` or
+//! [`read_json`]) take every version: plain JSON of formats 1 and 2
 //! (and 3), and any of them gzip-compressed (recognized by the gzip magic
 //! bytes, not by the name). The link signs the sha256 of the file as
 //! written: the compressed bytes, checked before anything is decompressed.
@@ -119,7 +121,6 @@ pub fn compact(trace: &Value) -> Value {
     let mut body = encode_value(trace, &index);
     if let Value::Object(map) = &mut body {
         map.remove("_type");
-        map.remove("format");
     }
     let mut doc = Map::new();
     doc.insert("_type".into(), Value::from("tracelink-trace"));
@@ -159,8 +160,9 @@ fn encode_value(value: &Value, index: &HashMap<&str, usize>) -> Value {
     }
 }
 
-/// The trace document of a format-3 file's document: its strings put back,
-/// `_type` and `format` (3) on top. Fails on a reference outside the table.
+/// The trace document a format-3 document holds: its strings put back,
+/// `_type` on top, its own `format` (1 or 2) as it was. Fails on a
+/// reference outside the table.
 pub fn expand(doc: Value) -> Result<Value, String> {
     let Value::Object(mut doc) = doc else {
         return Err("not a JSON object".into());
@@ -184,7 +186,6 @@ pub fn expand(doc: Value) -> Result<Value, String> {
     expand_value(&mut body, &strings)?;
     if let Value::Object(map) = &mut body {
         map.insert("_type".into(), Value::from("tracelink-trace"));
-        map.insert("format".into(), Value::from(FORMAT));
     }
     Ok(body)
 }
@@ -257,7 +258,6 @@ mod tests {
         );
         let back = expand(doc).unwrap();
         let mut want = trace;
-        want["format"] = json!(3);
         want.as_object_mut().unwrap().remove("store");
         want["exit"].as_object_mut().unwrap().remove("signal");
         assert_eq!(back, want);

@@ -402,7 +402,7 @@ fn secrets_stay_out(test: &str, vars: &[(&str, String)], secrets: &[String]) -> 
                 "{test} as {who:?}: {name} is not listed as redacted: {redacted:?}"
             );
         }
-        assert_eq!(trace["format"], 3, "{who:?}");
+        assert_eq!(trace["format"], 2, "{who:?}");
         traces.push(trace);
     }
     traces

@@ -1056,7 +1056,7 @@ fn old_format_traces_show_and_a_gzip_bomb_is_refused() {
     let link = record_make_j2(&proj, tmp.path(), &key);
     let bytes = fs::read(trace_of(&link)).unwrap();
     let trace = tracelink::tracefile::read_json(&bytes, 1 << 30).unwrap();
-    assert_eq!(trace["format"], 3);
+    assert_eq!(trace["format"], 2, "format 3 holds a format-2 document");
     let (out, _) = run_show(&[], &link);
     let summary = text(&out);
     let processes = line_with(&summary, "processes:   ").to_string();
