@@ -221,7 +221,7 @@ PY
 cat >"$run/check-rerun.py" <<'PY'
 import argparse, glob, json, os, re, sys
 sys.path.insert(0, os.environ["BENCH_SCRIPTS"])
-from bench_link import sha256
+from bench_link import read_trace, sha256, trace_path_of
 ap = argparse.ArgumentParser()
 ap.add_argument("--link", required=True)
 ap.add_argument("--workdir", required=True)
@@ -230,8 +230,7 @@ a = ap.parse_args()
 errors = []
 with open(a.link) as f:
     orig = json.load(f)["signed"]
-with open(a.link + ".trace.json") as f:
-    orig_trace = json.load(f)
+orig_trace = read_trace(trace_path_of(a.link, orig))
 meta = os.path.join(a.workdir, "metadata")
 tree = os.path.join(a.workdir, "tree")
 links = glob.glob(os.path.join(meta, "*.link"))
@@ -239,8 +238,7 @@ if len(links) != 1:
     sys.exit(f"expected one link in {meta}, found {links}")
 with open(links[0]) as f:
     rl = json.load(f)["signed"]
-with open(links[0] + ".trace.json") as f:
-    rt = json.load(f)
+rt = read_trace(trace_path_of(links[0], rl))
 report_path = os.path.join(meta, "report.txt")
 with open(report_path) as f:
     report = f.read()
@@ -273,7 +271,7 @@ if errors:
         print("  " + e, file=sys.stderr)
     sys.exit(1)
 m = re.search(r"REPRODUCED: (\d+) identical", report)
-print(m.group(1), rt.get("started") or "nan", f"{os.stat(links[0] + '.trace.json').st_mtime:.6f}",
+print(m.group(1), rt.get("started") or "nan", f"{os.stat(trace_path_of(links[0], rl)).st_mtime:.6f}",
       f"{os.stat(report_path).st_mtime:.6f}")
 PY
 

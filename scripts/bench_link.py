@@ -6,6 +6,7 @@ precise mode, complete, the trace's sha256 the one signed in the link, exit
 status 0. `check_files` compares recorded sha256 digests with the files on
 disk; `finish` prints the problems found and exits 1 if there are any.
 """
+import gzip
 import hashlib
 import json
 import os
@@ -22,6 +23,45 @@ def sha256(path):
             h.update(b)
 
 
+def expand_trace(doc):
+    """A trace document of any format: format 3 (compact) expanded."""
+    if doc.get("format") != 3:
+        return doc
+    strings = doc.get("strings", [])
+
+    def ex(v):
+        if isinstance(v, str):
+            if v.startswith("@@"):
+                return v[1:]
+            if v.startswith("@"):
+                return strings[int(v[1:])]
+            return v
+        if isinstance(v, list):
+            return [ex(x) for x in v]
+        if isinstance(v, dict):
+            return {k: ex(x) for k, x in v.items()}
+        return v
+
+    t = ex(doc["trace"])
+    t["_type"] = "tracelink-trace"
+    return t
+
+
+def trace_path_of(link_path, signed):
+    """The trace file the link names, beside it (.trace.json.gz since format 3)."""
+    name = ((signed.get("environment") or {}).get("tracelink") or {}).get("trace", {}).get("name")
+    return os.path.join(os.path.dirname(link_path), name or os.path.basename(link_path) + ".trace.json")
+
+
+def read_trace(path):
+    """The trace at PATH: plain or gzip JSON, any format."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return expand_trace(json.loads(data))
+
+
 def load(meta):
     """(link_path, trace_path, signed, trace, errors) for META's one link."""
     errors = []
@@ -29,13 +69,12 @@ def load(meta):
     if len(links) != 1:
         sys.exit(f"expected one link in {meta}, found {links}")
     link_path = os.path.join(meta, links[0])
-    trace_path = link_path + ".trace.json"
     with open(link_path) as f:
         s = json.load(f)["signed"]
+    trace_path = trace_path_of(link_path, s)
     if not os.path.exists(trace_path):
         sys.exit(f"no trace {trace_path}")
-    with open(trace_path) as f:
-        t = json.load(f)
+    t = read_trace(trace_path)
     env = s.get("environment", {}).get("tracelink", {})
     if env.get("mode") != "precise":
         errors.append(f"link environment.tracelink.mode is {env.get('mode')!r}, not 'precise'")

@@ -316,7 +316,24 @@ fn read_trace(link_path: &Path, reference: &Value) -> TraceState {
             actual,
         };
     }
-    match Trace::parse(&bytes) {
+    // Only signed bytes are decompressed, and only up to the trace bound
+    // (a small gzip file can expand to anything).
+    let json = match crate::tracefile::decompress(&bytes, crate::untrusted::TRACE.max) {
+        Ok(json) => json,
+        Err(e @ crate::tracefile::TraceFileError::TooLarge { .. }) => {
+            return TraceState::Refused {
+                path,
+                reason: format!("is refused: {e}"),
+            };
+        }
+        Err(e) => {
+            return TraceState::Malformed {
+                path,
+                reason: e.to_string(),
+            };
+        }
+    };
+    match Trace::parse(&json) {
         Ok(trace) => TraceState::Trusted {
             path,
             sha256: actual,
@@ -332,6 +349,7 @@ fn read_trace(link_path: &Path, reference: &Value) -> TraceState {
 #[serde(default)]
 pub struct Trace {
     /// The trace format (`TRACE_FORMATS`); 1 for a trace that does not say.
+    /// For a compact trace (format 3), the format of the document it holds.
     #[serde(skip)]
     pub format: u64,
     /// The tracelink version that recorded it.
@@ -364,12 +382,14 @@ pub struct Trace {
 /// a trace without one, as every tracelink up to 0.1 writes, is format 1).
 /// A later format that older readers must not misread gets a higher number.
 /// 1: secrets in the environment as `sha256:` digests; 2: secrets replaced
-/// by markers everywhere in the trace, with the list of redacted names.
-pub const TRACE_FORMATS: std::ops::RangeInclusive<u64> = 1..=2;
+/// by markers everywhere in the trace, with the list of redacted names;
+/// 3: a compact container (shared strings, no nulls: `crate::tracefile`)
+/// for a document of format 1 or 2, which says its own format.
+pub const TRACE_FORMATS: std::ops::RangeInclusive<u64> = 1..=3;
 
 impl Trace {
     pub fn parse(bytes: &[u8]) -> Result<Trace, String> {
-        let raw: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let mut raw: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         if !raw.is_object() {
             return Err("not a JSON object".into());
         }
@@ -380,20 +400,27 @@ impl Trace {
                 "not a trace: its `_type` is {kind}, not \"tracelink-trace\""
             ));
         }
-        let format = match raw.get("format") {
-            None => 1,
+        let format_of = |raw: &Value| match raw.get("format") {
+            None => Ok(1),
             Some(v) => match v.as_u64() {
-                Some(n) if TRACE_FORMATS.contains(&n) => n,
-                Some(n) => {
-                    return Err(format!(
-                        "trace format {n}, which this tracelink does not read (it reads format {}); \
-                         a newer tracelink wrote it",
-                        TRACE_FORMATS.end()
-                    ));
-                }
-                None => return Err(format!("`format` is {v}, not a format number")),
+                Some(n) if TRACE_FORMATS.contains(&n) => Ok(n),
+                Some(n) => Err(format!(
+                    "trace format {n}, which this tracelink does not read (it reads format {}); \
+                     a newer tracelink wrote it",
+                    TRACE_FORMATS.end()
+                )),
+                None => Err(format!("`format` is {v}, not a format number")),
             },
         };
+        let mut format = format_of(&raw)?;
+        if format == crate::tracefile::FORMAT {
+            // A compact container: the document inside has its own format.
+            raw = crate::tracefile::expand(raw)?;
+            format = format_of(&raw)?;
+            if format == crate::tracefile::FORMAT {
+                return Err("a compact trace holds another compact trace".into());
+            }
+        }
         let mut trace: Trace =
             serde_json::from_value(raw.clone()).map_err(|e| format!("not a trace: {e}"))?;
         trace.format = format;
@@ -1077,9 +1104,25 @@ mod tests {
         assert_eq!(t.format, 1);
         let t = Trace::parse(br#"{"_type": "tracelink-trace", "format": 2}"#).unwrap();
         assert_eq!(t.format, 2, "secrets as markers");
-        let err = Trace::parse(br#"{"format": 3, "root": "/r"}"#).unwrap_err();
+        let t = Trace::parse(
+            br#"{"_type": "tracelink-trace", "format": 3, "strings": ["/root"], "trace": {"root": "@0", "cwd": "@0"}}"#,
+        )
+        .unwrap();
+        assert_eq!((t.format, t.root.as_deref()), (1, Some("/root")), "compact");
+        assert_eq!(t.raw["cwd"], "/root");
+        let t = Trace::parse(
+            br#"{"_type": "tracelink-trace", "format": 3, "strings": [], "trace": {"format": 2}}"#,
+        )
+        .unwrap();
+        assert_eq!(t.format, 2, "the format of the document inside");
+        let err = Trace::parse(
+            br#"{"_type": "tracelink-trace", "format": 3, "strings": [], "trace": {"format": 3}}"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("another compact trace"), "{err}");
+        let err = Trace::parse(br#"{"format": 4, "root": "/r"}"#).unwrap_err();
         assert!(
-            err.starts_with("trace format 3, which this tracelink does not read"),
+            err.starts_with("trace format 4, which this tracelink does not read"),
             "{err}"
         );
         let err = Trace::parse(br#"{"format": "1"}"#).unwrap_err();

@@ -41,7 +41,7 @@ pub enum Commands {
         materials are the files under the root it read, changed or removed (with \
         their content from before the run), products the files it created or \
         changed. The runtime trace is written beside the link \
-        (<step>.<keyid8>.link.trace.json) and its digest is signed in \
+        (<step>.<keyid8>.link.trace.json.gz) and its digest is signed in \
         environment.tracelink. A run whose monitoring is incomplete (a process \
         still running when the command ended, a file that could not be hashed, a \
         name that is not UTF-8) is not signed unless --allow-incomplete. The trace \
@@ -73,7 +73,8 @@ pub enum Commands {
     /// Layout tooling: draft a layout from recorded links
     #[command(subcommand)]
     Layout(LayoutCommand),
-    /// Show a recorded step: its link and runtime trace, for a person or as JSON
+    /// Show a recorded step: a summary for a person (--files, --tree, --process
+    /// for the details), or all of it as JSON
     #[command(after_help = "Exit status: 0 shown; 1 a given key did not verify the \
         signature, or the trace is missing, malformed or does not match the digest signed \
         in the link (its content is then not shown); 2 the link or a key file cannot be read.")]
@@ -511,6 +512,25 @@ pub struct ShowArgs {
     /// Check the link's signature with these public keys and say whether it verified
     #[arg(long = "verification-keys", value_name = "PUB", num_args = 1..)]
     pub verification_keys: Vec<PathBuf>,
+
+    /// List every material and product with its digests (instead of counts by directory)
+    #[arg(long)]
+    pub files: bool,
+
+    /// Show the whole trace: every process with its arguments and what it read
+    /// and wrote, probes, notes (instead of counts)
+    #[arg(long)]
+    pub tree: bool,
+
+    /// With --tree: only processes at most N levels below the top
+    #[arg(long, value_name = "N", requires = "tree")]
+    pub depth: Option<usize>,
+
+    /// Show the processes that ran a program matching PATTERN, a shell-style glob
+    /// (* ? [...]) tried on the program's name, its executable path and its whole
+    /// command line: `--process ld`, `--process '*foo.c*'`
+    #[arg(long, value_name = "PATTERN")]
+    pub process: Option<String>,
 }
 
 #[derive(Debug, Args)]

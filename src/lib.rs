@@ -15,5 +15,6 @@ pub mod snapshot;
 pub mod store;
 pub mod sys;
 pub mod text;
+pub mod tracefile;
 pub mod untrusted;
 pub mod verify;

@@ -54,7 +54,9 @@ pub struct Policy {
 
 const MIB: u64 = 1 << 20;
 
-/// The runtime trace beside a precise link (`<link>.trace.json`).
+/// The runtime trace beside a precise link (`<link>.trace.json.gz`, or
+/// `.trace.json` as older versions wrote it); the bound is on the file and
+/// on its decompressed content (`crate::tracefile::decompress`).
 pub const TRACE: Policy = Policy {
     what: "runtime trace",
     follow: false,

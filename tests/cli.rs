@@ -1550,7 +1550,7 @@ fn no_materials_or_products_means_precise_mode() {
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(
         entries(&case.meta),
-        ["step.74c181c7.link", "step.74c181c7.link.trace.json"]
+        ["step.74c181c7.link", "step.74c181c7.link.trace.json.gz"]
     );
     let doc = read_json(&case.meta.join("step.74c181c7.link"));
     let signed = check_signed(&doc, PUBLIC_HEX, PYTHON_KEYID);

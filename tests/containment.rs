@@ -920,15 +920,17 @@ impl Case {
             matches!(status.code(), Some(124 | 137)) || elapsed >= Duration::from_secs(o.timeout);
         let read_json = |p: PathBuf| -> Option<Value> {
             let bytes = fs::read(&p).ok()?;
+            // A link is JSON, a trace compact and compressed (format 3).
             Some(
-                serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{p:?} is not JSON: {e}")),
+                tracelink::tracefile::read_json(&bytes, 1 << 30)
+                    .unwrap_or_else(|e| panic!("{p:?} is not JSON: {e}")),
             )
         };
         let (link, trace) = if traced {
             let link_path = self.link_path(o);
             let trace_path = self
                 .meta_dir(o)
-                .join(format!("step.{KEYID8}.link.trace.json"));
+                .join(format!("step.{KEYID8}.link.trace.json.gz"));
             (read_json(link_path), read_json(trace_path))
         } else {
             (None, None)

@@ -272,7 +272,8 @@ impl Case {
     }
 
     fn trace_path(&self) -> PathBuf {
-        self.meta.join(format!("{STEP}.{KEYID8}.link.trace.json"))
+        self.meta
+            .join(format!("{STEP}.{KEYID8}.link.trace.json.gz"))
     }
 
     /// `tracelink run -n step -k KEY -d META FLAGS -- COMMAND` in `cwd`,
@@ -316,8 +317,8 @@ impl Case {
     fn trace(&self) -> (Value, Vec<u8>) {
         let path = self.trace_path();
         let bytes = fs::read(&path).unwrap_or_else(|e| panic!("trace {path:?}: {e}"));
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("trace {path:?} is not JSON: {e}"));
+        let value = tracelink::tracefile::read_json(&bytes, 1 << 30)
+            .unwrap_or_else(|e| panic!("trace {path:?} is not a trace: {e}"));
         (value, bytes)
     }
 
@@ -357,7 +358,7 @@ impl Case {
         assert!(tl["version"].is_string(), "environment.tracelink: {tl:#}");
         assert_eq!(
             tl["trace"]["name"],
-            format!("{STEP}.{KEYID8}.link.trace.json"),
+            format!("{STEP}.{KEYID8}.link.trace.json.gz"),
             "environment.tracelink: {tl:#}"
         );
         let (trace, trace_bytes) = self.trace();
@@ -1151,7 +1152,7 @@ fn sigterm_stops_the_tree_exits_143_and_writes_no_link() {
     let stray: Vec<String> = case
         .meta_listing()
         .into_iter()
-        .filter(|n| *n != format!("{STEP}.{KEYID8}.link.trace.json"))
+        .filter(|n| *n != format!("{STEP}.{KEYID8}.link.trace.json.gz"))
         .collect();
     assert!(
         stray.is_empty(),
@@ -1583,7 +1584,7 @@ fn metadata_directory_swapped_for_a_symlink_during_the_run_keeps_link_and_trace(
         common::show(&out)
     );
     let link_name = format!("{STEP}.{KEYID8}.link");
-    let trace_name = format!("{link_name}.trace.json");
+    let trace_name = format!("{link_name}.trace.json.gz");
     let moved = case.root.join("meta.moved");
     assert_eq!(
         listing(&moved),

@@ -825,7 +825,7 @@ fn make_j2_build_matches_strace_observer() {
         "{link}"
     );
     let trace = link_path.with_file_name(format!(
-        "{}.trace.json",
+        "{}.trace.json.gz",
         link_path.file_name().unwrap().to_str().unwrap()
     ));
     assert!(trace.is_file(), "no runtime trace {trace:?}");

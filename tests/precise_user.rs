@@ -117,7 +117,9 @@ impl Area {
     }
 
     fn json(&self, name: &str) -> Value {
-        serde_json::from_slice(&std::fs::read(self.meta.join(name)).unwrap()).unwrap()
+        // Links are JSON; traces compact and compressed (format 3).
+        tracelink::tracefile::read_json(&std::fs::read(self.meta.join(name)).unwrap(), 1 << 30)
+            .unwrap()
     }
 }
 
@@ -152,7 +154,7 @@ fn unprivileged_precise_run_records_exact_materials_and_products() {
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(
         entries(&area.meta),
-        ["step.74c181c7.link", "step.74c181c7.link.trace.json"]
+        ["step.74c181c7.link", "step.74c181c7.link.trace.json.gz"]
     );
     let link = area.json("step.74c181c7.link");
     let signed = &link["signed"];
@@ -174,7 +176,7 @@ fn unprivileged_precise_run_records_exact_materials_and_products() {
         })
     );
     assert_eq!(signed["environment"]["tracelink"]["complete"], json!(true));
-    let trace = area.json("step.74c181c7.link.trace.json");
+    let trace = area.json("step.74c181c7.link.trace.json.gz");
     assert_eq!(
         trace["passthrough"],
         json!(false),
@@ -200,8 +202,8 @@ fn unprivileged_straggler_makes_the_run_incomplete() {
         started.elapsed() < std::time::Duration::from_secs(30),
         "the straggler must be killed, not waited for"
     );
-    assert_eq!(entries(&area.meta), ["step.74c181c7.link.trace.json"]);
-    let trace = area.json("step.74c181c7.link.trace.json");
+    assert_eq!(entries(&area.meta), ["step.74c181c7.link.trace.json.gz"]);
+    let trace = area.json("step.74c181c7.link.trace.json.gz");
     assert_eq!(trace["complete"], json!(false));
     assert_eq!(
         trace["stragglers"].as_array().map(Vec::len),

@@ -282,8 +282,10 @@ fn craft(
         .unwrap()
         .to_owned();
     let trace_path = link.parent().unwrap().join(name);
-    let mut trace: serde_json::Value =
-        serde_json::from_slice(&fs::read(&trace_path).unwrap()).unwrap();
+    // Written compact and compressed (format 3); rewritten as plain JSON,
+    // which readers take whatever the name.
+    let mut trace =
+        tracelink::tracefile::read_json(&fs::read(&trace_path).unwrap(), 1 << 30).unwrap();
     edit(&mut trace, &mut doc["signed"]);
     let bytes = serde_json::to_vec_pretty(&trace).unwrap();
     fs::write(&trace_path, &bytes).unwrap();

@@ -157,6 +157,17 @@ fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(out)))
 }
 
+/// The trace beside `link`: compressed (format 3) or plain (as older
+/// versions wrote it).
+fn trace_of(link: &Path) -> PathBuf {
+    let gz = PathBuf::from(format!("{}.trace.json.gz", link.display()));
+    if gz.exists() {
+        gz
+    } else {
+        PathBuf::from(format!("{}.trace.json", link.display()))
+    }
+}
+
 /// The line of `text` that contains `needle`.
 fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
     text.lines()
@@ -175,10 +186,10 @@ fn show_precise_build() {
     let proj = project(tmp.path());
     let link = record_build(&proj, tmp.path(), "a", &key, &[], &[]);
 
-    let (out, took) = run_show(&[], &link);
+    let (out, took) = run_show(&["--files", "--tree"], &link);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let t = text(&out);
-    println!("show of a precise make build took {took:?}:\n{t}");
+    println!("show --files --tree of a precise make build took {took:?}:\n{t}");
     assert!(t.contains("step:        build\n"), "{t}");
     assert!(t.contains("command:     make\n"), "{t}");
     assert!(t.contains("classic signed link"), "{t}");
@@ -272,7 +283,11 @@ fn show_precise_build() {
         "{}",
         show(&out)
     );
-    assert!(text(&out).contains("materials (5):"), "{}", show(&out));
+    assert!(
+        text(&out).contains("materials (5) in 1 directory:"),
+        "{}",
+        show(&out)
+    );
     let (out, _) = run_show(
         &[
             "--json",
@@ -297,7 +312,10 @@ fn show_precise_build() {
 
     // A DSSE link.
     let dsse = record_build(&proj, tmp.path(), "dsse", &key, &["--use-dsse"], &[]);
-    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &dsse);
+    let (out, _) = run_show(
+        &["--tree", "--verification-keys", public.to_str().unwrap()],
+        &dsse,
+    );
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert!(text(&out).contains("(DSSE envelope)"), "{}", show(&out));
     assert!(
@@ -308,12 +326,18 @@ fn show_precise_build() {
     assert!(text(&out).contains("process tree ("), "{}", show(&out));
 
     // A tampered trace: refused with a warning, the link part still shown.
-    let trace = PathBuf::from(format!("{}.trace.json", link.display()));
-    let original = fs::read_to_string(&trace).unwrap();
+    let trace = trace_of(&link);
+    let original = serde_json::to_string_pretty(
+        &tracelink::tracefile::read_json(&fs::read(&trace).unwrap(), 1 << 30).unwrap(),
+    )
+    .unwrap();
     let tampered = original.replacen("\"make\"", "\"evil\"", 1);
     assert_ne!(original, tampered);
     fs::write(&trace, &tampered).unwrap();
-    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &link);
+    let (out, _) = run_show(
+        &["--tree", "--verification-keys", public.to_str().unwrap()],
+        &link,
+    );
     assert_eq!(code(&out), 1, "{}", show(&out));
     let t = text(&out);
     assert!(stderr(&out).contains("WARNING"), "{}", show(&out));
@@ -321,7 +345,6 @@ fn show_precise_build() {
     assert!(t.contains("trace:       WARNING:"), "{t}");
     assert!(!t.contains("process tree"), "{t}");
     assert!(!t.contains("evil"), "{t}");
-    assert!(t.contains("materials (5):"), "{t}");
     assert!(t.contains("signature verified with"), "{t}");
     let (out, _) = run_show(&["--json"], &link);
     assert_eq!(code(&out), 1, "{}", show(&out));
@@ -423,7 +446,7 @@ fn diff_precise_builds() {
     );
 
     // A tampered trace: an error (2), naming the trace.
-    let trace = PathBuf::from(format!("{}.trace.json", b.display()));
+    let trace = trace_of(&b);
     let mut bytes = fs::read(&trace).unwrap();
     bytes.push(b'\n');
     fs::write(&trace, bytes).unwrap();
@@ -460,7 +483,7 @@ fn show_incomplete_and_no_ptrace() {
     );
     assert!(run.status.success(), "{}", show(&run));
     let link = link_in(&links, "strag");
-    let (out, _) = run_show(&[], &link);
+    let (out, _) = run_show(&["--tree"], &link);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let t = text(&out);
     println!("{t}");
@@ -484,14 +507,13 @@ fn show_incomplete_and_no_ptrace() {
     // --no-ptrace: no process tree, the processes that touched the root.
     let with = record_build(&proj, tmp.path(), "with", &key, &[], &[]);
     let without = record_build(&proj, tmp.path(), "without", &key, &["--no-ptrace"], &[]);
-    let (out, _) = run_show(&[], &without);
+    let (out, _) = run_show(&["--tree"], &without);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let t = text(&out);
     assert!(
         t.contains("process tree: not recorded (--no-ptrace)"),
         "{t}"
     );
-    assert!(t.contains("products (4):"), "{t}");
     let (out, _) = run_diff(&with, &without, &[]);
     let t = text(&out);
     println!("{t}");
@@ -530,7 +552,7 @@ fn show_caps_long_lists() {
     );
     assert!(run.status.success(), "{}", show(&run));
     let link = link_in(&links, "many");
-    let (out, _) = run_show(&[], &link);
+    let (out, _) = run_show(&["--files", "--tree"], &link);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let t = text(&out);
     assert!(t.contains("products (30):"), "{t}");
@@ -577,7 +599,10 @@ fn show_and_diff_snapshot_links() {
     fs::write(src.join("sub/b.txt"), "beta\n").unwrap();
     let (a, _) = snapshot(tmp.path(), &key, &tmp.path().join("la"), "checkout", "src");
 
-    let (out, _) = run_show(&["--verification-keys", public.to_str().unwrap()], &a);
+    let (out, _) = run_show(
+        &["--files", "--verification-keys", public.to_str().unwrap()],
+        &a,
+    );
     let t = text(&out);
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert!(t.contains("step:        checkout"), "{t}");
@@ -713,7 +738,10 @@ fn large_links_10000_products() {
     let (b, took_b) = snapshot(tmp.path(), &key, &tmp.path().join("lb"), "big", "tree");
     println!("recorded two snapshot links of {N} products in {took_a:?} and {took_b:?}");
 
-    let (out, took) = run_show(&["--verification-keys", public.to_str().unwrap()], &a);
+    let (out, took) = run_show(
+        &["--files", "--verification-keys", public.to_str().unwrap()],
+        &a,
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let t = text(&out);
     println!(
@@ -762,4 +790,361 @@ fn large_links_10000_products() {
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert!(text(&out).trim_end().ends_with("summary: equal"));
     println!("diff of a {N}-product link with itself: {took:?}");
+}
+
+/// A C project of `n` sources in `dirs` directories, built by `make -j2`.
+fn generated_project(dir: &Path, n: usize, dirs: usize) -> PathBuf {
+    let proj = dir.join("gen");
+    fs::create_dir_all(proj.join("include")).unwrap();
+    fs::write(
+        proj.join("include/common.h"),
+        "#define VALUE(x) ((x) * 3 + 1)\n",
+    )
+    .unwrap();
+    let mut objs = String::new();
+    for i in 0..n {
+        let sub = format!("src/mod{}", i % dirs);
+        fs::create_dir_all(proj.join(&sub)).unwrap();
+        fs::write(
+            proj.join(format!("{sub}/f{i}.c")),
+            format!("#include \"common.h\"\nint f{i}(int x) {{ return VALUE(x) + {i}; }}\n"),
+        )
+        .unwrap();
+        objs.push_str(&format!(" {sub}/f{i}.o"));
+    }
+    fs::write(proj.join("main.c"), "int main(void) { return 0; }\n").unwrap();
+    fs::write(
+        proj.join("Makefile"),
+        format!(
+            "OBJS ={objs} main.o\nprog: $(OBJS)\n\tcc -o $@ $(OBJS)\n\
+             %.o: %.c include/common.h\n\tcc -Iinclude -c -o $@ $<\n"
+        ),
+    )
+    .unwrap();
+    proj
+}
+
+/// `tracelink run -- make -j2` in `proj`, the link going to `dir/out`.
+fn record_make_j2(proj: &Path, dir: &Path, key: &Path) -> PathBuf {
+    let links = dir.join("links");
+    fs::create_dir_all(&links).unwrap();
+    let run = output(
+        tracelink()
+            .current_dir(proj)
+            .args(["run", "-n", "build", "-k"])
+            .arg(key)
+            .arg("-d")
+            .arg(&links)
+            .args(["--", "make", "-s", "-j2"]),
+    );
+    assert!(
+        run.status.success(),
+        "tracelink run make -j2: {}",
+        show(&run)
+    );
+    link_in(&links, "build")
+}
+
+/// The lines of `t` after the line `title` that start with two spaces.
+fn section<'a>(t: &'a str, title: &str) -> Vec<&'a str> {
+    t.lines()
+        .skip_while(|l| !l.starts_with(title))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect()
+}
+
+/// Base name of argv[0] (or the executable) of a trace exec in JSON.
+fn program_of(exec: &Value) -> String {
+    let argv0 = exec["argv"][0].as_str().filter(|a| !a.is_empty());
+    let name = argv0.or(exec["executable"].as_str()).unwrap_or("");
+    name.rsplit('/').next().unwrap().to_string()
+}
+
+#[test]
+fn show_summary_of_a_real_build() {
+    if common::precise_unavailable("show_summary_of_a_real_build", &["make", "cc"]) {
+        return;
+    }
+    const N: usize = 300;
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "key");
+    let proj = generated_project(tmp.path(), N, 12);
+    let link = record_make_j2(&proj, tmp.path(), &key);
+    let trace = trace_of(&link);
+    assert!(
+        trace.to_string_lossy().ends_with(".link.trace.json.gz"),
+        "{trace:?}"
+    );
+
+    let (out, took) = run_show(&["--verification-keys", public.to_str().unwrap()], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    println!("show (summary) of make -j2 of {N} files: {took:?}\n{t}");
+    assert!(t.lines().count() < 80, "{} lines:\n{t}", t.lines().count());
+    assert!(t.contains("step:        build\n"), "{t}");
+    assert!(t.contains("command:     make -s -j2\n"), "{t}");
+    assert!(t.contains("signature verified with"), "{t}");
+    assert!(t.contains("recording:   precise, complete"), "{t}");
+
+    let (out, _) = run_show(&["--json"], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let j = json_of(&out);
+    let materials = j["materials"].as_object().unwrap();
+    let products = j["products"].as_object().unwrap();
+    let procs = j["trace"]["content"]["process_tree"].as_array().unwrap();
+    assert!(procs.len() > 3 * N, "{} processes", procs.len());
+    // Counts match --json: files, directories, processes, programs.
+    for (title, map) in [("materials", materials), ("products", products)] {
+        let mut dirs: std::collections::BTreeMap<String, usize> = Default::default();
+        for path in map.keys() {
+            let dir = path.rsplit_once('/').map_or(".", |(d, _)| d);
+            *dirs.entry(format!("{dir}/")).or_default() += 1;
+        }
+        let head = format!("{title} ({}) in {} directories:", map.len(), dirs.len());
+        assert!(t.contains(&head), "{head}\n{t}");
+        let lines = section(&t, &head);
+        assert_eq!(lines.len(), 9, "8 directories, then the rest: {lines:?}");
+        for line in &lines[..8] {
+            let mut words = line.split_whitespace();
+            let (dir, n) = (words.next().unwrap(), words.next().unwrap());
+            assert_eq!(n.parse::<usize>().unwrap(), dirs[dir], "{line}");
+        }
+        assert!(
+            lines[8].contains("(--files lists every file)"),
+            "{}",
+            lines[8]
+        );
+    }
+    assert!(
+        t.contains(&format!("processes:   {}, ", procs.len())),
+        "{t}"
+    );
+    let mut runs: std::collections::HashMap<String, usize> = Default::default();
+    for p in procs {
+        for e in p["execs"].as_array().unwrap() {
+            *runs.entry(program_of(e)).or_default() += 1;
+        }
+    }
+    let top = section(&t, "top programs by runs:");
+    assert!(!top.is_empty(), "{t}");
+    for line in &top {
+        let mut words = line.split_whitespace();
+        let (program, n) = (words.next().unwrap(), words.next().unwrap());
+        assert_eq!(n.parse::<usize>().unwrap(), runs[program], "{line}");
+    }
+    assert!(
+        top[0]
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            >= N
+    );
+    assert!(runs.get("cc").is_some_and(|n| *n >= N), "{runs:?}");
+
+    // --files: every material and product, with its digest.
+    let (out, _) = run_show(&["--files"], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    for (title, map) in [("materials", materials), ("products", products)] {
+        let lines = section(&t, &format!("{title} ({}):", map.len()));
+        assert_eq!(lines.len(), map.len(), "{title}");
+        for (path, entry) in map {
+            let want = format!(
+                "  {path}  sha256:{}",
+                entry["digests"]["sha256"].as_str().unwrap()
+            );
+            assert!(lines.iter().any(|l| l.starts_with(&want)), "{want}");
+        }
+    }
+    assert!(!t.contains("process tree"), "--files alone lists files");
+
+    // --tree: every process, once.
+    let (out, took) = run_show(&["--tree"], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    println!("show --tree: {took:?}, {} lines", t.lines().count());
+    assert!(
+        t.contains(&format!("process tree ({} processes):", procs.len())),
+        "{t}"
+    );
+    let shown: std::collections::BTreeSet<i64> = t
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix('['))
+        .filter_map(|l| l.split(']').next()?.parse().ok())
+        .collect();
+    let pids: std::collections::BTreeSet<i64> =
+        procs.iter().map(|p| p["pid"].as_i64().unwrap()).collect();
+    assert_eq!(shown, pids);
+    // --depth 0: the top (make) only, the rest counted.
+    let (out, _) = run_show(&["--tree", "--depth", "0"], &link);
+    let t = text(&out);
+    assert!(t.contains("] make -s -j2  (exit 0)"), "{t}");
+    assert!(!t.contains("] cc "), "{t}");
+    assert!(
+        t.contains(&format!(
+            "({} processes below depth 0 not shown)",
+            procs.len() - 1
+        )),
+        "{t}"
+    );
+    // --depth without --tree is a usage error.
+    let (out, _) = run_show(&["--depth", "1"], &link);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+
+    // --process: the processes that ran a matching program.
+    let (out, _) = run_show(&["--process", "as"], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    let head = format!("processes matching as ({} of {}):", runs["as"], procs.len());
+    assert!(t.contains(&head), "{head}\n{}", &t[..t.len().min(3000)]);
+    // A glob on the command line: the compiler driver and as of one file.
+    let (out, _) = run_show(&["--process", "*-o src/mod3/f3.o *"], &link);
+    let t = text(&out);
+    assert!(
+        t.contains("processes matching '*-o src/mod3/f3.o *' (2 of "),
+        "{t}"
+    );
+    assert!(
+        t.contains("] cc -Iinclude -c -o src/mod3/f3.o src/mod3/f3.c  (exit 0)"),
+        "{t}"
+    );
+    assert!(t.contains("under make > cc > as"), "{t}");
+    assert!(t.contains("wrote (1): src/mod3/f3.o"), "{t}");
+}
+
+/// Signs, with `key`, a copy of `link` (in a new directory `dir`) that
+/// names the trace `name` with `bytes` beside it. Returns the new link.
+fn resign_with_trace(link: &Path, key: &Path, dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join(name), bytes).unwrap();
+    let mut doc: Value = serde_json::from_slice(&fs::read(link).unwrap()).unwrap();
+    doc["signed"]["environment"]["tracelink"]["trace"] = serde_json::json!({
+        "name": name,
+        "sha256": hex::encode(Sha256::digest(bytes)),
+    });
+    let unsigned = dir.join("unsigned.json");
+    fs::write(&unsigned, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let new_link = dir.join(link.file_name().unwrap());
+    let out = output(
+        tracelink()
+            .arg("sign")
+            .arg(&unsigned)
+            .arg("-k")
+            .arg(key)
+            .arg("-o")
+            .arg(&new_link),
+    );
+    assert!(out.status.success(), "sign: {}", show(&out));
+    fs::remove_file(&unsigned).unwrap();
+    new_link
+}
+
+#[test]
+fn old_format_traces_show_and_a_gzip_bomb_is_refused() {
+    if common::precise_unavailable(
+        "old_format_traces_show_and_a_gzip_bomb_is_refused",
+        &["make", "cc"],
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "key");
+    let proj = generated_project(tmp.path(), 20, 3);
+    let link = record_make_j2(&proj, tmp.path(), &key);
+    let bytes = fs::read(trace_of(&link)).unwrap();
+    let trace = tracelink::tracefile::read_json(&bytes, 1 << 30).unwrap();
+    assert_eq!(trace["format"], 2, "format 3 holds a format-2 document");
+    let (out, _) = run_show(&[], &link);
+    let summary = text(&out);
+    let processes = line_with(&summary, "processes:   ").to_string();
+
+    // The same trace as formats 1 and 2 wrote it: pretty JSON, plain.
+    let plain_name = format!("{}.trace.json", link.file_name().unwrap().to_str().unwrap());
+    for format in [1, 2] {
+        let mut old = trace.clone();
+        match format {
+            1 => old.as_object_mut().unwrap().remove("format"),
+            n => old
+                .as_object_mut()
+                .unwrap()
+                .insert("format".into(), n.into()),
+        };
+        let old_link = resign_with_trace(
+            &link,
+            &key,
+            &tmp.path().join(format!("f{format}")),
+            &plain_name,
+            &serde_json::to_vec_pretty(&old).unwrap(),
+        );
+        let (out, _) = run_show(
+            &["--verification-keys", public.to_str().unwrap()],
+            &old_link,
+        );
+        assert_eq!(code(&out), 0, "format {format}: {}", show(&out));
+        let t = text(&out);
+        assert!(t.contains("signature verified with"), "{t}");
+        assert!(t.contains("matches the signed digest"), "{t}");
+        assert!(t.contains(&processes), "format {format}: {t}");
+        let (out, _) = run_show(&["--tree", "--files"], &old_link);
+        assert_eq!(code(&out), 0, "{}", show(&out));
+        let (out, _) = run_diff(&link, &old_link, &[]);
+        assert_eq!(code(&out), 0, "format {format} against 3: {}", show(&out));
+        assert!(text(&out).contains("summary: equal"), "{}", show(&out));
+        // A plain trace compressed with gzip reads too.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &serde_json::to_vec(&old).unwrap()).unwrap();
+        let gz_link = resign_with_trace(
+            &link,
+            &key,
+            &tmp.path().join(format!("gz{format}")),
+            &format!("{plain_name}.gz"),
+            &gz.finish().unwrap(),
+        );
+        let (out, _) = run_show(&[], &gz_link);
+        assert_eq!(code(&out), 0, "gzip format {format}: {}", show(&out));
+        assert!(text(&out).contains(&processes), "{}", show(&out));
+    }
+
+    // A gzip bomb: 1 MiB of spaces compressed, the member repeated until it
+    // expands past the 1 GiB bound; about a megabyte on disk.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &vec![b' '; 1 << 20]).unwrap();
+    let member = gz.finish().unwrap();
+    let bomb: Vec<u8> = member.repeat(1025);
+    assert!(bomb.len() < 8 << 20, "{} bytes", bomb.len());
+    let bomb_dir = tmp.path().join("bomb");
+    let bomb_name = format!("{plain_name}.gz");
+    let bomb_link = resign_with_trace(&link, &key, &bomb_dir, &bomb_name, &bomb);
+    let (out, took) = run_show(&[], &bomb_link);
+    println!(
+        "show of a link naming a gzip bomb: {took:?}\n{}",
+        show(&out)
+    );
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&bomb_name), "{err}");
+    assert!(
+        err.contains("larger than a runtime trace may be (1073741824 bytes decompressed)"),
+        "{err}"
+    );
+    assert!(
+        text(&out).contains("the trace is not shown"),
+        "{}",
+        show(&out)
+    );
+    let (out, _) = run_diff(&link, &bomb_link, &[]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    // The digest is checked on the bytes as written, before anything is
+    // decompressed: a changed bomb is a mismatch, not a decompression.
+    let mut changed = bomb.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    fs::write(bomb_dir.join(&bomb_name), &changed).unwrap();
+    let (out, took) = run_show(&[], &bomb_link);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(stderr(&out).contains("does NOT match"), "{}", show(&out));
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }

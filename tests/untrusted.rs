@@ -183,9 +183,21 @@ fn run(cmd: &mut Command) -> Output {
 fn show_escapes_crafted_names_and_json_keeps_them_exact() {
     let Some(r) = recorded() else { return };
     let link = link_in(&r.a, "build");
+    let out = run(tracelink().arg("show").arg(&link));
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_clean("show (summary)", &out);
+    for pattern in ["*", "*id_rsa*"] {
+        let out = run(tracelink()
+            .arg("show")
+            .arg(&link)
+            .args(["--process", pattern]));
+        assert_eq!(code(&out), 0, "{}", show(&out));
+        assert_clean("show --process", &out);
+    }
     let out = run(tracelink()
         .arg("show")
         .arg(&link)
+        .args(["--files", "--tree"])
         .arg("--verification-keys")
         .arg(&r.public));
     assert_eq!(code(&out), 0, "{}", show(&out));
@@ -451,7 +463,10 @@ fn run_bounded(cwd: &Path, args: &[&std::ffi::OsStr]) -> (Output, Duration) {
 fn copy_link(with_trace: bool) -> Option<(tempfile::TempDir, PathBuf, PathBuf)> {
     let r = recorded()?;
     let link = link_in(&r.a, "build");
-    let trace_name = format!("{}.trace.json", link.file_name().unwrap().to_str().unwrap());
+    let trace_name = format!(
+        "{}.trace.json.gz",
+        link.file_name().unwrap().to_str().unwrap()
+    );
     let dir = tempfile::tempdir().unwrap();
     let new_link = dir.path().join(link.file_name().unwrap());
     fs::copy(&link, &new_link).unwrap();
@@ -725,7 +740,18 @@ fn every_crafted_field_is_escaped_on_its_own_line() {
     ]
     .map(|(sub, s)| crafted(&dir.path().join(sub), &s));
 
-    let show_of = |link: &Path| run(tracelink().arg("show").arg(link));
+    // The summary (the default) names crafted fields too.
+    let summary_of = |link: &Path| run(tracelink().arg("show").arg(link));
+    let (e, c) = (summary_of(&evil), summary_of(&clean));
+    assert_eq!(code(&e), 0, "{}", show(&e));
+    assert_clean("show (summary)", &e);
+    assert_eq!(lines(&e), lines(&c), "{}\n\nclean:\n{}", show(&e), show(&c));
+    let show_of = |link: &Path| {
+        run(tracelink()
+            .arg("show")
+            .arg(link)
+            .args(["--files", "--tree"]))
+    };
     let (e, c) = (show_of(&evil), show_of(&clean));
     println!("show of the crafted link:\n{}", show(&e));
     assert_eq!(code(&e), 0, "{}", show(&e));

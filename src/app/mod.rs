@@ -275,9 +275,10 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
     }
 
     let name = link::file_name(&args.signing.step_name, &signer.keyid);
-    let trace_name = format!("{name}.trace.json");
-    let trace_bytes =
-        serde_json::to_vec_pretty(&recording.trace).context("cannot encode the trace")?;
+    // Compact and compressed (tracelink::tracefile); the link signs these
+    // bytes, as written.
+    let trace_name = format!("{name}{}", tracelink::tracefile::COMPRESSED_SUFFIX);
+    let trace_bytes = tracelink::tracefile::encode(&recording.trace)?;
     let trace_path = out_dir.write_atomically(&trace_name, &trace_bytes)?;
     warn_if_moved(&out_dir);
     let complete = recording.incomplete.is_empty();

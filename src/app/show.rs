@@ -1,11 +1,17 @@
 //! `tracelink show LINK`: an account of one recorded step for a person (or,
-//! with --json, one JSON document for machines): the link (step, command,
-//! signatures and wrapper, return-value, materials and products), how it was
-//! recorded, whether the signature verifies with the given keys, and from
-//! the runtime trace beside a precise link its root, starting directory,
-//! process tree with what each process read and wrote, stragglers, inherited
-//! descriptors, probes and notes. Long per-process lists are cut in the text
-//! output (the first few, then "and K more"); --json has everything.
+//! with --json, one JSON document for machines, everything in it).
+//!
+//! The text is a summary by default, under 80 lines for any build: the link
+//! (step, command, signatures and whether they verify with the given keys,
+//! return-value, how it was recorded and whether completely), materials and
+//! products counted by directory (the largest directories), and from the
+//! runtime trace its root, starting directory, how many processes ran which
+//! programs (the most run first), stragglers, inherited descriptors, probes
+//! and notes, counted. The details are asked for: --files lists every
+//! material and product with its digests, --tree every process (--depth N:
+//! only the top N levels) with what it read and wrote, probes and notes
+//! (long per-process lists cut to the first few, then "and K more"),
+//! --process PATTERN the processes running a matching program.
 //!
 //! Everything in the text output and in messages comes from files someone
 //! else made, so every name, argument, path and message goes through
@@ -74,6 +80,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<i32> {
             &account,
             &checks,
             args.verification_keys.is_empty(),
+            &View::of(&args),
         ))
         .into_owned()
     };
@@ -210,7 +217,38 @@ fn capped(items: &[String], cap: usize) -> String {
     out
 }
 
-fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
+/// What the text shows beyond the link's header.
+struct View {
+    files: bool,
+    tree: bool,
+    depth: Option<usize>,
+    process: Option<String>,
+}
+
+impl View {
+    fn of(args: &ShowArgs) -> View {
+        View {
+            files: args.files,
+            tree: args.tree,
+            depth: args.depth,
+            process: args.process.clone(),
+        }
+    }
+
+    /// No detail asked for: the summary.
+    fn summary(&self) -> bool {
+        !self.files && !self.tree && self.process.is_none()
+    }
+}
+
+/// How many reasons for incompleteness, directories and programs the
+/// summary names (it stays under 80 lines for any build).
+const SUMMARY_REASONS: usize = 5;
+const SUMMARY_DIRS: usize = 8;
+const SUMMARY_PROGRAMS: usize = 10;
+const SUMMARY_NOTES: usize = 3;
+
+fn render(account: &Account, checks: &[KeyCheck], no_keys: bool, view: &View) -> String {
     let link = &account.link;
     let mut out = String::new();
     let w = &mut out;
@@ -256,8 +294,21 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
         }
     );
     let _ = writeln!(w, "recording:   {}", recording(account));
-    for reason in account.incomplete_reasons() {
+    let reasons = account.incomplete_reasons();
+    let shown = if view.summary() {
+        SUMMARY_REASONS
+    } else {
+        usize::MAX
+    };
+    for reason in reasons.iter().take(shown) {
         let _ = writeln!(w, "             incomplete: {}", esc(reason));
+    }
+    if reasons.len() > shown {
+        let _ = writeln!(
+            w,
+            "             incomplete: and {} more reasons (--tree lists them)",
+            reasons.len() - shown
+        );
     }
     match &account.trace {
         TraceState::None => {}
@@ -304,28 +355,267 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool) -> String {
                 .join(", ")
         );
     }
-    for (title, map, product) in [
-        ("materials", &link.materials, false),
-        ("products", &link.products, true),
-    ] {
-        let _ = writeln!(w, "\n{title} ({}):", map.len());
-        for (path, set) in map {
-            let _ = writeln!(
-                w,
-                "  {}  {}{}",
-                esc(path),
-                digests(set),
-                size_text(account, path, product)
-            );
+    if view.summary() {
+        for (title, map) in [("materials", &link.materials), ("products", &link.products)] {
+            render_dirs(w, title, map);
+        }
+        if let Some(trace) = account.trace.trace() {
+            render_trace_summary(w, trace);
+        }
+        let _ = writeln!(
+            w,
+            "\ndetails: --files (every file), --tree [--depth N] (every process), --process PATTERN, --json (everything)"
+        );
+        return out;
+    }
+    if view.files {
+        for (title, map, product) in [
+            ("materials", &link.materials, false),
+            ("products", &link.products, true),
+        ] {
+            let _ = writeln!(w, "\n{title} ({}):", map.len());
+            for (path, set) in map {
+                let _ = writeln!(
+                    w,
+                    "  {}  {}{}",
+                    esc(path),
+                    digests(set),
+                    size_text(account, path, product)
+                );
+            }
         }
     }
-    if let Some(trace) = account.trace.trace() {
-        render_trace(w, trace);
+    match account.trace.trace() {
+        Some(trace) => {
+            if view.tree {
+                render_trace(w, trace, view.depth);
+            }
+            if let Some(pattern) = &view.process {
+                render_matching(w, trace, pattern);
+            }
+        }
+        None if view.tree || view.process.is_some() => {
+            let _ = writeln!(w, "\nno trace to show processes from");
+        }
+        None => {}
     }
     out
 }
 
-fn render_trace(w: &mut String, trace: &Trace) {
+/// The directory of a path in a link (`.` for the top).
+fn dir_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(i) => &path[..i],
+        None => ".",
+    }
+}
+
+/// Materials or products counted by directory: the largest directories.
+fn render_dirs(w: &mut String, title: &str, map: &tracelink::link::ArtifactMap) {
+    let mut dirs: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for path in map.keys() {
+        *dirs.entry(dir_of(path)).or_default() += 1;
+    }
+    let _ = writeln!(
+        w,
+        "\n{title} ({}) in {}:",
+        map.len(),
+        plural(dirs.len(), "directory", "directories")
+    );
+    let mut by_count: Vec<(&str, usize)> = dirs.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (dir, n) in by_count.iter().take(SUMMARY_DIRS) {
+        let _ = writeln!(
+            w,
+            "  {:<40} {}",
+            format!("{}/", esc(dir)),
+            plural(*n, "file", "files")
+        );
+    }
+    if by_count.len() > SUMMARY_DIRS {
+        let rest: usize = by_count[SUMMARY_DIRS..].iter().map(|(_, n)| n).sum();
+        let _ = writeln!(
+            w,
+            "  and {} more {} with {} (--files lists every file)",
+            by_count.len() - SUMMARY_DIRS,
+            if by_count.len() - SUMMARY_DIRS == 1 {
+                "directory"
+            } else {
+                "directories"
+            },
+            plural(rest, "file", "files")
+        );
+    }
+}
+
+/// The base name of an exec's program (argv[0], else the executable).
+fn exec_program(exec: &tracelink::account::Exec) -> &str {
+    let name = exec
+        .argv
+        .first()
+        .filter(|a| !a.is_empty())
+        .unwrap_or(&exec.executable);
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// Programs by number of runs (execs), most first.
+pub fn program_runs(procs: &[tracelink::account::Proc]) -> Vec<(String, usize)> {
+    let mut runs: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for proc in procs {
+        for exec in &proc.execs {
+            *runs.entry(exec_program(exec)).or_default() += 1;
+        }
+    }
+    let mut runs: Vec<(String, usize)> =
+        runs.into_iter().map(|(p, n)| (p.to_string(), n)).collect();
+    runs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    runs
+}
+
+fn render_trace_summary(w: &mut String, trace: &Trace) {
+    let none = || "(not recorded)".to_string();
+    let _ = writeln!(w, "\nfrom the trace:");
+    let _ = writeln!(
+        w,
+        "root:        {}",
+        trace
+            .root
+            .as_deref()
+            .map_or_else(none, |r| esc(r).into_owned())
+    );
+    let _ = writeln!(
+        w,
+        "cwd:         {}",
+        trace
+            .cwd
+            .as_deref()
+            .map_or_else(none, |c| esc(c).into_owned())
+    );
+    match &trace.process_tree {
+        Some(procs) => {
+            let runs = program_runs(procs);
+            let execs: usize = runs.iter().map(|(_, n)| n).sum();
+            let _ = writeln!(
+                w,
+                "processes:   {}, {} of {}",
+                procs.len(),
+                plural(execs, "exec", "execs"),
+                plural(runs.len(), "program", "programs")
+            );
+            if !runs.is_empty() {
+                let _ = writeln!(w, "top programs by runs:");
+            }
+            for (program, n) in runs.iter().take(SUMMARY_PROGRAMS) {
+                let _ = writeln!(w, "  {:<24} {n}", esc(program));
+            }
+            if runs.len() > SUMMARY_PROGRAMS {
+                let rest: usize = runs[SUMMARY_PROGRAMS..].iter().map(|(_, n)| n).sum();
+                let _ = writeln!(
+                    w,
+                    "  and {} more {} with {} (--tree, --process PATTERN)",
+                    runs.len() - SUMMARY_PROGRAMS,
+                    if runs.len() - SUMMARY_PROGRAMS == 1 {
+                        "program"
+                    } else {
+                        "programs"
+                    },
+                    plural(rest, "run", "runs")
+                );
+            }
+        }
+        None => {
+            let seen = trace
+                .processes_seen
+                .as_ref()
+                .and_then(|s| s.get("processes"))
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let _ = writeln!(
+                w,
+                "processes:   not recorded (--no-ptrace); {seen} touched the root"
+            );
+        }
+    }
+    let _ = writeln!(
+        w,
+        "stragglers:  {}",
+        if trace.stragglers.is_empty() {
+            "none".to_string()
+        } else {
+            let names: Vec<String> = trace
+                .stragglers
+                .iter()
+                .map(|s| format!("{} ({})", s.pid, s.name))
+                .collect();
+            format!(
+                "{} still running at the end (killed): {}",
+                trace.stragglers.len(),
+                capped(&names, 3)
+            )
+        }
+    );
+    let _ = writeln!(
+        w,
+        "inherited:   {}",
+        plural(
+            trace.inherited.len(),
+            "descriptor to a file under the root",
+            "descriptors to files under the root"
+        )
+    );
+    let _ = writeln!(
+        w,
+        "probes:      {} found nothing, {} only looked at (stat)",
+        plural(trace.probes.missing.len(), "lookup", "lookups"),
+        plural(trace.probes.stat_only.len(), "file was", "files were")
+    );
+    let _ = writeln!(w, "notes:       {}", trace.notes.len());
+    for note in trace.notes.iter().take(SUMMARY_NOTES) {
+        let _ = writeln!(w, "  {}", esc(note));
+    }
+    if trace.notes.len() > SUMMARY_NOTES {
+        let _ = writeln!(
+            w,
+            "  and {} more (--tree lists them)",
+            trace.notes.len() - SUMMARY_NOTES
+        );
+    }
+}
+
+/// The processes one of whose programs matches `pattern` (a shell-style
+/// glob) by name, executable path or whole command line (arguments joined
+/// by spaces), each with where it sits in the tree.
+fn render_matching(w: &mut String, trace: &Trace, pattern: &str) {
+    let Some(procs) = &trace.process_tree else {
+        let _ = writeln!(w, "\nno process tree (recorded with --no-ptrace)");
+        return;
+    };
+    let tree = Tree::new(procs);
+    let chains = tree.chains();
+    let glob = tracelink::verify::fnmatch::Pattern::new(pattern);
+    let matching: Vec<usize> = (0..procs.len())
+        .filter(|&i| {
+            procs[i].execs.iter().any(|e| {
+                glob.matches(exec_program(e))
+                    || glob.matches(&e.executable)
+                    || glob.matches(&e.argv.join(" "))
+            })
+        })
+        .collect();
+    let _ = writeln!(
+        w,
+        "\nprocesses matching {} ({} of {}):",
+        quote(pattern),
+        matching.len(),
+        procs.len()
+    );
+    for i in matching {
+        let _ = writeln!(w, "  under {}", esc(&chains[i]));
+        render_proc(w, &procs[i], 0);
+    }
+}
+
+fn render_trace(w: &mut String, trace: &Trace, max_depth: Option<usize>) {
     let none = || "(not recorded)".to_string();
     let _ = writeln!(w, "\nfrom the trace:");
     let _ = writeln!(
@@ -376,8 +666,21 @@ fn render_trace(w: &mut String, trace: &Trace) {
         Some(procs) => {
             let _ = writeln!(w, "\nprocess tree ({} processes):", procs.len());
             let tree = Tree::new(procs);
+            let mut deeper = 0;
             for (i, depth) in tree.walk() {
+                if max_depth.is_some_and(|max| depth > max) {
+                    deeper += 1;
+                    continue;
+                }
                 render_proc(w, &procs[i], depth);
+            }
+            if deeper > 0 {
+                let _ = writeln!(
+                    w,
+                    "  ({} below depth {} not shown)",
+                    plural(deeper, "process", "processes"),
+                    max_depth.unwrap_or_default()
+                );
             }
         }
         None => {
