@@ -759,27 +759,26 @@ fn generalize(
     mut safe: impl FnMut(&Pattern) -> bool,
 ) -> Vec<String> {
     let mut covered: BTreeSet<&str> = BTreeSet::new();
-    let mut verdicts: BTreeMap<String, bool> = BTreeMap::new();
+    // candidate -> the files it covers, if it is a usable pattern (each
+    // candidate is judged once: a tree has few directories and extensions).
+    let mut usable: BTreeMap<String, Option<Vec<&str>>> = BTreeMap::new();
     let mut out = Vec::new();
     'files: for file in files {
         if covered.contains(file) {
             continue;
         }
         for candidate in candidates(file, star) {
-            let pattern = Pattern::new(&candidate);
-            let cover: Vec<&str> = files
-                .iter()
-                .copied()
-                .filter(|f| pattern.matches(f))
-                .collect();
-            if cover.len() < 2 {
-                continue;
-            }
-            let ok = *verdicts
-                .entry(candidate.clone())
-                .or_insert_with(|| safe(&pattern));
-            if ok {
-                covered.extend(cover);
+            let cover = usable.entry(candidate.clone()).or_insert_with(|| {
+                let pattern = Pattern::new(&candidate);
+                let cover: Vec<&str> = files
+                    .iter()
+                    .copied()
+                    .filter(|f| pattern.matches(f))
+                    .collect();
+                (cover.len() >= 2 && safe(&pattern)).then_some(cover)
+            });
+            if let Some(cover) = cover {
+                covered.extend(cover.iter().copied());
                 out.push(candidate);
                 continue 'files;
             }
