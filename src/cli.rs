@@ -480,9 +480,11 @@ pub enum LayoutCommand {
         whose tracelink run -x -p command is printed.\n\n\
         Files are grouped into patterns where it is safe, so that the layout lasts \
         (one more source file next week still verifies): a group of at least two files \
-        gets the broadest of `dir/*` (fnmatch's `*` matches `/` too: the whole tree \
-        under dir), `*.ext` (that extension at any depth) and `dir/*.ext` such that \
-        every recorded path the pattern matches fits it. CREATE P: no path P matches \
+        gets, of `dir/*` (fnmatch's `*` matches `/` too: the whole tree under dir), \
+        `*.ext` (that extension at any depth), `dir/*.ext` and `*/name`, the one \
+        covering the most files (for a step that reads nothing, like a checkout, the \
+        broadest, directories first) such that every recorded path the pattern matches \
+        fits it. CREATE P: no path P matches \
         was produced by an earlier step. MATCH P FROM T: every path P matches was \
         produced by T and by no step between T and this one, and every material of \
         this step it matches comes from T. The suggested checkout then records whole \

@@ -39,11 +39,13 @@
 //!   (`tracelink run -n checkout -x -p FILES...`) before the first step.
 //! - Unless `exact`, rules are generalized so that the draft lasts (one more
 //!   source file next week still verifies). A group of at least two files
-//!   (two are the evidence of a group; a lone file keeps its own rule) gets
-//!   the broadest pattern among `dir/*` for each directory above a file (top
-//!   down), `*.ext` and `dir/*.ext`, for materials `*` first, that is safe
-//!   against every recorded path (any link's materials and products) it
-//!   matches. In in-toto's fnmatch `*` matches `/` too, so `src/*` covers the
+//!   (two are the evidence of a group; a lone file keeps its own rule) gets,
+//!   among `dir/*` for each directory above a file, `*.ext`, `dir/*.ext` and
+//!   `*/name` (and `*` for materials), the pattern covering the most of the
+//!   step's files that is safe against every recorded path (any link's
+//!   materials and products) it matches; for a step that reads nothing (a
+//!   checkout) the broadest safe one, directories first, since it is
+//!   recorded by directory. In in-toto's fnmatch `*` matches `/` too, so `src/*` covers the
 //!   whole tree under `src` and `*.o` every `.o` at any depth; `CREATE *` is
 //!   never drafted.
 //!   - `CREATE P` is safe when no path P matches was produced by an earlier
@@ -725,7 +727,8 @@ impl Flow {
 
 /// The patterns tried for `file`, broadest first: `*` (only if `star`), each
 /// directory above it from the top (`src/*`, `src/core/*`), its extension
-/// anywhere (`*.o`) and in each directory above it (`src/*.o`). In in-toto's
+/// anywhere (`*.o`) and in each directory above it (`src/*.o`), its name in
+/// any directory (`*/Makefile`). In in-toto's
 /// fnmatch `*` matches `/` too, so `src/*` covers the whole tree under `src`
 /// and `*.o` every `.o` file at any depth.
 fn candidates(file: &str, star: bool) -> Vec<String> {
@@ -744,18 +747,26 @@ fn candidates(file: &str, star: bool) -> Vec<String> {
         out.push(format!("*.{ext}"));
         out.extend(dirs.iter().map(|d| format!("{d}/*.{ext}")));
     }
+    if !dirs.is_empty() {
+        out.push(format!("*/{}", escape_pattern(base)));
+    }
     out
 }
 
-/// Patterns for `files` (one rule each): for each file not yet covered, the
-/// first candidate that covers at least two of `files` (two recorded files
-/// are the evidence of a group; a lone file keeps its own rule) and that
-/// `safe` accepts; the file's own escaped name otherwise. Every file is
-/// covered by exactly the patterns returned; the patterns may also match
+/// Patterns for `files` (one rule each): for each file not yet covered, among
+/// the candidates that cover at least two of `files` (two recorded files are
+/// the evidence of a group; a lone file keeps its own rule) and that `safe`
+/// accepts, the one covering the most files (the first of them in
+/// [`candidates`]' order), or with `by_directory` the first; the file's own
+/// escaped name when there is none. Covering the most keeps an in-tree
+/// libtool build at one `*.o` rule rather than one `dir/.libs/*` per
+/// directory; `by_directory` is for a checkout, recorded by directory. Every
+/// file is covered by the patterns returned; the patterns may also match
 /// paths outside `files`, which is what `safe` judges.
 fn generalize(
     files: &BTreeSet<&str>,
     star: bool,
+    by_directory: bool,
     mut safe: impl FnMut(&Pattern) -> bool,
 ) -> Vec<String> {
     let mut covered: BTreeSet<&str> = BTreeSet::new();
@@ -767,6 +778,7 @@ fn generalize(
         if covered.contains(file) {
             continue;
         }
+        let mut best: Option<(String, usize)> = None;
         for candidate in candidates(file, star) {
             let cover = usable.entry(candidate.clone()).or_insert_with(|| {
                 let pattern = Pattern::new(&candidate);
@@ -777,11 +789,19 @@ fn generalize(
                     .collect();
                 (cover.len() >= 2 && safe(&pattern)).then_some(cover)
             });
-            if let Some(cover) = cover {
-                covered.extend(cover.iter().copied());
-                out.push(candidate);
-                continue 'files;
+            let Some(cover) = cover else { continue };
+            if best.as_ref().is_none_or(|(_, n)| cover.len() > *n) {
+                best = Some((candidate, cover.len()));
+                if by_directory {
+                    break;
+                }
             }
+        }
+        if let Some((candidate, _)) = best {
+            let cover = usable[&candidate].as_ref().expect("usable");
+            covered.extend(cover.iter().copied());
+            out.push(candidate);
+            continue 'files;
         }
         covered.insert(file);
         out.push(escape_pattern(file));
@@ -867,7 +887,7 @@ fn material_rules(
             // object pre-built into a checkout), and every material of
             // this step that P matches comes from T.
             let (t, s) = (flow.position[producer.as_str()], earlier.len());
-            generalize(files, true, |pattern| {
+            generalize(files, true, false, |pattern| {
                 flow.matching(pattern).all(|(path, producers)| {
                     producers.contains(&t)
                         && producers.iter().all(|&p| p <= t || p >= s)
@@ -919,7 +939,7 @@ fn product_rules(name: &str, data: &StepData, flow: &Flow, opts: &DraftOptions) 
         // patterns, which never cover such files. `CREATE *` is never
         // drafted.
         let s = flow.position[name];
-        generalize(&created, false, |pattern| {
+        generalize(&created, false, data.materials.is_empty(), |pattern| {
             flow.matching(pattern)
                 .all(|(_, producers)| !producers.is_empty() && producers.iter().all(|&p| p >= s))
         })
@@ -1639,6 +1659,88 @@ mod tests {
         let exact = draft(&recorded, &[k.public()], &opts()).unwrap();
         assert_eq!(rules(&exact, "make", "expected_products").len(), 6);
         assert_eq!(exact.checkout.as_ref().unwrap().paths.len(), 8);
+    }
+
+    fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+        v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    }
+
+    /// A libsodium-sized in-tree libtool build: 40 directories of 20 C
+    /// files, a Makefile and `.deps/*.Plo` per directory from configure,
+    /// `.lo`, `.o` and `.libs/*.o` per source from make.
+    #[test]
+    fn a_libtool_sized_build_stays_within_thirty_rules_per_step() {
+        let (mut sources, mut conf, mut objects) = (Vec::new(), Vec::new(), Vec::new());
+        for d in 0..40 {
+            let dir = format!("src/libx/crypto_{d}/ref");
+            sources.push((format!("{dir}/api.h"), "h".to_owned()));
+            sources.push((format!("src/libx/crypto_{d}/Makefile.am"), "am".into()));
+            conf.push((format!("src/libx/crypto_{d}/Makefile"), "mk".to_owned()));
+            for f in 0..20 {
+                sources.push((format!("{dir}/f{f}.c"), format!("c{d}.{f}")));
+                conf.push((format!("{dir}/.deps/libx_la-f{f}.Plo"), "dep".into()));
+                for obj in [
+                    format!("{dir}/libx_la-f{f}.lo"),
+                    format!("{dir}/libx_la-f{f}.o"),
+                    format!("{dir}/.libs/libx_la-f{f}.o"),
+                ] {
+                    objects.push((obj.clone(), obj));
+                }
+            }
+        }
+        sources.extend([
+            ("configure".into(), "cf".into()),
+            ("Makefile.in".into(), "mi".into()),
+        ]);
+        conf.extend([
+            ("libtool".into(), "lt".into()),
+            ("config.log".into(), "cl".into()),
+        ]);
+        objects.extend([
+            ("src/libx/libx.la".into(), "la".into()),
+            ("src/libx/.libs/libx.so.26".into(), "so".into()),
+            ("src/libx/.libs/libx.a".into(), "a".into()),
+        ]);
+        let pairs = |v: &[(String, String)]| -> Vec<(String, String)> { v.to_vec() };
+        let configure = link(
+            "configure",
+            &[("configure", "cf"), ("Makefile.in", "mi")],
+            &as_refs(&conf),
+        );
+        let mut read: Vec<(String, String)> = pairs(&sources)
+            .into_iter()
+            .filter(|(p, _)| !p.ends_with(".am") && p != "configure" && p != "Makefile.in")
+            .collect();
+        read.extend(conf.iter().filter(|(p, _)| p != "config.log").cloned());
+        let make = link("make", &as_refs(&read), &as_refs(&objects));
+        let started = std::time::Instant::now();
+        let d = generalized(&[configure.clone(), make.clone()]);
+        let took = started.elapsed();
+        let counts: Vec<(String, usize, usize)> = d
+            .steps
+            .iter()
+            .map(|s| (s.name.clone(), s.material_rules, s.product_rules))
+            .collect();
+        for (name, m, p) in &counts {
+            assert!(*m <= 30 && *p <= 30, "{name}: {counts:?}\n{:#}", d.layout);
+        }
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        assert!(took.as_secs() < 20, "drafting took {took:?}");
+        assert_eq!(
+            rules(&d, "make", "expected_products"),
+            [
+                "CREATE src/libx/.libs/*",
+                "CREATE *.o",
+                "CREATE *.lo",
+                "CREATE src/libx/libx.la",
+                "DISALLOW *"
+            ]
+        );
+        // The checkout: the directory, not 880 files.
+        assert_eq!(
+            d.checkout.as_ref().unwrap().paths,
+            ["Makefile.in", "configure", "src"]
+        );
     }
 
     #[test]
