@@ -34,9 +34,10 @@
 //!   (exactly "unchanged", which neither `CREATE` nor `MODIFY` accepts, and
 //!   tighter than `ALLOW`), then `DISALLOW *`.
 //! - Materials that no step produced (the sources) come from a suggested
-//!   `checkout` step, first in order, whose products `CREATE` exactly those
-//!   files; the draft verifies once a functionary records that step
-//!   (`tracelink run -n checkout -x -p FILES...`) before the first step.
+//!   `checkout` step, first in order, whose products `CREATE` those files
+//!   (one rule each with `exact`, by directory otherwise); the draft
+//!   verifies once a functionary records that step (`tracelink run -n
+//!   checkout -x -p PATHS...`) before the first step.
 //! - Unless `exact`, rules are generalized so that the draft lasts (one more
 //!   source file next week still verifies). A group of at least two files
 //!   (two are the evidence of a group; a lone file keeps its own rule) gets,
@@ -45,9 +46,9 @@
 //!   step's files that is safe against every recorded path (any link's
 //!   materials and products) it matches; for a step that reads nothing (a
 //!   checkout) the broadest safe one, directories first, since it is
-//!   recorded by directory. In in-toto's fnmatch `*` matches `/` too, so `src/*` covers the
-//!   whole tree under `src` and `*.o` every `.o` at any depth; `CREATE *` is
-//!   never drafted.
+//!   recorded by directory. In in-toto's fnmatch `*` matches `/` too, so
+//!   `src/*` covers the whole tree under `src` and `*.o` every `.o` at any
+//!   depth; `CREATE *` is never drafted.
 //!   - `CREATE P` is safe when no path P matches was produced by an earlier
 //!     step (nor is a material nobody produced): it never lets the step
 //!     replace an input. It may match files a later step produces (a
