@@ -2,12 +2,14 @@
 # The tracelink demo: records a real little C build as a two-step in-toto
 # supply chain with tracelink (checkout as a snapshot of the sources, build
 # recorded precisely: exactly the files make read and wrote, through a
-# monitored FUSE mount), shows the runtime trace, has the owner sign a layout
-# with an inspection, verifies everything with in-toto 3.1.0's own
-# in-toto-verify and with tracelink verify, tampers with the built program and
-# shows that both verifiers catch it, and finally replays the recorded build
-# from its store (tracelink rerun) to show it reproduces byte for byte. Installs what it needs (Rust build, gcc/make, the
-# in-toto venv). Work happens in a fresh temporary directory, printed at the end.
+# monitored FUSE mount), shows the runtime trace, has the owner draft the
+# layout from the links (tracelink layout draft), add an inspection and sign
+# it, verifies everything with in-toto 3.1.0's own in-toto-verify and with
+# tracelink verify, tampers with the built program and shows that both
+# verifiers catch it, and finally replays the recorded build from its store
+# (tracelink rerun) to show it reproduces byte for byte. Installs what it
+# needs (Rust build, gcc/make, the in-toto venv). Work happens in a fresh
+# temporary directory, printed at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -57,28 +59,33 @@ cd ..
 say "what the build link says: materials (read) and products (written), and the trace beside it"
 show "$tracelink" show links/build.*.link --verification-keys keys/bob.pem.pub
 
-say "the owner writes and signs the layout"
+say "the owner drafts the layout from the recorded links"
+# Each step's functionary is the key that signed its link; materials are
+# MATCHed to the step that produced them, products CREATEd, all else
+# DISALLOWed, with directory patterns where that is safe (src/*).
+show "$tracelink" layout draft --link-dir links --functionary-key keys/alice.pem.pub keys/bob.pem.pub -o draft.layout
 "$venv/bin/python" - <<'PY'
-from in_toto.models.layout import Layout, Step, Inspection
+import json
+for step in json.load(open("draft.layout"))["signed"]["steps"]:
+    print(f"  step {step['name']} (command {step['expected_command']}):")
+    for which in ("expected_materials", "expected_products"):
+        for rule in step[which]:
+            print(f"    {which[9:]:<10} {' '.join(rule)}")
+PY
+
+say "the owner reviews the draft and adds an inspection: the verifier runs the delivered program"
+"$venv/bin/python" - <<'PY'
+from in_toto.models.layout import Inspection
 from in_toto.models.metadata import Metablock
-layout = Layout()
-layout.set_relative_expiration(months=1)
-alice = layout.add_functionary_key_from_path("keys/alice.pem.pub")
-bob = layout.add_functionary_key_from_path("keys/bob.pem.pub")
-checkout = Step(name="checkout", pubkeys=[alice["keyid"]], expected_command=[])
-checkout.expected_products = [["CREATE", "src/*"], ["CREATE", "Makefile"], ["DISALLOW", "*"]]
-build = Step(name="build", pubkeys=[bob["keyid"]], expected_command=["make"])
-build.expected_materials = [["MATCH", "*", "WITH", "PRODUCTS", "FROM", "checkout"], ["DISALLOW", "*"]]
-build.expected_products = [["CREATE", "build/hello"], ["DISALLOW", "*"]]
+draft = Metablock.load("draft.layout")
 run = Inspection(name="run-hello", run=["./build/hello"])
 run.expected_materials = [
     ["MATCH", "build/hello", "WITH", "PRODUCTS", "FROM", "build"],
     ["ALLOW", "root.layout"], ["ALLOW", "owner.pem.pub"], ["DISALLOW", "*"],
 ]
 run.expected_products = [["MATCH", "*", "WITH", "MATERIALS", "FROM", "run-hello"], ["DISALLOW", "*"]]
-layout.steps = [checkout, build]
-layout.inspect = [run]
-Metablock(signed=layout).dump("root.layout")
+draft.signed.inspect = [run]
+draft.dump("root.layout")
 PY
 show "$venv/bin/in-toto-sign" -f root.layout -k keys/owner.pem
 

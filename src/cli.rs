@@ -471,6 +471,29 @@ pub struct SignArgs {
 pub enum LayoutCommand {
     /// Draft an (unsigned) layout from recorded links, for the owner to review,
     /// edit and sign
+    #[command(
+        long_about = "Draft an (unsigned) layout from recorded links, for the \
+        owner to review, edit and sign.\n\n\
+        Every material is MATCHed WITH PRODUCTS FROM the step that last produced it, \
+        products are CREATEd (new files) or MODIFYd, and each list ends in DISALLOW *; \
+        no DELETE rules (a precise link cannot tell a removed material from one only \
+        read). Materials no recorded step produced come from a suggested checkout step, \
+        whose tracelink run -x -p command is printed.\n\n\
+        Files are grouped into patterns where it is safe, so that the layout lasts \
+        (one more source file next week still verifies): a group of at least two files \
+        gets, of `dir/*` (fnmatch's `*` matches `/` too: the whole tree under dir), \
+        `*.ext` (that extension at any depth), `dir/*.ext` and `*/name`, the one \
+        covering the most files (for a step that reads nothing, like a checkout, the \
+        broadest, directories first) such that every recorded path the pattern matches \
+        fits it. CREATE P: no path P matches \
+        was produced by an earlier step. MATCH P FROM T: every path P matches was \
+        produced by T and by no step between T and this one, and every material of \
+        this step it matches comes from T. The suggested checkout then records whole \
+        directories. A generalized draft catches the same tampering as an exact one \
+        except an extra file inside a generalized pattern (an unexpected new object \
+        under CREATE *.o, say); --exact drafts one rule per file and catches that \
+        too."
+    )]
     Draft(LayoutDraftArgs),
 }
 
@@ -497,6 +520,17 @@ pub struct LayoutDraftArgs {
     /// in a warning); without it such a link is refused, naming it
     #[arg(long)]
     pub allow_incomplete: bool,
+
+    /// One rule per recorded file (as tracelink 0.1 drafted), and a
+    /// suggested checkout that lists files. Without it, files are grouped
+    /// into directory and extension patterns where that is safe (`CREATE
+    /// build/*`, `CREATE *.o`, `MATCH src/* WITH PRODUCTS FROM checkout`);
+    /// in in-toto's fnmatch `*` matches `/` too, so `src/*` covers the whole
+    /// tree under src. Such a draft keeps working when a source file is
+    /// added and catches the same tampering as an exact one, except an
+    /// extra file inside a generalized pattern, which --exact catches too
+    #[arg(long)]
+    pub exact: bool,
 }
 
 #[derive(Debug, Args)]

