@@ -639,8 +639,11 @@ fn files_directories_and_symlinks_the_step_only_probed_are_recreated() {
     fs::create_dir(p.proj().join("empty")).unwrap();
     std::os::unix::fs::symlink("in.txt", p.proj().join("link")).unwrap();
     let link = p.record(true);
-    let trace: serde_json::Value =
-        serde_json::from_slice(&fs::read(link.with_extension("link.trace.json")).unwrap()).unwrap();
+    let trace = tracelink::tracefile::read_json(
+        &fs::read(link.with_extension("link.trace.json.gz")).unwrap(),
+        u64::MAX,
+    )
+    .unwrap();
     let probed = &trace["probed"];
     assert_eq!(probed["aux/install-sh"]["kind"], "file", "{probed}");
     assert_eq!(probed["aux/install-sh"]["size"], 23, "{probed}");
@@ -826,9 +829,9 @@ fn the_signing_key_and_secret_named_files_probed_are_neither_hashed_nor_stored()
     let trace_path = fs::read_dir(p.dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with(".link.trace.json"))
+        .find(|p| p.to_string_lossy().ends_with(".link.trace.json.gz"))
         .unwrap();
-    let trace: serde_json::Value = serde_json::from_slice(&fs::read(trace_path).unwrap()).unwrap();
+    let trace = tracelink::tracefile::read_json(&fs::read(trace_path).unwrap(), u64::MAX).unwrap();
     let probed = &trace["probed"];
     assert_eq!(
         probed["signing.pem"]["left_out"], "the signing key",

@@ -296,8 +296,8 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
     // The rerun's own link and trace, never over the original.
     let materials = artifact_map(recording.materials.iter().map(|(p, f)| (p, &f.digests)));
     let products = artifact_map(recording.products.iter().map(|(p, f)| (p, &f.digests)));
-    let trace_name = format!("{name}.trace.json");
-    let trace_bytes = serde_json::to_vec_pretty(&recording.trace)?;
+    let trace_name = format!("{name}{}", tracelink::tracefile::COMPRESSED_SUFFIX);
+    let trace_bytes = tracelink::tracefile::encode(&recording.trace)?;
     out_dir.write_atomically(&trace_name, &trace_bytes)?;
     use sha2::Digest as _;
     let mut environment = serde_json::Map::new();
@@ -334,7 +334,10 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    let rerun_trace = Trace::parse(&trace_bytes).ok();
+    // The trace as written is compact and compressed; compare the document.
+    let rerun_trace = serde_json::to_vec(&recording.trace)
+        .ok()
+        .and_then(|json| Trace::parse(&json).ok());
 
     let comparison = rerun::compare(
         &account.link,
