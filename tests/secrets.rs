@@ -807,10 +807,13 @@ fn rerun_takes_redacted_values_from_its_environment() {
         let rerun_trace = std::fs::read_dir(workdir.join("metadata"))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().ends_with(".trace.json"))
+            .find(|p| p.to_string_lossy().ends_with(".trace.json.gz"))
             .expect("the rerun's trace");
-        let bytes = std::fs::read(rerun_trace).unwrap();
-        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        let file = std::fs::read(rerun_trace).unwrap();
+        let bytes = tracelink::tracefile::decompress(&file, 1 << 30)
+            .unwrap()
+            .into_owned();
+        let value = tracelink::tracefile::read_json(&file, 1 << 30).unwrap();
         for secret in [&token, &password, &pat] {
             assert_nowhere(&bytes, &value, secret, "the rerun's trace");
         }
