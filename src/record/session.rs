@@ -306,49 +306,42 @@ pub fn run(
             "a file of the monitored mount was still open after the tree ended (kept in flight in a unix socket or held by a loop device?): the connection was closed by tracelink and whatever held the file may have used it unseen".into(),
         );
     }
-    if !server.is_finished() {
-        incomplete.push("the FUSE workers could not be stopped".into());
-        return Ok(SessionOutcome {
-            status,
-            timed_out,
-            requests: requests.snapshot(),
-            passthrough: passthrough.load(Ordering::Relaxed),
-            incomplete,
-            pid_ns,
-        });
-    }
-    let (served, aborted) = server
-        .join()
-        .map_err(|_| SessionError::Fuse(std::io::Error::other("the FUSE server panicked")))?;
-    if forced {
-        // Closing the connection does not stop passthrough I/O on files still
-        // open: one open for writing could change the root unseen.
-        for path in open_files.unreleased_writers() {
-            incomplete.push(format!(
-                "{} was still open for writing after the tree ended (never released)",
-                path.display()
-            ));
+    if server.is_finished() {
+        let (served, aborted) = server
+            .join()
+            .map_err(|_| SessionError::Fuse(std::io::Error::other("the FUSE server panicked")))?;
+        if forced {
+            // Closing the connection does not stop passthrough I/O on files
+            // still open: one open for writing could change the root unseen.
+            for path in open_files.unreleased_writers() {
+                incomplete.push(format!(
+                    "{} was still open for writing after the tree ended (never released)",
+                    path.display()
+                ));
+            }
+        } else if aborted {
+            incomplete.push(
+                "the FUSE connection was aborted while the tree was running (not by tracelink)"
+                    .into(),
+            );
         }
-    }
-    if aborted && !forced {
-        incomplete.push(
-            "the FUSE connection was aborted while the tree was running (not by tracelink)".into(),
-        );
-    }
-    match served {
-        Ok(_) => {}
-        // Our own ending of the workers shows as a read error.
-        Err(_) if forced => {}
-        // The connection ends with the namespace; when that races with the
-        // last requests the kernel reports it aborted. Once the command's
-        // end is known, that is the normal end of the session.
-        Err(e)
-            if (status.code.is_some() || status.signal.is_some())
-                && matches!(
-                    e.raw_os_error(),
-                    Some(libc::ECONNABORTED | libc::ENODEV | libc::ENOTCONN)
-                ) => {}
-        Err(e) => return Err(SessionError::Fuse(e)),
+        match served {
+            Ok(_) => {}
+            // Our own ending of the workers shows as a read error.
+            Err(_) if forced => {}
+            // The connection ends with the namespace; when that races with
+            // the last requests the kernel reports it aborted. Once the
+            // command's end is known, that is the normal end of the session.
+            Err(e)
+                if (status.code.is_some() || status.signal.is_some())
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNABORTED | libc::ENODEV | libc::ENOTCONN)
+                    ) => {}
+            Err(e) => return Err(SessionError::Fuse(e)),
+        }
+    } else {
+        incomplete.push("the FUSE workers could not be stopped".into());
     }
     Ok(SessionOutcome {
         status,
