@@ -1139,7 +1139,7 @@ fn summary_matches_json_files_and_tree(
             *runs.entry(program_of(e)).or_default() += 1;
         }
     }
-    let top = section(&t, "top programs by runs:");
+    let top = section(t, "top programs by runs:");
     assert!(!top.is_empty(), "{t}");
     let mut listed = 0;
     for line in &top {
