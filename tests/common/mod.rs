@@ -110,3 +110,50 @@ pub fn precise_unavailable(test: &str, tools: &[&str]) -> bool {
     }
     false
 }
+
+/// GNU hello 2.10's release tarball, the real third-party build the tests
+/// record.
+pub const HELLO_TARBALL: &str = "hello_2.10.orig.tar.gz";
+
+/// The tarball in `$TRACELINK_TEST_CACHE` or `tests/data/cache/`
+/// (scripts/test.sh fetches it), or `None` after a SKIP line (a failure
+/// under CI).
+pub fn hello_tarball(test: &str) -> Option<PathBuf> {
+    let dir = match std::env::var_os("TRACELINK_TEST_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cache"),
+    };
+    let tarball = dir.join(HELLO_TARBALL);
+    if tarball.is_file() {
+        return Some(tarball);
+    }
+    skip(
+        test,
+        &format!(
+            "{} is absent (scripts/test.sh fetches it; or set TRACELINK_TEST_CACHE)",
+            tarball.display()
+        ),
+    );
+    None
+}
+
+/// Unpacks the hello tarball as the new directory `dest`.
+pub fn unpack_hello(tarball: &Path, dest: &Path) {
+    let parent = dest.parent().unwrap();
+    std::fs::create_dir_all(parent).unwrap();
+    let tmp = tempfile::tempdir_in(parent).unwrap();
+    let out = output(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(tarball)
+            .arg("-C")
+            .arg(tmp.path()),
+    );
+    assert!(
+        out.status.success(),
+        "untar {}: {}",
+        tarball.display(),
+        show(&out)
+    );
+    std::fs::rename(tmp.path().join("hello-2.10"), dest).unwrap();
+}
