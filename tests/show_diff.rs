@@ -761,7 +761,10 @@ fn large_links_10000_products() {
         line.contains(&hex::encode(Sha256::digest(b"file 4242\n"))),
         "{line}"
     );
-    assert!(took < Duration::from_secs(10), "show took {took:?}");
+    // A guard against a hang or a quadratic blow-up, not a speed target
+    // (bench figures are in the README): debug builds under a loaded CI
+    // machine take seconds here.
+    assert!(took < Duration::from_secs(60), "show took {took:?}");
 
     let (out, took_json) = run_show(&["--json"], &a);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -783,7 +786,7 @@ fn large_links_10000_products() {
         t.contains("summary: differ: 1 product added, 1 product removed, 3 products changed"),
         "{t}"
     );
-    assert!(took < Duration::from_secs(10), "diff took {took:?}");
+    assert!(took < Duration::from_secs(60), "diff took {took:?}");
     let (out, took_json) = run_diff(&a, &b, &["--json"]);
     assert_eq!(code(&out), 1, "{}", show(&out));
     let j = json_of(&out);
