@@ -1128,7 +1128,6 @@ fn generate_hello(tarball: &Path, tree: &Path, kind: Tree) {
 /// (make rewrites the new dependency file configure created). With an
 /// unbuilt `src/extra.c` instead, everything but the rule count passes.
 #[test]
-#[ignore = "the drafter leaves hello's make step with 38 + 39 rules and per-file MODIFY rules for .deps/*.Po (see the comment)"]
 fn a_generalized_draft_of_gnu_hello_lasts() {
     const TEST: &str = "a_generalized_draft_of_gnu_hello_lasts";
     let Some(tarball) = common::hello_tarball(TEST) else {

@@ -61,12 +61,31 @@
 //!     takes T's version of a file a later step rewrote, nor a file another
 //!     step makes), and every material of this step that P matches comes
 //!     from T.
-//!   - `MODIFY` and unchanged products keep one rule per file.
+//!   - `MODIFY P` is safe when every material and product of this step
+//!     that P matches is either a file this step modified or one it only
+//!     read (no product) that comes from the same step as a modified file P
+//!     covers: automake's `MODIFY *.Po` for the `.deps/*.Po` configure writes
+//!     and make rewrites, though make only reads those of sources it does not
+//!     compile. P never covers a file the step created or rewrote unchanged,
+//!     nor a source read from another step. A file it only read and may now
+//!     change is still caught where it is read later: no reader's `MATCH
+//!     ... FROM` this step covers a file this step did not produce.
+//!   - Unchanged products keep one rule per file.
+//!
+//!   Besides directories and the last extension, the candidates are every
+//!   dotted suffix (`*.in.h`, `lib/*.in.h`) and, inside the file's
+//!   directory, prefixes of its name: its first letter and up to each `-`,
+//!   `_` or `.` of its stem, with and without its extension (`lib/x*.h`,
+//!   `lib/c-*`). They group sources that sit beside generated files of the
+//!   same extension (gnulib's `lib/*.h` from the checkout beside the
+//!   `lib/stdio.h` make writes from `lib/stdio.in.h`), where `lib/*.h` would
+//!   be unsafe; they only win where a broader candidate is unsafe or covers
+//!   fewer files.
 //!
 //!   A generalized draft catches the same tampering as an exact one except
 //!   an extra file inside a generalized pattern (a new object under `CREATE
 //!   *.o`, another checkout product of T read under `MATCH src/* ... FROM
-//!   T`). The suggested checkout then records whole directories: those of
+//!   T`, a `.Po` make only read but now rewrites under `MODIFY *.Po`). The suggested checkout then records whole directories: those of
 //!   its `CREATE dir/*` rules, plus the other files.
 //! - Each step's `pubkeys` are the keyids that signed its links (threshold 1);
 //!   `keys` holds their key dictionaries with `keyid` and
@@ -727,9 +746,10 @@ impl Flow {
 }
 
 /// The patterns tried for `file`, broadest first: `*` (only if `star`), each
-/// directory above it from the top (`src/*`, `src/core/*`), its extension
-/// anywhere (`*.o`) and in each directory above it (`src/*.o`), its name in
-/// any directory (`*/Makefile`). In in-toto's
+/// directory above it from the top (`src/*`, `src/core/*`), each dotted
+/// suffix, shortest first, anywhere (`*.h`, `*.in.h`) and in each directory
+/// above it (`lib/*.in.h`), its name in any directory (`*/Makefile`), then
+/// prefixes of its name in its own directory (`lib/x*`, `lib/x*.h`). In in-toto's
 /// fnmatch `*` matches `/` too, so `src/*` covers the whole tree under `src`
 /// and `*.o` every `.o` file at any depth.
 fn candidates(file: &str, star: bool) -> Vec<String> {
@@ -743,13 +763,49 @@ fn candidates(file: &str, star: bool) -> Vec<String> {
     }
     out.extend(dirs.iter().map(|d| format!("{d}/*")));
     let base = parts[parts.len() - 1];
-    if let Some(dot) = base.rfind('.').filter(|&i| i > 0 && i + 1 < base.len()) {
+    // Every dotted suffix, shortest first: `*.h`, then `*.in.h` (a name
+    // with several dots, such as gnulib's `lib/stdio.in.h` templates beside
+    // the `lib/*.h` headers a build generates from them).
+    let dots: Vec<usize> = base
+        .match_indices('.')
+        .map(|(i, _)| i)
+        .filter(|&i| i > 0 && i + 1 < base.len())
+        .collect();
+    for &dot in dots.iter().rev() {
         let ext = escape_pattern(&base[dot + 1..]);
         out.push(format!("*.{ext}"));
         out.extend(dirs.iter().map(|d| format!("{d}/*.{ext}")));
     }
     if !dirs.is_empty() {
         out.push(format!("*/{}", escape_pattern(base)));
+    }
+    // Names sharing a prefix in the file's directory (not at the top, where
+    // `c*` would say little), narrowest last: its first letter, then up to
+    // each `-`, `_` or `.` in its stem (`lib/x*.h`, `lib/c-*.h`, and
+    // without the extension `lib/c-*`), for sources beside files of the
+    // same extension that another step generates.
+    let Some(dir) = dirs.last().map(|d| format!("{d}/")) else {
+        return out;
+    };
+    let stem_end = dots.first().copied().unwrap_or(base.len());
+    let ext = dots
+        .last()
+        .map(|&d| escape_pattern(&base[d..]))
+        .unwrap_or_default();
+    let mut ends: Vec<usize> = base[..stem_end]
+        .char_indices()
+        .filter(|&(i, c)| i > 0 && matches!(c, '-' | '_' | '.'))
+        .map(|(i, c)| i + c.len_utf8())
+        .collect();
+    if let Some(first) = base.chars().next().filter(|_| stem_end > 1) {
+        ends.insert(0, first.len_utf8());
+    }
+    for end in ends.into_iter().filter(|&e| e < stem_end) {
+        let prefix = escape_pattern(&base[..end]);
+        out.push(format!("{dir}{prefix}*"));
+        if !ext.is_empty() {
+            out.push(format!("{dir}{prefix}*{ext}"));
+        }
     }
     out
 }
@@ -917,7 +973,7 @@ fn product_rules(name: &str, data: &StepData, flow: &Flow, opts: &DraftOptions) 
             None => {
                 created.insert(path.as_str());
             }
-            Some(before) if before != digests => modified.push(Rule::Modify(pattern)),
+            Some(before) if before != digests => modified.push(path.as_str()),
             Some(_) => unchanged.push(Rule::Match {
                 pattern,
                 source_prefix: None,
@@ -948,7 +1004,42 @@ fn product_rules(name: &str, data: &StepData, flow: &Flow, opts: &DraftOptions) 
         .map(Rule::Create)
         .collect()
     };
-    rules.append(&mut modified);
+    // MODIFY P is safe when every material and product of this step that P
+    // matches is one this step modified: P then accepts no change to a file
+    // the step only read, created or left unchanged. (A file of an earlier
+    // step that this step did not touch stays out of its readers' MATCH
+    // patterns FROM this step, which cover only what this step produced.)
+    let modified_set: BTreeSet<&str> = modified.iter().copied().collect();
+    let modify_patterns: Vec<String> = if opts.exact {
+        modified.iter().map(|f| escape_pattern(f)).collect()
+    } else {
+        let s = flow.position[name];
+        // The latest earlier step that produced a path (what this step's
+        // materials are MATCHed FROM).
+        let producer = |path: &str| {
+            flow.producers
+                .get(path)
+                .and_then(|p| p.range(..s).next_back().copied())
+        };
+        generalize(&modified_set, false, false, |pattern| {
+            let from: BTreeSet<Option<usize>> = modified_set
+                .iter()
+                .filter(|f| pattern.matches(f))
+                .map(|f| producer(f))
+                .collect();
+            data.materials
+                .keys()
+                .chain(data.products.keys())
+                .filter(|path| pattern.matches(path))
+                .all(|path| {
+                    modified_set.contains(path.as_str())
+                        || (!data.products.contains_key(path)
+                            && producer(path).is_some()
+                            && from.contains(&producer(path)))
+                })
+        })
+    };
+    rules.extend(modify_patterns.into_iter().map(Rule::Modify));
     rules.append(&mut unchanged);
     rules.push(Rule::Disallow("*".into()));
     rules
@@ -1785,6 +1876,193 @@ mod tests {
         stale.materials.extend(arts(&[("v/a", "a0")]));
         let bump = link("bump", &[("v/a", "a0")], &[("v/a", "a1")]);
         assert!(check(&d, &[checkout, bump, stale]).is_err());
+    }
+
+    /// An automake build: configure writes a `.deps/*.Po` per source, make
+    /// rewrites those of the sources it compiles (and only reads the one of
+    /// a source it skips) and generates `lib/*.h` from `lib/*.in.h` beside
+    /// the headers of the checkout.
+    fn automake_build(extra_source: bool) -> Vec<Link> {
+        let mut sources = vec![
+            ("configure", "cf"),
+            ("Makefile.in", "mi"),
+            ("lib/a.c", "a"),
+            ("lib/b.c", "b"),
+            ("lib/skipped.c", "s"),
+            ("lib/stdio.in.h", "si"),
+            ("lib/wchar.in.h", "wi"),
+            ("lib/xalloc.h", "xa"),
+            ("lib/xstrndup.h", "xs"),
+            ("src/main.c", "m"),
+        ];
+        let mut deps = vec![
+            ("lib/.deps/a.Po", "a0"),
+            ("lib/.deps/b.Po", "b0"),
+            ("lib/.deps/skipped.Po", "s0"),
+            ("src/.deps/main.Po", "m0"),
+        ];
+        let mut rewritten = vec![
+            ("lib/.deps/a.Po", "a1"),
+            ("lib/.deps/b.Po", "b1"),
+            ("src/.deps/main.Po", "m1"),
+        ];
+        let mut objects = vec![
+            ("lib/a.o", "ao"),
+            ("lib/b.o", "bo"),
+            ("src/main.o", "mo"),
+            ("lib/stdio.h", "sh"),
+            ("lib/wchar.h", "wh"),
+            ("app", "app"),
+        ];
+        if extra_source {
+            sources.push(("src/extra.c", "e"));
+            deps.push(("src/.deps/extra.Po", "e0"));
+            rewritten.push(("src/.deps/extra.Po", "e1"));
+            objects.push(("src/extra.o", "eo"));
+        }
+        let checkout = link("checkout", &[], &sources);
+        let mut configured = deps.clone();
+        configured.push(("Makefile", "mk"));
+        let configure = link(
+            "configure",
+            &[("configure", "cf"), ("Makefile.in", "mi")],
+            &configured,
+        );
+        let mut read = sources[2..].to_vec();
+        read.extend(configured);
+        let mut made = objects;
+        made.extend(rewritten);
+        let make = link("make", &read, &made);
+        vec![checkout, configure, make]
+    }
+
+    fn matching_rules(draft: &Draft, name: &str, which: &str, word: &str) -> Vec<String> {
+        rules(draft, name, which)
+            .into_iter()
+            .filter(|r| r.contains(word))
+            .collect()
+    }
+
+    #[test]
+    fn modify_rules_group_the_files_a_step_rewrites_where_safe() {
+        let links = automake_build(false);
+        let d = generalized(&links);
+        // skipped.Po is only read, as configure wrote it, like the others
+        // were before make rewrote them: *.Po covers it too.
+        assert_eq!(
+            matching_rules(&d, "make", "expected_products", "MODIFY"),
+            ["MODIFY *.Po"]
+        );
+        assert_eq!(
+            matching_rules(&d, "make", "expected_materials", ".Po"),
+            ["MATCH *.Po WITH PRODUCTS FROM configure"]
+        );
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        check(&d, &links).unwrap();
+        // Next week: a new source, whose .Po configure writes and make
+        // rewrites, still passes.
+        check(&d, &automake_build(true)).unwrap();
+        // A source make rewrites fails: MODIFY *.Po does not cover it.
+        let mut evil = links.clone();
+        evil[2].products.extend(arts(&[("lib/xalloc.h", "evil")]));
+        let err = check(&d, &evil).unwrap_err();
+        assert!(
+            err.starts_with("make expected_products") && err.contains("lib/xalloc.h"),
+            "{err}"
+        );
+        // A .Po that make did not get from configure fails where it is read.
+        let mut seeded = links.clone();
+        seeded[2]
+            .materials
+            .extend(arts(&[("lib/.deps/a.Po", "evil")]));
+        let err = check(&d, &seeded).unwrap_err();
+        assert!(
+            err.starts_with("make expected_materials") && err.contains("lib/.deps/a.Po"),
+            "{err}"
+        );
+
+        // Unsafe: a .Po make creates (no material) is no modified file, so
+        // *.Po would also let make modify one it should only create.
+        let mut created = automake_build(false);
+        created[2]
+            .products
+            .extend(arts(&[("lib/.deps/new.Po", "n")]));
+        let d = generalized(&created);
+        let modify = matching_rules(&d, "make", "expected_products", "MODIFY");
+        assert!(!modify.iter().any(|r| r == "MODIFY *.Po"), "{modify:?}");
+        assert_eq!(modify.len(), 3, "{modify:?}");
+        check(&d, &created).unwrap();
+
+        // Unsafe: a file make reads as another step (the checkout) wrote it.
+        let mut vendored = automake_build(false);
+        vendored[0]
+            .products
+            .extend(arts(&[("lib/.deps/v.Po", "v")]));
+        vendored[2]
+            .materials
+            .extend(arts(&[("lib/.deps/v.Po", "v")]));
+        let d = generalized(&vendored);
+        let modify = matching_rules(&d, "make", "expected_products", "MODIFY");
+        assert!(
+            modify
+                .iter()
+                .all(|r| !r.contains('*') || r == "MODIFY src/.deps/*"),
+            "{modify:?}"
+        );
+        check(&d, &vendored).unwrap();
+        let mut changed = vendored.clone();
+        changed[2]
+            .products
+            .extend(arts(&[("lib/.deps/v.Po", "evil")]));
+        assert!(check(&d, &changed).is_err());
+
+        // --exact: one MODIFY per file.
+        let exact = draft_of(&links);
+        assert_eq!(
+            matching_rules(&exact, "make", "expected_products", "MODIFY").len(),
+            3
+        );
+    }
+
+    #[test]
+    fn sources_beside_generated_files_are_matched_by_suffix_and_prefix() {
+        let links = automake_build(false);
+        let d = generalized(&links);
+        // lib/*.h would take make's own lib/stdio.h for a checkout file.
+        assert_eq!(
+            matching_rules(&d, "make", "expected_materials", "FROM checkout"),
+            [
+                "MATCH *.c WITH PRODUCTS FROM checkout",
+                "MATCH *.in.h WITH PRODUCTS FROM checkout",
+                "MATCH lib/x* WITH PRODUCTS FROM checkout"
+            ]
+        );
+        check(&d, &links).unwrap();
+        // A header pre-built into the checkout that make then reads instead
+        // of generating fails at make.
+        let mut seeded = links.clone();
+        seeded[0].products.extend(arts(&[("lib/stdio.h", "evil")]));
+        seeded[2].materials.extend(arts(&[("lib/stdio.h", "evil")]));
+        seeded[2].products.remove("lib/stdio.h");
+        let err = check(&d, &seeded).unwrap_err();
+        assert!(
+            err.starts_with("make expected_materials") && err.contains("lib/stdio.h"),
+            "{err}"
+        );
+        // The candidates: every dotted suffix, prefixes only inside a
+        // directory.
+        let c = candidates("lib/c-ctype.in.h", false);
+        for p in [
+            "*.h",
+            "*.in.h",
+            "lib/*.in.h",
+            "lib/c*.h",
+            "lib/c-*",
+            "lib/c-*.h",
+        ] {
+            assert!(c.contains(&p.to_owned()), "{p}: {c:?}");
+        }
+        assert!(!candidates("configure", false).iter().any(|p| p == "c*"));
     }
 
     #[test]
