@@ -10,9 +10,9 @@
 # with one `ar`, linked with main.o. Deterministic from $BENCH_SEED; so is the
 # build output (-g0, no __DATE__, ar D), so a faithful rerun reproduces it.
 #
-# Two binaries: BEFORE ($BENCH_BEFORE_BIN, default
-# /work/bench-before/target/release/tracelink: tracelink at a5d634b, whose
-# trace is <link>.trace.json) and AFTER (cargo build --release of this
+# Two binaries: BEFORE ($BENCH_BEFORE_BIN, required: an older tracelink, e.g.
+# `git worktree add ../tl-before a5d634b && cargo build --release` there; at
+# a5d634b the trace is <link>.trace.json) and AFTER (cargo build --release of this
 # checkout; its trace is <link>.trace.json.gz). As root, each records the
 # build twice, precisely, with --store (one store per binary), each time from
 # a clean tree (make clean + sync): recordings A and B. Untimed; checked:
@@ -62,7 +62,8 @@ modules=${BENCH_MODULES:-3339}
 idle_wait=${BENCH_IDLE_WAIT:-60}
 idle_budget=${BENCH_IDLE_BUDGET:-900}
 keep=${BENCH_KEEP:-}
-before_bin=${BENCH_BEFORE_BIN:-/work/bench-before/target/release/tracelink}
+before_bin=${BENCH_BEFORE_BIN:-}
+[ -n "$before_bin" ] || bench_die "set BENCH_BEFORE_BIN to an older tracelink binary to compare with (see the top of this script)"
 bench_check_count BENCH_RUNS "$runs"
 bench_check_count BENCH_SEED "$seed"
 bench_check_count BENCH_MODULES "$modules"

@@ -10,7 +10,7 @@ and paths, and records which paths are excluded, or that from_lines raised
 
 Run it with the in-toto venv's python (pathspec 1.1.1):
 
-    /work/venv-intoto/bin/python scripts/gen-exclude-cases.py \
+    .venv-intoto/bin/python scripts/gen-exclude-cases.py \
         --output tests/data/exclude_cases.json
 
 ``--output -`` writes to stdout (the live test in tests/exclude_parity.rs does

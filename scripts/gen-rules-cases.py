@@ -17,7 +17,7 @@ Three suites, every expectation computed by the reference functions:
 
 Run it with the in-toto venv's python:
 
-    /work/venv-intoto/bin/python scripts/gen-rules-cases.py \
+    .venv-intoto/bin/python scripts/gen-rules-cases.py \
         --output tests/data/rules/cases.json
 
 ``--output -`` writes to stdout (the live test in tests/rules_parity.rs does

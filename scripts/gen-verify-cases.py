@@ -5,7 +5,7 @@ be verified by both ``in-toto-verify`` and ``tracelink verify``.
 
 Run it with the in-toto venv's python:
 
-    /work/venv-intoto/bin/python scripts/gen-verify-cases.py OUTDIR
+    .venv-intoto/bin/python scripts/gen-verify-cases.py OUTDIR
 
 OUTDIR gets ``keys/`` (every key of the suite: ``NAME.pem`` PKCS#8 private,
 ``NAME.pub`` SPKI public) and one directory per case:

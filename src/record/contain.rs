@@ -438,18 +438,18 @@ mod tests {
 22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
 23 22 0:5 / /dev rw,nosuid - devtmpfs udev rw
 30 22 254:1 /work /mnt/work rw - ext4 /dev/vda1 rw
-31 22 254:1 /work/main/sub /srv/sub rw - ext4 /dev/vda1 rw
+31 22 254:1 /srv/project/sub /srv/sub rw - ext4 /dev/vda1 rw
 32 22 254:1 /etc/hosts /etc/hosts rw - ext4 /dev/vda1 rw
 33 22 254:1 /var/lib /var/lib rw - ext4 /dev/vda1 rw
-34 22 0:40 / /merged rw - overlay overlay rw,lowerdir=/work/main/layer:/l2,upperdir=/u,workdir=/w
-35 22 254:1 /work/main/x /work/main/x rw - ext4 /dev/vda1 rw
+34 22 0:40 / /merged rw - overlay overlay rw,lowerdir=/srv/project/layer:/l2,upperdir=/u,workdir=/w
+35 22 254:1 /srv/project/x /srv/project/x rw - ext4 /dev/vda1 rw
 36 22 254:1 / /mnt/disk\\040two rw - ext4 /dev/vda1 rw
 ";
 
     #[test]
     fn other_views_of_the_root_are_found() {
         let mounts = parse_mountinfo(TABLE);
-        let views = other_views(&mounts, Path::new("/work/main"));
+        let views = other_views(&mounts, Path::new("/srv/project"));
         assert_eq!(
             views,
             vec![
@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn unrelated_binds_of_the_same_disk_are_left_alone() {
         let mounts = parse_mountinfo(TABLE);
-        let views = other_views(&mounts, Path::new("/work/main"));
+        let views = other_views(&mounts, Path::new("/srv/project"));
         assert!(!views.contains(&PathBuf::from("/etc/hosts")));
         assert!(!views.contains(&PathBuf::from("/var/lib")));
         assert!(!views.contains(&PathBuf::from("/dev")));
