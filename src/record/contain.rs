@@ -437,7 +437,7 @@ mod tests {
     const TABLE: &str = "\
 22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
 23 22 0:5 / /dev rw,nosuid - devtmpfs udev rw
-30 22 254:1 /work /mnt/work rw - ext4 /dev/vda1 rw
+30 22 254:1 /srv /mnt/work rw - ext4 /dev/vda1 rw
 31 22 254:1 /srv/project/sub /srv/sub rw - ext4 /dev/vda1 rw
 32 22 254:1 /etc/hosts /etc/hosts rw - ext4 /dev/vda1 rw
 33 22 254:1 /var/lib /var/lib rw - ext4 /dev/vda1 rw
