@@ -784,7 +784,7 @@ impl Case {
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
         // A copy the test user can execute (the checkout may not be readable).
         let bin = base.join("tracelink");
-        fs::copy(env!("CARGO_BIN_EXE_tracelink"), &bin).unwrap();
+        common::copy_binary(&bin);
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
         Case {
             _tmp: tmp,

@@ -220,7 +220,7 @@ impl Case {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
             let bin = base.join("tracelink");
-            fs::copy(env!("CARGO_BIN_EXE_tracelink"), &bin).unwrap();
+            common::copy_binary(&bin);
             for p in [&meta, &out, &keys, &key] {
                 std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
             }

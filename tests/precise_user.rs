@@ -57,7 +57,7 @@ impl Area {
         let top = tmp.path();
         std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o755)).unwrap();
         let bin = top.join("tracelink");
-        std::fs::copy(env!("CARGO_BIN_EXE_tracelink"), &bin).unwrap();
+        common::copy_binary(&bin);
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let (tree, meta) = (top.join("tree"), top.join("meta"));
         std::fs::create_dir(&tree).unwrap();

@@ -99,7 +99,7 @@ impl Area {
             Who::Root => PathBuf::from(env!("CARGO_BIN_EXE_tracelink")),
             Who::User { .. } => {
                 let bin = top.join("tracelink");
-                std::fs::copy(env!("CARGO_BIN_EXE_tracelink"), &bin).unwrap();
+                common::copy_binary(&bin);
                 std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
                 bin
             }

@@ -157,3 +157,27 @@ pub fn unpack_hello(tarball: &Path, dest: &Path) {
     );
     std::fs::rename(tmp.path().join("hello-2.10"), dest).unwrap();
 }
+
+/// Copies the tracelink binary under test to `dest` (for a test user who
+/// cannot read the build directory) and returns once it can be executed.
+/// Another test thread that forks while the copy is open for writing gives
+/// its child the writable descriptor until that child executes; running the
+/// copy meanwhile fails with ETXTBSY ("Text file busy"), so this waits for
+/// those children to be gone.
+pub fn copy_binary(dest: &Path) {
+    std::fs::copy(env!("CARGO_BIN_EXE_tracelink"), dest)
+        .unwrap_or_else(|e| panic!("cannot copy the binary to {}: {e}", dest.display()));
+    for _ in 0..500 {
+        match Command::new(dest)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => return,
+        }
+    }
+    panic!("{} stayed busy (ETXTBSY) for 5 s", dest.display());
+}
