@@ -472,7 +472,8 @@ pub fn program_runs(procs: &[tracelink::account::Proc]) -> Vec<(String, usize)> 
     runs
 }
 
-fn render_trace_summary(w: &mut String, trace: &Trace) {
+/// The first lines of the trace's part, in the summary and the details alike.
+fn render_trace_header(w: &mut String, trace: &Trace) {
     let none = || "(not recorded)".to_string();
     let _ = writeln!(w, "\nfrom the trace:");
     let _ = writeln!(
@@ -491,6 +492,10 @@ fn render_trace_summary(w: &mut String, trace: &Trace) {
             .as_deref()
             .map_or_else(none, |c| esc(c).into_owned())
     );
+}
+
+fn render_trace_summary(w: &mut String, trace: &Trace) {
+    render_trace_header(w, trace);
     match &trace.process_tree {
         Some(procs) => {
             let runs = program_runs(procs);
@@ -616,24 +621,7 @@ fn render_matching(w: &mut String, trace: &Trace, pattern: &str) {
 }
 
 fn render_trace(w: &mut String, trace: &Trace, max_depth: Option<usize>) {
-    let none = || "(not recorded)".to_string();
-    let _ = writeln!(w, "\nfrom the trace:");
-    let _ = writeln!(
-        w,
-        "root:        {}",
-        trace
-            .root
-            .as_deref()
-            .map_or_else(none, |r| esc(r).into_owned())
-    );
-    let _ = writeln!(
-        w,
-        "cwd:         {}",
-        trace
-            .cwd
-            .as_deref()
-            .map_or_else(none, |c| esc(c).into_owned())
-    );
+    render_trace_header(w, trace);
     if let Some(backing) = &trace.backing_root {
         let _ = writeln!(
             w,
