@@ -12,7 +12,7 @@
 //! trace names its format (`"format"`, [`TRACE_FORMATS`]; none is format
 //! 1); a format this version does not know is malformed, not guessed at.
 //!
-//! Links and traces may be crafted (design.md section 6): the link and the
+//! Links and traces may be crafted (docs/threat-model.md): the link and the
 //! trace are read through `crate::untrusted` (regular files only, the trace
 //! never through a symbolic link, bounded sizes), and nothing here prints.
 //!

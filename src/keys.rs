@@ -78,7 +78,7 @@ pub enum KeyError {
     Random(String),
 }
 
-/// Which keyid convention names a key (design.md section 4).
+/// Which keyid convention names a key (docs/recording.md#formats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyIdFormat {
     /// in-toto Python 3.x: sha256 of the canonical key without `keyid_hash_algorithms`.

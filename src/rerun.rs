@@ -7,7 +7,8 @@
 //! that the recording does not list (hidden inputs); probes whose answer
 //! changed.
 //!
-//! Links and traces may be crafted (design.md section 6, "Untrusted input"):
+//! Links and traces may be crafted (docs/threat-model.md, "Links, traces and
+//! layouts made by others"):
 //! every name they give is checked before anything is created (a material
 //! is a relative path of plain components: no `..`, `.`, empty component,
 //! leading `/` or NUL; the root and the starting directory are absolute

@@ -1,4 +1,4 @@
-//! Secrets in the runtime trace (design.md section 6). The trace is
+//! Secrets in the runtime trace (docs/secrets.md). The trace is
 //! published beside the link, so before it is written every secret in it is
 //! replaced by a marker, never by a digest (a sha256 of a short password is
 //! a lookup away).
@@ -86,7 +86,7 @@ const SUFFIXES: &[&str] = &["TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY"];
 /// `MYSQL_PASSWORD_FILE` (Docker's `_FILE` convention), `SSH_AUTH_SOCK`.
 const LOCATIONS: &[&str] = &["PATH", "DIR", "FILE", "SOCK"];
 
-/// Whether a variable's name says its value is secret (design.md section 6):
+/// Whether a variable's name says its value is secret (docs/secrets.md):
 /// a component is one of `WORDS` (or its plural), or ends with one of
 /// `SUFFIXES`; `SESSION` counts only as the last component (a session's
 /// own value: `CI_SESSION`; not an attribute of one: `XDG_SESSION_ID`,

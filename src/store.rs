@@ -70,7 +70,7 @@ pub struct Stored {
 /// subdirectories are created and found beneath those descriptors, never
 /// through the store's path and never through a symlink, so a recorded
 /// tree that swaps a store directory for a symlink cannot redirect the
-/// copies (design.md 5a).
+/// copies (docs/threat-model.md).
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,

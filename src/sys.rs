@@ -307,7 +307,7 @@ mod arch {
     pub const X32_BIT: Option<u32> = None;
 }
 
-/// The seccomp filter of the recorded tree (design.md section 5a), as
+/// The seccomp filter of the recorded tree (docs/threat-model.md), as
 /// classic BPF: a foreign architecture or the x32 ABI kills the process
 /// (its system call numbers mean other calls); clone3 fails with ENOSYS (its
 /// flags are in memory the filter cannot read; libc falls back to clone);

@@ -1,4 +1,4 @@
-//! Text meant for people, from untrusted input (design.md section 6).
+//! Text meant for people, from untrusted input (docs/threat-model.md).
 //!
 //! File names, commands and environment values in links, traces and layouts
 //! may be crafted: a name holding `ESC [2K` can erase a line of a listing on

@@ -1,4 +1,4 @@
-//! Opening and reading files that other people made (design.md section 6):
+//! Opening and reading files that other people made (docs/threat-model.md):
 //! links and layouts handed to `show`, `diff`, `verify`, `layout draft` and
 //! `rerun`, the runtime trace beside a link, store objects.
 //!

@@ -1,7 +1,7 @@
 //! End-to-end tests of the `tracelink` command line (snapshot mode): exit
 //! statuses and what is (not) written, signal handling, captured streams,
 //! keys, keygen, file names, digest reuse, `-x`, and `record start|stop`.
-//! Contract: design.md sections 2, 4 and 6.
+//! Contract: docs/recording.md (exit statuses, formats) and docs/trace-format.md.
 //!
 //! Every test works in its own temporary directory: `work/` is the current
 //! directory of the run (the recorded tree), `keys/` holds keys outside the
@@ -1707,7 +1707,7 @@ fn isolate_in_snapshot_mode_is_refused_with_exit_2() {
 }
 
 /// A metadata directory that does not exist is an argument error found
-/// before running (design.md section 2): exit 2, the command does not run.
+/// before running (docs/recording.md, exit statuses): exit 2, the command does not run.
 #[test]
 fn missing_metadata_directory_exits_2_without_running_the_command() {
     let case = Case::new();

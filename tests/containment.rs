@@ -1,4 +1,4 @@
-//! Containment: the recorded command is untrusted (design.md section 5a).
+//! Containment: the recorded command is untrusted (docs/threat-model.md).
 //!
 //! Each test is one attack a compromised build script can make on precise
 //! recording, and proves the attack real before judging tracelink:
@@ -23,7 +23,7 @@
 //! programs are C compiled here with `cc`, sh and python3. Every run is
 //! wrapped in `timeout`; a tracelink that does not end fails its test.
 //!
-//! Written against the design: until section 5a is implemented most of these
+//! Written against docs/threat-model.md: until containment is implemented most of these
 //! fail, each with the attack's own system-call result as evidence.
 
 mod common;
@@ -2517,7 +2517,7 @@ fn regression_output_redirected_into_the_root_keeps_its_offset() {
     });
 }
 
-/// What a root tree can no longer do (design.md 5a): SCRIPT must fail
+/// What a root tree can no longer do (docs/threat-model.md): SCRIPT must fail
 /// inside the tree with a message on the command's stderr, where natively
 /// (the control, as root in a private mount namespace) it succeeds.
 fn root_can_no_longer(test: &str, prepare: impl Fn(&Case), script: &str, stderr_word: &str) {

@@ -1,5 +1,5 @@
 //! The FUSE daemon reaches backing files by identity, never by a name it
-//! saw earlier (design.md section 5): after hard-link, unlink and rename
+//! saw earlier (docs/monitoring.md): after hard-link, unlink and rename
 //! games, every request on an inode the kernel names by number reaches that
 //! inode, and the link names it by a name that still refers to it, with the
 //! digest of the bytes the command was served.
@@ -250,7 +250,7 @@ fn an_unlinked_open_file_can_be_reopened_through_proc() {
 /// One descriptor per inode the kernel references can run out (the session
 /// raises RLIMIT_NOFILE to its hard limit; here the hard limit is 256 and the
 /// command reads 1000 files). The requests that find no descriptor fail with
-/// EMFILE, as the design asks, and nothing is served or recorded wrongly: every
+/// EMFILE, as docs/monitoring.md says, and nothing is served or recorded wrongly: every
 /// material the link lists has the digest of its file. (The daemon also tells
 /// the observer, `Observer::failure`, so that the run is incomplete.)
 #[test]

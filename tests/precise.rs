@@ -1,8 +1,8 @@
 //! Integration tests of precise recording (`tracelink run` without `-m/-p`):
-//! the materials and products of design.md section 3, "what counts as a
-//! material and a product", case by case (its Consequences paragraph first),
-//! plus the exit statuses, completeness and runtime trace of sections 2 and 6
-//! and the process handling of section 5 (stragglers, signals, no leftover
+//! the materials and products of docs/recording.md, "Materials" and
+//! "Products", case by case (its examples first),
+//! plus the exit statuses, completeness and runtime trace of docs/recording.md
+//! and the process handling of docs/monitoring.md (stragglers, signals, no leftover
 //! mount or process).
 //!
 //! Every test asserts the EXACT materials and products maps of the link, with
@@ -489,7 +489,7 @@ fn sh(script: &str) -> [&str; 3] {
 const A: &[u8] = b"alpha content\n";
 const B: &[u8] = b"bravo content\n";
 
-// ------------------------------------------- section 3: the Consequences
+// ------------------------------------- docs/recording.md: the examples
 
 #[test]
 fn read_cat_is_a_material() {
@@ -1502,7 +1502,7 @@ fn no_ptrace_lets_a_tracing_command_run() {
     assert!(names.contains(&"cat"), "{names:?}");
 }
 
-// ------------------------------------- design.md 5a: untrusted command
+// ---------------------------- docs/threat-model.md: untrusted command
 
 /// `tracelink run -n step -k KEY FLAGS -- COMMAND` in the root, with the
 /// metadata directory among FLAGS (the `-d` of `Case::command` is left
@@ -1657,7 +1657,7 @@ fn store_directory_swapped_for_a_symlink_during_the_run_keeps_the_objects() {
 
 /// Bug pinned: a signing key with a second name (hard link) was used
 /// without a word, though only the name tracelink read can be covered
-/// outside the root (design.md 5a); a key with one name gets no warning.
+/// outside the root (docs/threat-model.md); a key with one name gets no warning.
 #[test]
 fn signing_key_with_another_hard_link_is_warned_about() {
     let Some(case) = Case::new("signing_key_with_another_hard_link_is_warned_about") else {

@@ -1,4 +1,4 @@
-//! Precise recording as an unprivileged user (design.md section 5): through a
+//! Precise recording as an unprivileged user (docs/monitoring.md): through a
 //! user namespace that maps the user to itself, with plain FUSE (no
 //! passthrough). Runs as the user named by `TRACELINK_TEST_USER`
 //! (`scripts/test.sh` creates it and makes /dev/fuse usable, as CI does).

@@ -4,7 +4,7 @@
 //! a material changed in the tree refuses the rerun (no store) naming the
 //! file, and reruns from the store; an input the rerun looks for that the
 //! recording never did is reported as hidden. Crafted links and traces
-//! (design.md section 6): a `..` starting directory, material names that
+//! (docs/threat-model.md): a `..` starting directory, material names that
 //! leave the tree and a symlinked directory leading out of the root are
 //! refused with nothing created outside the work directory; a link whose
 //! signature does not verify is replayed only with --unverified, which the
@@ -253,7 +253,7 @@ fn an_input_the_recording_never_looked_for_is_reported_as_hidden() {
     assert!(text.contains("1 hidden input(s)"), "{}", show(&out));
 }
 
-// --- Crafted links and traces (design.md section 6, "Untrusted input") -----
+// --- Crafted links and traces (docs/threat-model.md, "made by others") -----
 
 /// A step that needs only make: `out.txt` copied from `in.txt`.
 fn copy_step() -> Project {

@@ -1,5 +1,4 @@
-//! Secrets never reach the published runtime trace (design.md section 6,
-//! docs/secrets.md). For each kind of secret (by name: MYSQL_PWD, API_TOKEN,
+//! Secrets never reach the published runtime trace (docs/secrets.md). For each kind of secret (by name: MYSQL_PWD, API_TOKEN,
 //! CI_JOB_JWT, GH_PAT, a PEM key in DEPLOY_KEY_PEM; by shape under a name that
 //! says nothing: a URL password, ghp_/glpat-/xoxb-/AKIA tokens, a JWT, a PEM
 //! key) a precise run puts the value in the environment, in other variables

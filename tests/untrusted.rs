@@ -1,4 +1,4 @@
-//! Untrusted input (design.md section 6), against the real binary.
+//! Untrusted input (docs/threat-model.md), against the real binary.
 //!
 //! 1. Crafted names. A real precise link records files whose names hold
 //!    terminal controls: ESC sequences that erase and move lines, the

@@ -29,7 +29,7 @@ const EXIT_USAGE: i32 = 2;
 
 /// A command-line error found before the command ran (a flag that does not
 /// fit the mode, an unusable metadata directory or root): exit 2, as
-/// design.md section 2 wants, and the command does not run.
+/// docs/recording.md (exit statuses) says, and the command does not run.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct UsageError(String);
@@ -171,7 +171,7 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     Ok(interrupted(&interrupts).unwrap_or(exit_code))
 }
 
-/// `tracelink run` without -m/-p: precise recording (design.md sections 3, 5, 6).
+/// `tracelink run` without -m/-p: precise recording (docs/recording.md, docs/monitoring.md).
 fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i32> {
     if args.command.is_empty() {
         bail!(
@@ -581,7 +581,7 @@ impl Signer {
     }
 
     /// The key file as precise recording must keep it from the recorded
-    /// tree (design.md 5a: by identity under the root, covered outside it),
+    /// tree (docs/threat-model.md: by identity under the root, covered outside it),
     /// warning when it has other names than the one we know.
     fn protected(&self) -> Option<session::Protected> {
         if !self.file.regular {

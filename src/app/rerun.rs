@@ -55,7 +55,7 @@ enum Trust {
 }
 
 /// Checks the link's signature (classic or DSSE) with the given keys: one
-/// must verify it (design.md section 6: a crafted link chooses the command
+/// must verify it (docs/threat-model.md: a crafted link chooses the command
 /// that runs). `--unverified` skips the check.
 fn check_signature(args: &RerunArgs, account: &Account) -> anyhow::Result<Trust> {
     if args.unverified {
@@ -349,7 +349,7 @@ fn run(args: &RerunArgs) -> anyhow::Result<i32> {
         store.as_ref(),
     );
     let reproduced = comparison.reproduced();
-    // design.md section 6: a link recorded with --allow-incomplete says so
+    // docs/recording.md#incomplete-runs: a link recorded with --allow-incomplete says so
     // loudly; what it lists may not be everything the step used.
     let incomplete = (account.complete == Some(false)).then(|| {
         let reasons = account.incomplete_reasons();

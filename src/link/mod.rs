@@ -356,7 +356,7 @@ pub fn read_verified(
 /// path again. The recorder opens the metadata directory before the
 /// recorded command runs, so a tree that renames the directory and puts a
 /// symlink in its place cannot redirect the link or the trace: they land in
-/// the directory that was opened, wherever it now is (design.md 5a).
+/// the directory that was opened, wherever it now is (docs/threat-model.md).
 #[derive(Debug)]
 pub struct OutputDir {
     fd: OwnedFd,

@@ -1,4 +1,4 @@
-//! What the recorded tree may see of the machine (design.md section 5a),
+//! What the recorded tree may see of the machine (docs/threat-model.md),
 //! prepared in the sandbox's mount namespace before the command exists.
 //!
 //! The command later enters a user namespace of its own, so every mount made

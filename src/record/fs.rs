@@ -3,7 +3,7 @@
 //! about every request that matters for recording.
 //!
 //! Files are reached by **identity, never by a remembered name**
-//! (design.md section 5). The daemon holds one O_PATH|O_NOFOLLOW descriptor
+//! (docs/monitoring.md). The daemon holds one O_PATH|O_NOFOLLOW descriptor
 //! per inode the kernel currently references, as libfuse's passthrough_hp
 //! does: taken when a LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK or LINK reply
 //! hands the inode to the kernel, dropped at the FORGET that brings its
@@ -124,7 +124,7 @@ pub struct FsConfig {
     /// Ask for FUSE passthrough (needs CAP_SYS_ADMIN in the initial user namespace).
     pub passthrough: bool,
     /// The (device, inode) of a file the tree must never read, whatever its
-    /// name (the signing key: design.md section 5a). The daemon refuses to
+    /// name (the signing key: docs/threat-model.md). The daemon refuses to
     /// open or change it (EACCES, [`Observer::refused`]) and never opens it
     /// to hash it.
     pub forbidden: Option<Node>,

@@ -1,5 +1,5 @@
 //! Descriptors the recorded command inherits from tracelink's caller
-//! (design.md section 5a).
+//! (docs/threat-model.md, docs/recording.md).
 //!
 //! A descriptor opened before tracelink started bypasses the monitored
 //! mount. So before the run, every inherited descriptor is looked at:

@@ -492,7 +492,7 @@ pub struct Recording {
     pub status: super::sandbox::SandboxStatus,
     /// `--run-timeout` struck: the tree was killed.
     pub timed_out: bool,
-    /// The runtime trace (design.md section 6), as JSON.
+    /// The runtime trace (docs/trace-format.md), as JSON.
     pub trace: Value,
 }
 
@@ -523,7 +523,7 @@ pub fn record(spec: &RecordSpec, io: session::SessionIo<'_>) -> Result<Recording
 }
 
 /// Runs the command under precise recording; the trace's secrets are
-/// redacted by the rules as `policy` adjusts them (design.md section 6).
+/// redacted by the rules as `policy` adjusts them (docs/secrets.md).
 pub fn record_with(
     spec: &RecordSpec,
     policy: &secrets::Policy,
@@ -649,7 +649,7 @@ pub fn record_with(
     })
 }
 
-/// Callers of the mount that are not of the recorded tree (design.md 5a):
+/// Callers of the mount that are not of the recorded tree (docs/threat-model.md):
 /// processes outside the sandbox's PID namespace, and with ptrace, processes
 /// the tracer never saw (a clone it could not follow). PID 1 (it reopens
 /// inherited descriptors) and requests without a caller (pid 0) are known.

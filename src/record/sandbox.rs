@@ -1,4 +1,4 @@
-//! The namespaces a precisely recorded command runs in (design.md section 5).
+//! The namespaces a precisely recorded command runs in (docs/monitoring.md).
 //!
 //! The recorder opens R and `/dev/fuse` and starts this helper (its own
 //! binary, re-executed as `tracelink __sandbox`), which:
@@ -16,7 +16,7 @@
 //!    mount): the command alone enters a user namespace of its own (PID 1
 //!    writes its id maps: as root every id to itself) and a mount namespace,
 //!    so every mount above is locked for it, and executes under the seccomp
-//!    filter of design.md section 5a. PID 1 is not dumpable, reaps orphans,
+//!    filter of docs/threat-model.md. PID 1 is not dumpable, reaps orphans,
 //!    forwards signals, follows the tree with ptrace, and when the command
 //!    ends lists and kills whatever is still running (stragglers).
 //!

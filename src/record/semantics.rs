@@ -1,4 +1,4 @@
-//! The recording semantics of design section 3 as a pure state machine: from
+//! The recording semantics of docs/recording.md as a pure state machine: from
 //! the file-system events the monitor saw (plus before-state digests) to the
 //! step's materials and products.
 //!
@@ -28,7 +28,7 @@
 //! - on a name: unlink, rename away, being replaced by a rename, and being
 //!   placed. They apply to that name only.
 //!
-//! # The rules (section 3)
+//! # The rules (docs/recording.md)
 //!
 //! An original name `p` of a regular file is a **material**, with the digest
 //! of the node's content before the tree changed it, if the node was
@@ -60,7 +60,7 @@
 //! Symlinks to directories, outside R, or dangling are not artifacts
 //! ([`Note::NonArtifactSymlink`]).
 //!
-//! # Decisions where section 3 leaves room
+//! # Decisions where the rules leave room
 //!
 //! - **Rename back** (`mv a t; mv t a`): the original name `a` was renamed
 //!   away (material, before-state) and something was renamed onto `a`
@@ -1281,7 +1281,7 @@ mod tests {
         );
     }
 
-    // ----- the Consequences paragraph of section 3 -----
+    // ----- the examples of docs/recording.md -----
 
     #[test]
     fn cat_a_is_a_material() {
@@ -1708,7 +1708,7 @@ mod tests {
         assert!(out.notes.is_empty());
     }
 
-    // ----- the tricky cases of the brief -----
+    // ----- the tricky cases -----
 
     #[test]
     fn rename_chain() {

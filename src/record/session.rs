@@ -64,7 +64,7 @@ pub struct SessionSpec {
     /// and empty directories over the usual places of host sockets.
     pub isolate: bool,
     /// A file the tree must not read (the signing key): hidden from the tree
-    /// wherever it lies (design.md section 5a).
+    /// wherever it lies (docs/threat-model.md).
     pub protect: Option<Protected>,
     /// Inherited descriptors under the root, reopened through the mount
     /// for the command (`inherit::plan`).
@@ -380,7 +380,7 @@ fn finished_within<T>(thread: &std::thread::JoinHandle<T>, limit: Duration) -> b
 /// The signal that interrupts a FUSE worker's read.
 const WAKE_SIGNAL: i32 = libc::SIGUSR2;
 
-/// Ends the FUSE session whatever the kernel still holds (design.md 5a):
+/// Ends the FUSE session whatever the kernel still holds (docs/monitoring.md):
 /// every /dev/fuse descriptor of this process is replaced by one that
 /// cannot be read, and each worker is interrupted in its read; its retry
 /// fails, the worker ends, and the last close of the connection's

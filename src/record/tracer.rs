@@ -14,7 +14,7 @@
 //! happened to its path, and is cached by that file's identity and
 //! version (device, inode, size, mtime, ctime), never by path: a tool
 //! replaced or rewritten between two runs of it gets each run's own digest
-//! (design.md 5a).
+//! (docs/threat-model.md).
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! Verifying a supply chain against a layout, in the order and with the
-//! verdicts of in-toto 3.1.0's `in_toto_verify` (see notes-verify.md):
+//! verdicts of in-toto 3.1.0's `in_toto_verify` (in_toto/verifylib.py):
 //! layout signatures, expiry, links per step, link signatures and
 //! thresholds, sublayouts, command alignment, threshold agreement, step
 //! rules, inspections, inspection rules.
@@ -252,7 +252,7 @@ fn verify_inner(
 }
 
 /// Whether `link` says it was recorded with `--allow-incomplete`: its
-/// `environment.tracelink.complete` is false (design.md section 6).
+/// `environment.tracelink.complete` is false (docs/recording.md#incomplete-runs).
 pub fn recorded_incomplete(link: &Link) -> bool {
     link.environment
         .get("tracelink")

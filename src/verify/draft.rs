@@ -7,7 +7,7 @@
 //! knows nothing of files, directories or the terminal; the caller reads the
 //! links and writes the draft.
 //!
-//! What the draft says, step by step (design.md section 3 gives the meaning
+//! What the draft says, step by step (docs/recording.md gives the meaning
 //! of a precise link):
 //!
 //! - Only links with a valid signature by one of the given keys count; a link
@@ -15,7 +15,7 @@
 //!   turn its step's products into "sources nobody produced").
 //! - A link recorded with `--allow-incomplete` (`environment.tracelink.complete`
 //!   false) is an error naming it unless the owner allows such links, which
-//!   are then each named in a note (design.md section 6).
+//!   are then each named in a note (docs/recording.md#incomplete-runs).
 //! - Steps are ordered by artifact flow: a step whose material equals (path
 //!   and whole digest set) another step's product comes after that step; ties
 //!   are broken by name; a cycle is an error that names the files closing it.
