@@ -135,7 +135,10 @@ fn signers(dir: &Path) -> Vec<Signer> {
             "ecdsa",
             &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"][..],
         ),
-        ("rsa", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"][..]),
+        (
+            "rsa",
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"][..],
+        ),
     ] {
         let path = dir.join(format!("{name}.key"));
         let made = Command::new("openssl")
@@ -146,7 +149,10 @@ fn signers(dir: &Path) -> Vec<Signer> {
             .output()
             .is_ok_and(|o| o.status.success());
         if made {
-            keys.push((name, PrivateKey::load(&path, None).expect("load the openssl key")));
+            keys.push((
+                name,
+                PrivateKey::load(&path, None).expect("load the openssl key"),
+            ));
         } else {
             println!("note: openssl could not make a {name} key; checking ed25519 only for it");
         }
@@ -205,7 +211,8 @@ fn reference_libraries_accept_every_statement() {
             panic!("no envelopes")
         };
         assert_eq!(files.len(), 3);
-        let classic = link::sign(link.clone(), &signer.key, &signer.keyid, Wrapper::Classic).unwrap();
+        let classic =
+            link::sign(link.clone(), &signer.key, &signer.keyid, Wrapper::Classic).unwrap();
         let link_path = dir.path().join(link::file_name("build", &signer.keyid));
         std::fs::write(&link_path, classic).unwrap();
         for (name, bytes) in &files {
@@ -234,7 +241,11 @@ fn reference_libraries_accept_every_statement() {
         // The verification summary.
         let st = attest::vsa::statement(&vsa_summary(&link)).unwrap();
         let path = dir.path().join("root.vsa.json");
-        std::fs::write(&path, attest::sign(&st, &signer.key, &signer.keyid).unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            attest::sign(&st, &signer.key, &signer.keyid).unwrap(),
+        )
+        .unwrap();
         let (code, out) = check(&python, &path, &signer.pem, None);
         assert_eq!(code, 0, "vsa: {out}");
         println!("{}: ok", signer.pem.display());
@@ -263,7 +274,9 @@ fn reference_checker_refuses_what_it_must() {
     let signer = signers(dir.path()).remove(0);
     let link = sample_link();
     let good = attest::link::statement(&link).to_value();
-    let vsa = attest::vsa::statement(&vsa_summary(&link)).unwrap().to_value();
+    let vsa = attest::vsa::statement(&vsa_summary(&link))
+        .unwrap()
+        .to_value();
     let trace = sample_trace();
     let ex: Vec<String> = vec![];
     let rt = attest::runtime_trace::statement(&StepRecord {
@@ -284,14 +297,66 @@ fn reference_checker_refuses_what_it_must() {
     .to_value();
     type Edit = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, &Value, Edit, &str)> = vec![
-        ("unknown statement field", &good, Box::new(|v| v["extra"] = json!(1)), "parse strictly"),
-        ("no subject", &good, Box::new(|v| v["subject"] = json!([])), "subject"),
-        ("unknown link field", &good, Box::new(|v| v["predicate"]["products"] = json!({})), "link predicate"),
-        ("material without digest", &good, Box::new(|v| v["predicate"]["materials"][0] = json!({"name": "x"})), "no digest"),
-        ("runtime trace without hostID", &rt, Box::new(|v| { v["predicate"]["monitoredProcess"].as_object_mut().unwrap().remove("hostID"); }), "hostID"),
-        ("runtime trace without monitorLog", &rt, Box::new(|v| { v["predicate"].as_object_mut().unwrap().remove("monitorLog"); }), "monitorLog"),
-        ("vsa with one level as a string", &vsa, Box::new(|v| v["predicate"]["verifiedLevels"] = json!("SLSA_BUILD_LEVEL_1")), "verifiedLevels"),
-        ("vsa without policy uri", &vsa, Box::new(|v| { v["predicate"]["policy"].as_object_mut().unwrap().remove("uri"); }), "policy.uri"),
+        (
+            "unknown statement field",
+            &good,
+            Box::new(|v| v["extra"] = json!(1)),
+            "parse strictly",
+        ),
+        (
+            "no subject",
+            &good,
+            Box::new(|v| v["subject"] = json!([])),
+            "subject",
+        ),
+        (
+            "unknown link field",
+            &good,
+            Box::new(|v| v["predicate"]["products"] = json!({})),
+            "link predicate",
+        ),
+        (
+            "material without digest",
+            &good,
+            Box::new(|v| v["predicate"]["materials"][0] = json!({"name": "x"})),
+            "no digest",
+        ),
+        (
+            "runtime trace without hostID",
+            &rt,
+            Box::new(|v| {
+                v["predicate"]["monitoredProcess"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("hostID");
+            }),
+            "hostID",
+        ),
+        (
+            "runtime trace without monitorLog",
+            &rt,
+            Box::new(|v| {
+                v["predicate"].as_object_mut().unwrap().remove("monitorLog");
+            }),
+            "monitorLog",
+        ),
+        (
+            "vsa with one level as a string",
+            &vsa,
+            Box::new(|v| v["predicate"]["verifiedLevels"] = json!("SLSA_BUILD_LEVEL_1")),
+            "verifiedLevels",
+        ),
+        (
+            "vsa without policy uri",
+            &vsa,
+            Box::new(|v| {
+                v["predicate"]["policy"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("uri");
+            }),
+            "policy.uri",
+        ),
     ];
     for (what, base, edit, expect) in cases {
         let mut v = base.clone();
@@ -303,12 +368,7 @@ fn reference_checker_refuses_what_it_must() {
         assert!(out.contains(expect), "{what}: {out}");
     }
     // A tampered payload, and the wrong key.
-    let bytes = attest::sign(
-        &attest::link::statement(&link),
-        &signer.key,
-        &signer.keyid,
-    )
-    .unwrap();
+    let bytes = attest::sign(&attest::link::statement(&link), &signer.key, &signer.keyid).unwrap();
     let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
     let mut payload: Value =
         serde_json::from_slice(&BASE64.decode(doc["payload"].as_str().unwrap()).unwrap()).unwrap();
@@ -322,7 +382,9 @@ fn reference_checker_refuses_what_it_must() {
     let other = PrivateKey::from_seed(&[4; 32]);
     let other_pem = dir.path().join("other.pem");
     std::fs::write(&other_pem, other.public().to_spki_pem()).unwrap();
-    let path = dir.path().join(attest::file_name("build", &signer.keyid, Kind::Link));
+    let path = dir
+        .path()
+        .join(attest::file_name("build", &signer.keyid, Kind::Link));
     std::fs::write(&path, &bytes).unwrap();
     let (code, out) = check(&python, &path, &other_pem, None);
     assert_eq!(code, 1, "wrong key: {out}");

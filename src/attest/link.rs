@@ -92,7 +92,9 @@ pub fn to_link(statement: &Statement) -> Result<Link, ToLinkError> {
                     return Err(FieldError::new(&field, "no digest").into());
                 }
                 if materials.insert(name.clone(), rd.digest).is_some() {
-                    return Err(FieldError::new(&field, format!("name {name:?} given twice")).into());
+                    return Err(
+                        FieldError::new(&field, format!("name {name:?} given twice")).into(),
+                    );
                 }
             }
         }
@@ -117,7 +119,10 @@ pub fn to_link(statement: &Statement) -> Result<Link, ToLinkError> {
         match by.get(k) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(FieldError::new(format!("predicate.byproducts.{k}"), "not a string")),
+            Some(_) => Err(FieldError::new(
+                format!("predicate.byproducts.{k}"),
+                "not a string",
+            )),
         }
     };
     let return_value = match by.get("return-value") {
@@ -159,7 +164,10 @@ mod tests {
         assert_eq!(v["_type"], STATEMENT_TYPE);
         assert_eq!(v["predicateType"], LINK_PREDICATE);
         let keys: Vec<&String> = st.predicate.keys().collect();
-        assert_eq!(keys, ["byproducts", "command", "environment", "materials", "name"]);
+        assert_eq!(
+            keys,
+            ["byproducts", "command", "environment", "materials", "name"]
+        );
         assert_eq!(v["predicate"]["command"], json!(["make", "-j2"]));
         assert_eq!(
             v["predicate"]["materials"][0],
@@ -211,7 +219,10 @@ mod tests {
         let Err(ToLinkError::Field(f)) = to_link(&st) else {
             panic!()
         };
-        assert_eq!((f.field.as_str(), f.reason.as_str()), ("predicate.materials[0]", "no digest"));
+        assert_eq!(
+            (f.field.as_str(), f.reason.as_str()),
+            ("predicate.materials[0]", "no digest")
+        );
         let mut st = statement(&link);
         st.predicate.insert("products".into(), json!({}));
         let Err(ToLinkError::Field(f)) = to_link(&st) else {

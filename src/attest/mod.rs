@@ -208,7 +208,10 @@ impl ResourceDescriptor {
             obj.insert("mediaType".into(), json!(media));
         }
         if !self.annotations.is_empty() {
-            obj.insert("annotations".into(), Value::Object(self.annotations.clone()));
+            obj.insert(
+                "annotations".into(),
+                Value::Object(self.annotations.clone()),
+            );
         }
         Value::Object(obj)
     }
@@ -319,7 +322,10 @@ impl Statement {
             .and_then(Value::as_array)
             .ok_or_else(|| FieldError::new("subject", "missing or not a list"))?;
         if subjects.is_empty() {
-            return Err(FieldError::new("subject", "empty (Statement v1 requires one)"));
+            return Err(FieldError::new(
+                "subject",
+                "empty (Statement v1 requires one)",
+            ));
         }
         let mut subject = Vec::with_capacity(subjects.len());
         let mut names = std::collections::BTreeSet::new();
@@ -332,7 +338,10 @@ impl Statement {
             if let Some(name) = &rd.name
                 && !names.insert(name.clone())
             {
-                return Err(FieldError::new(&field, format!("name {name:?} given twice")));
+                return Err(FieldError::new(
+                    &field,
+                    format!("name {name:?} given twice"),
+                ));
             }
             subject.push(rd);
         }
@@ -595,8 +604,8 @@ pub fn parse_envelope(
             },
         });
     };
-    let value: Value = serde_json::from_slice(&payload)
-        .map_err(|e| bad("payload", format!("not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(&payload).map_err(|e| bad("payload", format!("not JSON: {e}")))?;
     let statement = Statement::from_value(&value).map_err(|e| e.at(path))?;
     Ok(Verified {
         statement,
@@ -798,9 +807,18 @@ pub(crate) mod tests {
             let v = parse_envelope(Path::new(name), bytes, &[(&keyid, &public)]).unwrap();
             assert_eq!(v.keyid, keyid);
             assert_eq!(v.statement.subject, subjects(&link), "{name}");
-            let names: Vec<_> = v.statement.subject.iter().map(|s| s.name.clone().unwrap()).collect();
+            let names: Vec<_> = v
+                .statement
+                .subject
+                .iter()
+                .map(|s| s.name.clone().unwrap())
+                .collect();
             assert_eq!(names, ["main.o", "prog"]);
-            assert_eq!(v.statement.subject[1].digest.len(), 2, "every algorithm recorded");
+            assert_eq!(
+                v.statement.subject[1].digest.len(),
+                2,
+                "every algorithm recorded"
+            );
         }
         // Snapshot mode: no runtime trace.
         let snap = StepRecord {
@@ -836,11 +854,21 @@ pub(crate) mod tests {
         let err = parse_envelope(path, &good, &[(keyid.as_str(), &other.public())]).unwrap_err();
         assert!(matches!(err, AttestError::BadSignature { .. }), "{err}");
         // Signed, but `_type` wrong / unknown field / subject without digest.
-        let cases: [(&str, Box<dyn Fn(&mut Value)>); 4] = [
-            ("_type", Box::new(|v| v["_type"] = json!("https://in-toto.io/Statement/v0.1"))),
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let cases: [(&str, Edit); 4] = [
+            (
+                "_type",
+                Box::new(|v| v["_type"] = json!("https://in-toto.io/Statement/v0.1")),
+            ),
             ("extra", Box::new(|v| v["extra"] = json!(1))),
-            ("subject[0]", Box::new(|v| v["subject"][0] = json!({"name": "a"}))),
-            ("subject[1].digest.sha256", Box::new(|v| v["subject"][1]["digest"]["sha256"] = json!(5))),
+            (
+                "subject[0]",
+                Box::new(|v| v["subject"][0] = json!({"name": "a"})),
+            ),
+            (
+                "subject[1].digest.sha256",
+                Box::new(|v| v["subject"][1]["digest"]["sha256"] = json!(5)),
+            ),
         ];
         for (field, edit) in cases {
             let mut v = st.to_value();
@@ -851,7 +879,9 @@ pub(crate) mod tests {
                              "signatures": [{"keyid": keyid, "sig": BASE64.encode(sig)}]});
             let err = parse_envelope(path, env.to_string().as_bytes(), &keys).unwrap_err();
             match &err {
-                AttestError::Malformed { path: p, field: f, .. } => {
+                AttestError::Malformed {
+                    path: p, field: f, ..
+                } => {
                     assert_eq!(p, path);
                     assert_eq!(f, field, "{err}");
                 }
@@ -874,8 +904,14 @@ pub(crate) mod tests {
 
     #[test]
     fn working_directory_is_relative_to_the_root() {
-        assert_eq!(relative_working_directory(Path::new("/r"), Path::new("/r")), ".");
-        assert_eq!(relative_working_directory(Path::new("/r"), Path::new("/r/a/b")), "a/b");
+        assert_eq!(
+            relative_working_directory(Path::new("/r"), Path::new("/r")),
+            "."
+        );
+        assert_eq!(
+            relative_working_directory(Path::new("/r"), Path::new("/r/a/b")),
+            "a/b"
+        );
         let link = sample_link();
         let trace = sample_trace();
         let ex = vec![];

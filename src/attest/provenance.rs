@@ -9,8 +9,8 @@
 //! runtime trace file (name, sha256), not the intermediate files.
 
 use super::{
-    AttestError, Mode, PROVENANCE_PREDICATE, ResourceDescriptor, Statement, StepRecord,
-    build_type, builder_id, rfc3339, subjects,
+    AttestError, Mode, PROVENANCE_PREDICATE, ResourceDescriptor, Statement, StepRecord, build_type,
+    builder_id, rfc3339, subjects,
 };
 use crate::link::DigestSet;
 use serde_json::{Map, Value, json};
@@ -67,7 +67,11 @@ pub fn statement(step: &StepRecord) -> Result<Statement, AttestError> {
         .map(|(name, digest)| ResourceDescriptor::artifact(name, digest).to_value())
         .collect();
     if let Some(trace) = step.trace {
-        resolved.extend(toolchain(trace.document).iter().map(ResourceDescriptor::to_value));
+        resolved.extend(
+            toolchain(trace.document)
+                .iter()
+                .map(ResourceDescriptor::to_value),
+        );
     }
 
     let mut builder = Map::new();
@@ -172,12 +176,11 @@ pub fn file_uri(path: &str) -> String {
 /// digest) followed by a newline and the start time. The same recording
 /// gives the same id; two runs give two.
 fn invocation_id(step: &StepRecord, started: &str) -> Result<String, AttestError> {
-    let canonical = crate::link::canonical::encode(&step.link.to_value()).map_err(|e| {
-        AttestError::Build {
+    let canonical =
+        crate::link::canonical::encode(&step.link.to_value()).map_err(|e| AttestError::Build {
             what: "provenance",
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     let mut h = sha2::Sha256::new();
     h.update(&canonical);
     h.update(b"\n");
@@ -204,13 +207,19 @@ mod tests {
         let keys: Vec<&String> = st.predicate.keys().collect();
         assert_eq!(keys, ["buildDefinition", "runDetails"]);
         let bd = &p["buildDefinition"];
-        assert_eq!(bd["buildType"], "https://tracelink.example/buildtypes/precise/v1");
+        assert_eq!(
+            bd["buildType"],
+            "https://tracelink.example/buildtypes/precise/v1"
+        );
         assert_eq!(
             bd["externalParameters"],
             json!({"step": "build", "command": ["make", "-j2"], "workingDirectory": "sub"})
         );
         assert_eq!(bd["internalParameters"]["mode"], "precise");
-        assert_eq!(bd["internalParameters"]["excludes"], json!(["*.link*", ".git"]));
+        assert_eq!(
+            bd["internalParameters"]["excludes"],
+            json!(["*.link*", ".git"])
+        );
         assert_eq!(bd["internalParameters"]["processTracer"], true);
         assert_eq!(bd["internalParameters"]["complete"], true);
         assert!(
@@ -225,7 +234,13 @@ mod tests {
         let names: Vec<&str> = deps.iter().map(|d| d["name"].as_str().unwrap()).collect();
         assert_eq!(
             names,
-            ["Makefile", "src/main.c", "/usr/bin/dash", "/usr/bin/gcc-12", "/usr/bin/make"]
+            [
+                "Makefile",
+                "src/main.c",
+                "/usr/bin/dash",
+                "/usr/bin/gcc-12",
+                "/usr/bin/make"
+            ]
         );
         assert_eq!(
             deps[3],
@@ -233,7 +248,10 @@ mod tests {
                    "digest": {"sha256": "33".repeat(32)},
                    "annotations": {"tracelink.toolchain": true}})
         );
-        assert_eq!(deps[0], json!({"name": "Makefile", "digest": {"sha256": "a1".repeat(32)}}));
+        assert_eq!(
+            deps[0],
+            json!({"name": "Makefile", "digest": {"sha256": "a1".repeat(32)}})
+        );
         let rd = &p["runDetails"];
         assert_eq!(rd["builder"]["id"], "https://tracelink.example/builder/v1");
         assert_eq!(rd["metadata"]["startedOn"], "2025-12-06T05:46:40Z");
@@ -261,7 +279,10 @@ mod tests {
         };
         let st = statement(&snap).unwrap();
         let bd = &st.predicate["buildDefinition"];
-        assert_eq!(bd["buildType"], "https://tracelink.example/buildtypes/snapshot/v1");
+        assert_eq!(
+            bd["buildType"],
+            "https://tracelink.example/buildtypes/snapshot/v1"
+        );
         assert_eq!(bd["resolvedDependencies"].as_array().unwrap().len(), 2);
         assert_eq!(bd["externalParameters"]["workingDirectory"], ".");
         assert!(st.predicate["runDetails"].get("byproducts").is_none());

@@ -56,7 +56,9 @@ pub fn statement(step: &StepRecord) -> Result<Statement, AttestError> {
     match doc.get("process_tree").and_then(Value::as_array) {
         Some(tree) => {
             for proc in tree {
-                let Some(obj) = proc.as_object() else { continue };
+                let Some(obj) = proc.as_object() else {
+                    continue;
+                };
                 // The trace's per-process read/wrote lists repeat fileAccess.
                 let mut obj = obj.clone();
                 obj.remove("read");
@@ -166,7 +168,11 @@ pub fn host_id() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let name = if name.is_empty() { "unknown".into() } else { name };
+    let name = if name.is_empty() {
+        "unknown".into()
+    } else {
+        name
+    };
     let mut out = String::from("urn:tracelink:host:");
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -208,11 +214,25 @@ mod tests {
         let st = statement(&step(&link, &trace, &ex)).unwrap();
         assert_eq!(st.predicate_type, RUNTIME_TRACE_PREDICATE);
         let p = Value::Object(st.predicate.clone());
-        assert_eq!(p["monitor"]["type"], "https://tracelink.example/monitor/fuse-ptrace/v1");
-        assert!(p["monitoredProcess"]["hostID"].as_str().unwrap().starts_with("urn:tracelink:host:"));
-        assert_eq!(p["monitoredProcess"]["type"], "https://tracelink.example/buildtypes/precise/v1");
+        assert_eq!(
+            p["monitor"]["type"],
+            "https://tracelink.example/monitor/fuse-ptrace/v1"
+        );
+        assert!(
+            p["monitoredProcess"]["hostID"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:tracelink:host:")
+        );
+        assert_eq!(
+            p["monitoredProcess"]["type"],
+            "https://tracelink.example/buildtypes/precise/v1"
+        );
         let event = p["monitoredProcess"]["event"].as_str().unwrap();
-        assert!(event.starts_with("tracelink step \"build\": make -j2"), "{event}");
+        assert!(
+            event.starts_with("tracelink step \"build\": make -j2"),
+            "{event}"
+        );
         let procs = p["monitorLog"]["process"].as_array().unwrap();
         assert_eq!(procs.len(), 3);
         assert_eq!(procs[1]["execs"][1]["executable"], "/usr/bin/gcc-12");
@@ -222,7 +242,10 @@ mod tests {
         let main_o = fa.iter().find(|e| e["name"] == "main.o").unwrap();
         assert_eq!(main_o["digest"]["sha256"], "c3".repeat(32));
         assert_eq!(main_o["annotations"]["tracelink.state"], "product");
-        assert_eq!(main_o["annotations"]["tracelink.access"], json!(["read", "written"]));
+        assert_eq!(
+            main_o["annotations"]["tracelink.access"],
+            json!(["read", "written"])
+        );
         let makefile = fa.iter().find(|e| e["name"] == "Makefile").unwrap();
         assert_eq!(makefile["annotations"]["tracelink.access"], json!(["read"]));
         assert_eq!(makefile["annotations"]["tracelink.state"], "material");
@@ -236,7 +259,10 @@ mod tests {
         let ex = vec![];
         let st = statement(&step(&link, &trace, &ex)).unwrap();
         let text = serde_json::to_string(&st.predicate).unwrap();
-        assert!(!text.contains("ghp_abcdefghijklmnopqrstuvwxyz0123456789"), "{text}");
+        assert!(
+            !text.contains("ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            "{text}"
+        );
         assert!(text.contains("<redacted"), "{text}");
         // And a secret of the environment, through the caller's redaction.
         let mut trace = sample_trace();
@@ -259,10 +285,17 @@ mod tests {
         let mut trace = sample_trace();
         trace["process_tree"] = Value::Null;
         trace["ptrace"] = json!(false);
-        trace["processes_seen"] = json!({"note": "n", "processes": [{"pid": 5, "name": "cc", "parent_global_pid": 1}]});
+        trace["processes_seen"] =
+            json!({"note": "n", "processes": [{"pid": 5, "name": "cc", "parent_global_pid": 1}]});
         let ex = vec![];
         let st = statement(&step(&link, &trace, &ex)).unwrap();
-        assert_eq!(st.predicate["monitorLog"]["process"], json!([{"pid": 5, "name": "cc", "parent_global_pid": 1}]));
-        assert_eq!(st.predicate["monitor"]["tracePolicy"]["processTracer"], false);
+        assert_eq!(
+            st.predicate["monitorLog"]["process"],
+            json!([{"pid": 5, "name": "cc", "parent_global_pid": 1}])
+        );
+        assert_eq!(
+            st.predicate["monitor"]["tracePolicy"]["processTracer"],
+            false
+        );
     }
 }

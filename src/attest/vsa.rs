@@ -9,6 +9,8 @@
 
 use super::{AttestError, ResourceDescriptor, Statement, VSA_PREDICATE, rfc3339, verifier_id};
 use crate::link::{ArtifactMap, DigestSet};
+use crate::verify::layout::Layout;
+use crate::verify::rules::{ArtifactsKind, Rule};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -63,6 +65,46 @@ pub fn subject_from_products<'a>(
         .collect())
 }
 
+/// The layout's last steps: the steps whose products no other step or
+/// inspection consumes (no `MATCH ... WITH PRODUCTS FROM <step>` in another
+/// one's expected materials or products), in the layout's order; when every
+/// step is consumed (a cycle), the last step of the list.
+pub fn last_steps(layout: &Layout) -> Vec<&str> {
+    let consumed_by_others = |name: &str| {
+        let uses = |owner: &str, rules: &[&[Rule]]| {
+            owner != name
+                && rules.iter().flat_map(|r| r.iter()).any(|rule| {
+                    matches!(rule, Rule::Match { dest_type: ArtifactsKind::Products, dest_name, .. }
+                        if dest_name == name)
+                })
+        };
+        layout
+            .steps
+            .iter()
+            .any(|s| uses(&s.name, &[&s.expected_materials, &s.expected_products]))
+            || layout
+                .inspect
+                .iter()
+                .any(|i| uses(&i.name, &[&i.expected_materials, &i.expected_products]))
+    };
+    let last: Vec<&str> = layout
+        .steps
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|name| !consumed_by_others(name))
+        .collect();
+    if last.is_empty() {
+        layout
+            .steps
+            .last()
+            .map(|s| s.name.as_str())
+            .into_iter()
+            .collect()
+    } else {
+        last
+    }
+}
+
 /// The summary statement (sign it with [`super::sign`]).
 pub fn statement(summary: &Summary) -> Result<Statement, AttestError> {
     let fail = |reason: &str| AttestError::Build {
@@ -80,7 +122,11 @@ pub fn statement(summary: &Summary) -> Result<Statement, AttestError> {
     if summary.policy_uri.is_empty() {
         return Err(fail("policy.uri is empty"));
     }
-    if summary.input_attestations.iter().any(|a| a.digest.is_empty()) {
+    if summary
+        .input_attestations
+        .iter()
+        .any(|a| a.digest.is_empty())
+    {
         return Err(fail("an input attestation has no digest"));
     }
     let predicate = json!({
@@ -135,26 +181,66 @@ mod tests {
     #[test]
     fn vsa_has_the_required_fields() {
         let st = statement(&sample()).unwrap();
-        assert_eq!(st.predicate_type, "https://slsa.dev/verification_summary/v1");
+        assert_eq!(
+            st.predicate_type,
+            "https://slsa.dev/verification_summary/v1"
+        );
         let p = Value::Object(st.predicate.clone());
         assert_eq!(p["verifier"]["id"], "https://tracelink.example/verifier/v1");
         assert_eq!(p["timeVerified"], "2025-12-06T05:46:40Z");
         assert_eq!(p["resourceUri"], "file:prog");
-        assert_eq!(p["policy"], json!({"uri": "root.layout", "digest": {"sha256": "f0".repeat(32)}}));
+        assert_eq!(
+            p["policy"],
+            json!({"uri": "root.layout", "digest": {"sha256": "f0".repeat(32)}})
+        );
         assert_eq!(
             p["inputAttestations"],
             json!([{"name": "build.0123abcd.link", "digest": {"sha256": "0f".repeat(32)}}])
         );
         assert_eq!(p["verificationResult"], "PASSED");
         assert_eq!(p["verifiedLevels"], json!(["SLSA_BUILD_LEVEL_1"]));
-        let names: Vec<_> = st.subject.iter().map(|s| s.name.as_deref().unwrap()).collect();
+        let names: Vec<_> = st
+            .subject
+            .iter()
+            .map(|s| s.name.as_deref().unwrap())
+            .collect();
         assert_eq!(names, ["main.o", "prog"]);
         let key = key();
         let keyid = key.keyid(KeyIdFormat::Python);
         let bytes = sign(&st, &key, &keyid).unwrap();
-        let v = parse_envelope(std::path::Path::new("x.vsa.json"), &bytes, &[(&keyid, &key.public())])
-            .unwrap();
+        let v = parse_envelope(
+            std::path::Path::new("x.vsa.json"),
+            &bytes,
+            &[(&keyid, &key.public())],
+        )
+        .unwrap();
         assert_eq!(v.statement, st);
+    }
+
+    #[test]
+    fn last_steps_are_those_no_other_step_consumes() {
+        let key = crate::keys::PrivateKey::from_seed(&[7; 32]).public();
+        let mut dict = key.key_dict(crate::keys::KeyIdFormat::Python);
+        let keyid = key.keyid(crate::keys::KeyIdFormat::Python);
+        dict["keyid"] = json!(keyid);
+        let layout = |steps: Value, inspect: Value| {
+            Layout::from_value(&json!({"_type": "layout", "expires": "2030-01-01T00:00:00Z",
+                "readme": "", "keys": {keyid.clone(): dict.clone()}, "steps": steps, "inspect": inspect}))
+            .unwrap()
+        };
+        let from = |x: &str| json!([["MATCH", "*", "WITH", "PRODUCTS", "FROM", x]]);
+        let l = layout(
+            json!([{"name": "clone"}, {"name": "build", "expected_materials": from("clone")},
+                   {"name": "docs", "expected_materials": from("clone")}]),
+            json!([{"name": "check", "run": ["true"], "expected_materials": from("docs")}]),
+        );
+        assert_eq!(last_steps(&l), ["build"]);
+        let cycle = layout(
+            json!([{"name": "a", "expected_materials": from("b")},
+                   {"name": "b", "expected_materials": from("a")}]),
+            json!([]),
+        );
+        assert_eq!(last_steps(&cycle), ["b"]);
     }
 
     #[test]
