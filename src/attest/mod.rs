@@ -519,82 +519,132 @@ pub struct Verified {
     pub payload: Vec<u8>,
 }
 
-/// Parses a DSSE envelope, checks that one of `keys` (keyid, public key)
-/// signed it, and reads the Statement in it strictly. `path` names the file
-/// in errors.
+/// A DSSE envelope holding a Statement, parsed strictly; its signatures not
+/// yet checked (`tracelink show` lists them with per-key verdicts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub statement: Statement,
+    /// The payload bytes the signatures cover (through the PAE).
+    pub payload: Vec<u8>,
+    /// (keyid, decoded signature; None when `sig` is not base64), in order.
+    pub signatures: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Envelope {
+    /// Whether `bytes` look like a DSSE envelope holding an in-toto
+    /// Statement (rather than a DSSE link, which has the same payloadType):
+    /// for readers that take both. Nothing is checked beyond that.
+    pub fn sniff(bytes: &[u8]) -> bool {
+        let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(bytes) else {
+            return false;
+        };
+        doc.get("payload")
+            .and_then(Value::as_str)
+            .and_then(|p| BASE64.decode(p).ok())
+            .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+            .is_some_and(|v| v.get("_type").and_then(Value::as_str) == Some(STATEMENT_TYPE))
+    }
+
+    /// Parses an envelope strictly: exactly `payload`, `payloadType`
+    /// (in-toto's) and `signatures` (objects with string `keyid` and `sig`),
+    /// the payload a Statement v1 ([`Statement::from_value`]). `path` names
+    /// the file in errors.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Envelope, AttestError> {
+        let bad = |field: &str, reason: String| AttestError::Malformed {
+            path: path.to_path_buf(),
+            field: field.to_string(),
+            reason,
+        };
+        let doc: Value =
+            serde_json::from_slice(bytes).map_err(|e| bad("envelope", format!("not JSON: {e}")))?;
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| bad("envelope", "not a JSON object".into()))?;
+        if let Some(key) = obj
+            .keys()
+            .find(|k| !["payload", "payloadType", "signatures"].contains(&k.as_str()))
+        {
+            return Err(bad(key, "unknown field of a DSSE envelope".into()));
+        }
+        let payload_type = obj
+            .get("payloadType")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("payloadType", "missing or not a string".into()))?;
+        if payload_type != PAYLOAD_TYPE {
+            return Err(AttestError::PayloadType {
+                path: path.to_path_buf(),
+                found: payload_type.to_string(),
+            });
+        }
+        let payload = obj
+            .get("payload")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("payload", "missing or not a string".into()))
+            .and_then(|s| {
+                BASE64
+                    .decode(s)
+                    .map_err(|e| bad("payload", format!("not base64: {e}")))
+            })?;
+        let sigs = obj
+            .get("signatures")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("signatures", "missing or not a list".into()))?;
+        let mut signatures = Vec::with_capacity(sigs.len());
+        for (i, sig) in sigs.iter().enumerate() {
+            let field = format!("signatures[{i}]");
+            let sig = sig
+                .as_object()
+                .ok_or_else(|| bad(&field, "not an object".into()))?;
+            let keyid = sig
+                .get("keyid")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(&format!("{field}.keyid"), "missing or not a string".into()))?;
+            let raw = sig
+                .get("sig")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(&format!("{field}.sig"), "missing or not a string".into()))?;
+            signatures.push((keyid.to_string(), BASE64.decode(raw).ok()));
+        }
+        let value: Value = serde_json::from_slice(&payload)
+            .map_err(|e| bad("payload", format!("not JSON: {e}")))?;
+        let statement = Statement::from_value(&value).map_err(|e| e.at(path))?;
+        Ok(Envelope {
+            statement,
+            payload,
+            signatures,
+        })
+    }
+
+    /// Whether a signature carrying `keyid` verifies with `key`.
+    pub fn verifies(&self, keyid: &str, key: &PublicKey) -> bool {
+        let pae = dsse::pae(PAYLOAD_TYPE, &self.payload);
+        self.signatures
+            .iter()
+            .any(|(id, sig)| id == keyid && sig.as_ref().is_some_and(|sig| key.verify(&pae, sig)))
+    }
+
+    /// The first of `keys` (keyid, public key) whose signature verifies.
+    pub fn verified_by(&self, keys: &[(&str, &PublicKey)]) -> Option<String> {
+        keys.iter()
+            .find(|(keyid, key)| self.verifies(keyid, key))
+            .map(|(keyid, _)| keyid.to_string())
+    }
+}
+
+/// Parses a DSSE envelope strictly ([`Envelope::parse`]) and checks that one
+/// of `keys` (keyid, public key) signed it. `path` names the file in errors.
 pub fn parse_envelope(
     path: &Path,
     bytes: &[u8],
     keys: &[(&str, &PublicKey)],
 ) -> Result<Verified, AttestError> {
-    let bad = |field: &str, reason: String| AttestError::Malformed {
-        path: path.to_path_buf(),
-        field: field.to_string(),
-        reason,
-    };
-    let doc: Value =
-        serde_json::from_slice(bytes).map_err(|e| bad("envelope", format!("not JSON: {e}")))?;
-    let obj = doc
-        .as_object()
-        .ok_or_else(|| bad("envelope", "not a JSON object".into()))?;
-    if let Some(key) = obj
-        .keys()
-        .find(|k| !["payload", "payloadType", "signatures"].contains(&k.as_str()))
-    {
-        return Err(bad(key, "unknown field of a DSSE envelope".into()));
-    }
-    let payload_type = obj
-        .get("payloadType")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("payloadType", "missing or not a string".into()))?;
-    if payload_type != PAYLOAD_TYPE {
-        return Err(AttestError::PayloadType {
-            path: path.to_path_buf(),
-            found: payload_type.to_string(),
-        });
-    }
-    let payload = obj
-        .get("payload")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("payload", "missing or not a string".into()))
-        .and_then(|s| {
-            BASE64
-                .decode(s)
-                .map_err(|e| bad("payload", format!("not base64: {e}")))
-        })?;
-    let sigs = obj
-        .get("signatures")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("signatures", "missing or not a list".into()))?;
-    let pae = dsse::pae(PAYLOAD_TYPE, &payload);
-    let mut seen = Vec::new();
-    let mut verified = None;
-    for (i, sig) in sigs.iter().enumerate() {
-        let field = format!("signatures[{i}]");
-        let sig = sig
-            .as_object()
-            .ok_or_else(|| bad(&field, "not an object".into()))?;
-        let keyid = sig
-            .get("keyid")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(&format!("{field}.keyid"), "missing or not a string".into()))?;
-        let raw = sig
-            .get("sig")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(&format!("{field}.sig"), "missing or not a string".into()))?;
-        seen.push(keyid.to_string());
-        let Ok(raw) = BASE64.decode(raw) else {
-            continue;
-        };
-        if verified.is_none()
-            && keys
-                .iter()
-                .any(|(id, public)| *id == keyid && public.verify(&pae, &raw))
-        {
-            verified = Some(keyid.to_string());
-        }
-    }
-    let Some(keyid) = verified else {
+    let envelope = Envelope::parse(path, bytes)?;
+    let Some(keyid) = envelope.verified_by(keys) else {
+        let seen: Vec<&str> = envelope
+            .signatures
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
         return Err(AttestError::BadSignature {
             path: path.to_path_buf(),
             keyids: if seen.is_empty() {
@@ -604,13 +654,10 @@ pub fn parse_envelope(
             },
         });
     };
-    let value: Value =
-        serde_json::from_slice(&payload).map_err(|e| bad("payload", format!("not JSON: {e}")))?;
-    let statement = Statement::from_value(&value).map_err(|e| e.at(path))?;
     Ok(Verified {
-        statement,
+        statement: envelope.statement,
         keyid,
-        payload,
+        payload: envelope.payload,
     })
 }
 
@@ -888,6 +935,24 @@ pub(crate) mod tests {
                 other => panic!("{field}: {other}"),
             }
         }
+    }
+
+    #[test]
+    fn sniff_tells_statements_from_dsse_links() {
+        let key = key();
+        let keyid = key.keyid(KeyIdFormat::Python);
+        let link = sample_link();
+        let statement = sign(&link::statement(&link), &key, &keyid).unwrap();
+        assert!(Envelope::sniff(&statement));
+        let dsse_link =
+            crate::link::sign(link.clone(), &key, &keyid, crate::link::Wrapper::Dsse).unwrap();
+        assert!(!Envelope::sniff(&dsse_link));
+        let classic = crate::link::sign(link, &key, &keyid, crate::link::Wrapper::Classic).unwrap();
+        assert!(!Envelope::sniff(&classic));
+        let env = Envelope::parse(Path::new("a"), &statement).unwrap();
+        assert_eq!(env.signatures.len(), 1);
+        assert!(env.verifies(&keyid, &key.public()));
+        assert!(!env.verifies("other", &key.public()));
     }
 
     #[test]

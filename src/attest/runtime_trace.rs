@@ -18,7 +18,7 @@
 //!   the tree used it (`tracelink.access`: read, written) and by which pids;
 //! - metadata.buildStartedOn / buildFinishedOn.
 //!
-//! The trace was redacted when it was made (design section 6); the
+//! The trace was redacted when it was made (docs/secrets.md); the
 //! predicate is scrubbed again with the caller's redaction when given and
 //! always with the value-shape rules (tokens, JWTs, PEM keys, URL passwords).
 
