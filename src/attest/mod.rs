@@ -11,6 +11,28 @@
 //!
 //! This module knows the link model, keys and the trace's JSON; it knows
 //! nothing of FUSE, processes or the command line.
+//!
+//! Wiring (`tracelink run --attest`), before the link is handed to the
+//! signer:
+//!
+//! ```text
+//! let step = attest::StepRecord { link: &link, mode: attest::Mode::Precise,
+//!     excludes: &patterns, started, finished, working_directory: None,
+//!     trace: Some(attest::TraceFile { name: &trace_name, sha256: &trace_sha256,
+//!                                     document: &recording.trace }),
+//!     redaction: None };
+//! match attest::envelopes(&step, &key, &keyid)? {
+//!     attest::Envelopes::NoSubject => eprintln!("tracelink: warning: ... no products ..."),
+//!     attest::Envelopes::Files(files) => for (name, bytes) in files {
+//!         out_dir.write_atomically(&name, &bytes)?;
+//!     },
+//! }
+//! ```
+//!
+//! Reading: [`read_link_attestation`] (verify), [`Envelope::parse`] and
+//! [`Envelope::verifies`] (show), [`Envelope::sniff`] (tell a statement from
+//! a DSSE link); VSA: [`vsa::last_steps`], [`vsa::subject_from_products`],
+//! [`vsa::statement`], [`sign`].
 
 pub mod link;
 pub mod provenance;
