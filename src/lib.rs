@@ -3,6 +3,7 @@
 //! command line.
 
 pub mod account;
+pub mod attest;
 pub mod exclude;
 pub mod hash;
 pub mod keys;
