@@ -1,12 +1,21 @@
 //! The command line: clap definitions only. What the flags do lives in `app`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{
+    ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 use std::path::PathBuf;
+use std::sync::LazyLock;
+use tracelink::hash::Algorithm;
+use tracelink::keys::KeyType;
 
+/// The command line. `C` is the set of subcommands: [`Commands`] when
+/// parsing, [`Documented`] for completions and man pages (the same command
+/// line without the internal subcommands).
 #[derive(Debug, Parser)]
 #[command(
     name = "tracelink",
     version,
+    long_version = LONG_VERSION.as_str(),
     about = "Record software supply chain steps as signed in-toto link metadata",
     long_about = "Record software supply chain steps as signed in-toto link metadata.\n\n\
         tracelink runs a functionary's command and writes the in-toto link that \
@@ -19,9 +28,100 @@ use std::path::PathBuf;
         written); 125 when tracelink itself fails (bad key, unreadable file, ...); 2 for \
         command-line errors."
 )]
-pub struct Cli {
+pub struct Cli<C: Subcommand = Commands> {
     #[command(subcommand)]
-    pub command: Commands,
+    pub command: C,
+}
+
+/// What `--version` prints after the name (`-V` prints the version only):
+/// the version and what this build supports, from the library's own lists.
+static LONG_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let digests: Vec<&str> = ALGORITHMS.iter().map(|a| a.name()).collect();
+    let schemes: Vec<&str> = KEY_TYPES.iter().map(|k| k.scheme()).collect();
+    format!(
+        "{version}\n\
+        \n\
+        features:\n\
+        \x20 FUSE passthrough: {FUSE_PASSTHROUGH}\n\
+        \x20 digest algorithms: {digests} (--hash)\n\
+        \x20 signature schemes: {schemes}\n\
+        \x20 link formats: classic signed JSON, DSSE envelope (--use-dsse)",
+        version = env!("CARGO_PKG_VERSION"),
+        digests = digests.join(", "),
+        schemes = schemes.join(", "),
+    )
+});
+
+/// FUSE passthrough (reads and writes of the monitored tree go straight to
+/// the backing files) is part of every build: fuser 0.18 has it without a
+/// cargo feature, and `record::fs` asks for it. Whether a run gets it is
+/// decided at run time by the kernel.
+const FUSE_PASSTHROUGH: &str = "compiled in (used where the kernel allows: Linux >= 6.9, as root)";
+
+/// Every digest algorithm of [`Algorithm`]. A new variant fails to compile
+/// in the match below until it is listed here too.
+const ALGORITHMS: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Blake3];
+const _: () = {
+    const fn listed(alg: Algorithm) {
+        match alg {
+            Algorithm::Sha256 | Algorithm::Blake3 => {}
+        }
+    }
+    listed(ALGORITHMS[0]);
+};
+
+/// Every key type of [`KeyType`], one signature scheme each. A new variant
+/// fails to compile in the match below until it is listed here too.
+const KEY_TYPES: [KeyType; 3] = [KeyType::Ed25519, KeyType::Rsa, KeyType::Ecdsa];
+const _: () = {
+    const fn listed(key: KeyType) {
+        match key {
+            KeyType::Ed25519 | KeyType::Rsa | KeyType::Ecdsa => {}
+        }
+    }
+    listed(KEY_TYPES[0]);
+};
+
+/// The command line as completions and man pages show it: [`Cli`] with the
+/// subcommands of [`Commands`] that are not hidden (clap_mangen leaves
+/// hidden subcommands out by itself, clap_complete does not).
+pub fn documented() -> Command {
+    Cli::<Documented>::command()
+}
+
+/// The visible subcommands of [`Commands`]: only for building [`documented`],
+/// never parsed (it has no values).
+#[derive(Debug)]
+pub enum Documented {}
+
+impl FromArgMatches for Documented {
+    fn from_arg_matches(_: &ArgMatches) -> Result<Self, clap::Error> {
+        Err(clap::Error::raw(
+            clap::error::ErrorKind::InvalidSubcommand,
+            "the documented command line is not for parsing",
+        ))
+    }
+
+    fn update_from_arg_matches(&mut self, _: &ArgMatches) -> Result<(), clap::Error> {
+        match *self {}
+    }
+}
+
+impl Subcommand for Documented {
+    fn augment_subcommands(cmd: Command) -> Command {
+        let all = Commands::augment_subcommands(Command::new("all"));
+        cmd.subcommands(all.get_subcommands().filter(|s| !s.is_hide_set()).cloned())
+    }
+
+    fn augment_subcommands_for_update(cmd: Command) -> Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        Self::augment_subcommands(Command::new("all"))
+            .find_subcommand(name)
+            .is_some()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +211,24 @@ pub enum Commands {
         (the reason is named)."
     )]
     Rerun(RerunArgs),
+    /// Print a completion script for a shell
+    #[command(after_help = "The script goes to stdout. Where it goes:\n  \
+        bash        /usr/share/bash-completion/completions/tracelink\n  \
+        zsh         /usr/share/zsh/vendor-completions/_tracelink\n  \
+        fish        /usr/share/fish/vendor_completions.d/tracelink.fish\n  \
+        elvish      in rc.elv: eval (tracelink completions elvish | slurp)\n  \
+        powershell  in $PROFILE: tracelink completions powershell | Out-String | Invoke-Expression")]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per subcommand into a directory
+    #[command(long_about = "Print the man page tracelink(1) in roff, or write one \
+        page per subcommand into a directory.\n\n\
+        Without --dir, tracelink.1 goes to stdout: the command, its options and a \
+        SUBCOMMANDS section naming each subcommand's page (`tracelink man | man -l -` \
+        reads it). With --dir DIR, the pages a package installs (into \
+        /usr/share/man/man1) are written there: tracelink.1 and one page per \
+        subcommand, tracelink-run.1, tracelink-record.1, tracelink-record-start.1, \
+        tracelink-record-stop.1, ..., tracelink-man.1; their names are printed.")]
+    Man(ManArgs),
     /// Internal: the namespace helper of precise recording
     #[command(name = "__sandbox", hide = true)]
     Sandbox(SandboxArgs),
@@ -118,6 +236,21 @@ pub enum Commands {
     /// FUSE mount, recording nothing (for testing the mount itself)
     #[command(name = "__mount-run", hide = true)]
     MountRun(MountRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write tracelink.1 and a page per subcommand (tracelink-run.1, ...) into
+    /// DIR (made if missing) instead of printing tracelink.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

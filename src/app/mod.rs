@@ -3,6 +3,7 @@
 
 mod diff;
 mod draft;
+mod manual;
 mod rerun;
 mod show;
 mod sign;
@@ -51,6 +52,8 @@ pub fn main(cli: Cli) -> i32 {
         Commands::Show(args) => show::show(args),
         Commands::Diff(args) => diff::diff(args),
         Commands::Rerun(args) => Ok(rerun::rerun(args)),
+        Commands::Completions(args) => manual::completions(args),
+        Commands::Man(args) => manual::man(args),
         Commands::Sandbox(args) => Ok(sandbox::sandbox_main(sandbox::SandboxSpec {
             fuse_sock: args.fuse_sock,
             status_fd: args.status_fd,
