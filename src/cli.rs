@@ -448,6 +448,17 @@ pub struct RunArgs {
     #[arg(long = "keep-env", value_name = "NAME")]
     pub keep_env: Vec<String>,
 
+    /// Also write in-toto Statement v1 attestations beside the link, each a
+    /// DSSE envelope signed with the link's key and keyid: `<link>.attest-link.json`
+    /// (in-toto link predicate), `<link>.attest-provenance.json` (SLSA
+    /// Provenance v1) and, in precise mode, `<link>.attest-runtime-trace.json`
+    /// (runtime trace predicate). Their subjects are the step's products: a
+    /// step without products gets no statements (a warning says so; the link
+    /// is still written). Snapshot mode (-m/-p, -x) writes the link and
+    /// provenance statements only. See docs/attestations.md
+    #[arg(long)]
+    pub attest: bool,
+
     /// The command and its arguments, after `--`
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

@@ -1,6 +1,7 @@
 //! One function per subcommand: the only place that wires the library's
 //! modules together, prints to the user and decides exit statuses.
 
+mod attest;
 mod diff;
 mod draft;
 mod manual;
@@ -137,6 +138,7 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     if let Some(code) = interrupted(&interrupts) {
         return Ok(code);
     }
+    let started = std::time::SystemTime::now();
     let (byproducts, exit_code) = if args.no_command {
         (Byproducts::default(), 0)
     } else {
@@ -149,6 +151,7 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
         };
         (byproducts, outcome.exit_code)
     };
+    let finished = std::time::SystemTime::now();
     if let Some(code) = interrupted(&interrupts) {
         return Ok(code);
     }
@@ -169,7 +172,8 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     };
     let name = link::file_name(&link.name, &signer.keyid);
     let t_write = std::time::Instant::now();
-    signer.write(link, &out_dir, &name, &interrupts)?;
+    let attest = attest::snapshot(&args, started, finished);
+    attest::write(&signer, link, attest, &out_dir, &name, &interrupts)?;
     timing("sign and write", t_write);
     Ok(interrupted(&interrupts).unwrap_or(exit_code))
 }
@@ -298,6 +302,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         }
     }
     use sha2::Digest as _;
+    let trace_sha256 = hex::encode(sha2::Sha256::digest(&trace_bytes));
     let mut environment = serde_json::Map::new();
     environment.insert(
         "tracelink".into(),
@@ -305,7 +310,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             "version": env!("CARGO_PKG_VERSION"),
             "mode": "precise",
             "complete": complete,
-            "trace": {"name": trace_name, "sha256": hex::encode(sha2::Sha256::digest(&trace_bytes))},
+            "trace": {"name": trace_name, "sha256": trace_sha256},
         }),
     );
     let link = Link {
@@ -323,7 +328,8 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
         },
         environment,
     };
-    signer.write(link, &out_dir, &name, interrupts)?;
+    let attest = attest::precise(&args, &recording, &trace_name, &trace_sha256);
+    attest::write(&signer, link, attest, &out_dir, &name, interrupts)?;
     Ok(interrupted(interrupts).unwrap_or(exit_code))
 }
 

@@ -453,6 +453,22 @@ impl OutputDir {
         })
     }
 
+    /// Removes the file `name` from this directory (never following a
+    /// symlink: a symlink of that name is removed itself). Ok(false) when
+    /// there was none.
+    pub fn remove(&self, name: &str) -> Result<bool, LinkError> {
+        let fail = |source: std::io::Error| LinkError::Write {
+            path: self.path.join(name),
+            source,
+        };
+        check_name(name).map_err(fail)?;
+        match nix::unistd::unlinkat(&self.fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(fail(std::io::Error::from(e))),
+        }
+    }
+
     /// Creates the new file `name` in this directory for reading and
     /// writing (mode 0644 before the umask): never one that exists, never
     /// through a symlink.

@@ -494,6 +494,13 @@ pub struct Recording {
     pub timed_out: bool,
     /// The runtime trace (docs/trace-format.md), as JSON.
     pub trace: Value,
+    /// The secrets of the command's environment the trace was redacted
+    /// with (for documents made from the trace, such as attestations).
+    pub redaction: secrets::Redaction,
+    /// When the command was started and when its tree was gone (before the
+    /// products were hashed).
+    pub started: std::time::SystemTime,
+    pub finished: std::time::SystemTime,
 }
 
 /// How to record.
@@ -543,6 +550,7 @@ pub fn record_with(
     ));
     let shared = recorder.shared.clone();
     let outcome = session::run(&session_spec, recorder.clone(), io)?;
+    let finished = std::time::SystemTime::now();
     drop(recorder);
 
     // Every request has been answered and the tree is gone: wait for the
@@ -646,6 +654,9 @@ pub fn record_with(
         status: outcome.status,
         timed_out: outcome.timed_out,
         trace,
+        redaction,
+        started,
+        finished,
     })
 }
 

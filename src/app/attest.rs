@@ -1,0 +1,165 @@
+//! `tracelink run --attest`: the step's in-toto Statements
+//! (docs/attestations.md), signed with the link's key under the link's
+//! keyid and written beside the link.
+//!
+//! Order: the statements are made and signed, and the link signed, before
+//! anything is written; a statement that cannot be made fails the run
+//! (exit 125) with nothing written. The statements are then written (each
+//! atomically, through the directory opened before the run) and the link
+//! last: a link on disk always has its statements beside it. If writing
+//! fails midway, the statements of this run already written are removed
+//! again and no link is written.
+
+use super::Signer;
+use crate::cli;
+use anyhow::Context as _;
+use std::time::SystemTime;
+use tracelink::attest::{self, Envelopes, Kind, Mode, StepRecord, TraceFile};
+use tracelink::exclude::ExcludeSet;
+use tracelink::link::{self, Link, OutputDir};
+use tracelink::record::precise::Recording;
+use tracelink::runner::Interrupts;
+use tracelink::text::printable;
+
+/// What the statements are made from, besides the link.
+pub(super) struct Inputs<'a> {
+    pub mode: Mode,
+    /// The exclude patterns in force.
+    pub excludes: Vec<String>,
+    /// When the command started and ended.
+    pub started: SystemTime,
+    pub finished: SystemTime,
+    /// Precise mode: the trace written beside the link.
+    pub trace: Option<TraceFile<'a>>,
+    /// Precise mode: the secrets the trace was redacted with.
+    pub redaction: Option<&'a tracelink::secrets::Redaction>,
+}
+
+/// `--exclude` patterns, or in-toto-run's defaults, as given.
+fn exclude_patterns(args: &cli::ArtifactArgs) -> Vec<String> {
+    match &args.exclude {
+        Some(patterns) => patterns.clone(),
+        None => ExcludeSet::DEFAULT_PATTERNS.map(String::from).to_vec(),
+    }
+}
+
+/// With `--attest`, the inputs of a precise recording's statements.
+pub(super) fn precise<'a>(
+    args: &cli::RunArgs,
+    recording: &'a Recording,
+    trace_name: &'a str,
+    trace_sha256: &'a str,
+) -> Option<Inputs<'a>> {
+    args.attest.then(|| Inputs {
+        mode: Mode::Precise,
+        excludes: exclude_patterns(&args.artifacts),
+        started: recording.started,
+        finished: recording.finished,
+        trace: Some(TraceFile {
+            name: trace_name,
+            sha256: trace_sha256,
+            document: &recording.trace,
+        }),
+        redaction: Some(&recording.redaction),
+    })
+}
+
+/// With `--attest`, the inputs of a snapshot recording's statements (link
+/// and provenance; no trace).
+pub(super) fn snapshot(
+    args: &cli::RunArgs,
+    started: SystemTime,
+    finished: SystemTime,
+) -> Option<Inputs<'static>> {
+    args.attest.then(|| Inputs {
+        mode: Mode::Snapshot,
+        excludes: exclude_patterns(&args.artifacts),
+        started,
+        finished,
+        trace: None,
+        redaction: None,
+    })
+}
+
+/// Signs `link` and writes it to `dir/name`, with its statements first when
+/// `inputs` is given (without: [`Signer::write`]). Nothing is written when
+/// a stop signal arrived meanwhile (the caller says so).
+pub(super) fn write(
+    signer: &Signer,
+    link: Link,
+    inputs: Option<Inputs>,
+    dir: &OutputDir,
+    name: &str,
+    interrupts: &Interrupts,
+) -> anyhow::Result<()> {
+    let Some(inputs) = inputs else {
+        return signer.write(link, dir, name, interrupts);
+    };
+    let step = StepRecord {
+        link: &link,
+        mode: inputs.mode,
+        excludes: &inputs.excludes,
+        started: inputs.started,
+        finished: inputs.finished,
+        working_directory: None,
+        trace: inputs.trace,
+        redaction: inputs.redaction,
+    };
+    let envelopes = attest::envelopes(&step, &signer.key, &signer.keyid)
+        .context("cannot make the attestations (--attest); no link was written")?;
+    let step_name = link.name.clone();
+    let (materials, products) = (link.materials.len(), link.products.len());
+    let bytes = link::sign(link, &signer.key, &signer.keyid, signer.wrapper)?;
+    if interrupts.received().is_some() {
+        return Ok(());
+    }
+    let files = match envelopes {
+        Envelopes::Files(files) => files,
+        Envelopes::NoSubject => {
+            eprintln!(
+                "tracelink: warning: step {} has no products: no attestations written (an in-toto Statement needs a subject)",
+                printable(&step_name)
+            );
+            Vec::new()
+        }
+    };
+    // Statements of an earlier run of this step that this run does not
+    // replace would stand beside a link they do not describe.
+    for kind in Kind::ALL {
+        let stale = attest::file_name(&step_name, &signer.keyid, kind);
+        if !files.iter().any(|(file, _)| *file == stale) {
+            dir.remove(&stale)
+                .context("cannot remove an earlier run's attestation; no link was written")?;
+        }
+    }
+    let mut written: Vec<&str> = Vec::new();
+    for (file, envelope) in &files {
+        if let Err(e) = dir.write_atomically(file, envelope) {
+            for done in &written {
+                let _ = dir.remove(done);
+            }
+            return Err(anyhow::Error::new(e)
+                .context("cannot write the attestations (--attest); no link was written"));
+        }
+        written.push(file);
+    }
+    let path = match dir.write_atomically(name, &bytes) {
+        Ok(path) => path,
+        Err(e) => {
+            for done in &written {
+                let _ = dir.remove(done);
+            }
+            return Err(e.into());
+        }
+    };
+    let attestations = if written.is_empty() {
+        String::new()
+    } else {
+        format!(" and {}", written.join(", "))
+    };
+    eprintln!(
+        "tracelink: wrote {} ({materials} materials, {products} products){attestations}",
+        path.display(),
+    );
+    Ok(())
+}
