@@ -15,7 +15,10 @@
 //!    run's), warns, and still writes the link; the same with `-x`.
 //! 3. Snapshot mode (`-m . -p .`) writes the link and provenance statements
 //!    only.
-//! 4. An unprivileged precise run with `--attest` (the test user of
+//! 4. An incomplete precise run (a process outlives the command) writes no
+//!    statements (and no link); with `--allow-incomplete` it writes both,
+//!    the provenance saying `complete: false`.
+//! 5. An unprivileged precise run with `--attest` (the test user of
 //!    `TRACELINK_TEST_USER`).
 //!
 //! Precise tests need root and /dev/fuse (and make, cc); the checker needs
@@ -519,6 +522,47 @@ fn snapshot_mode_writes_link_and_provenance_only() {
     );
     let link_st = area.statement("snap", "link");
     assert_eq!(subject(&link_st), products(&link));
+}
+
+#[test]
+fn an_incomplete_run_gets_statements_only_with_allow_incomplete() {
+    const TEST: &str = "incomplete_attest";
+    if common::precise_unavailable(TEST, &[]) {
+        return;
+    }
+    let area = Area::new();
+    area.put("in.txt", "input\n");
+    let script = ["sh", "-c", "sleep 5 & cat in.txt > out.txt"];
+    let out = area.run("late", &["--attest"], &script);
+    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
+    assert!(
+        stderr(&out).contains("still running"),
+        "{}",
+        common::show(&out)
+    );
+    assert_eq!(
+        area.entries(),
+        [format!("{}.trace.json.gz", area.link_name("late"))]
+    );
+    let out = area.run("late", &["--attest", "--allow-incomplete"], &script);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    let mut expected = vec![
+        area.link_name("late"),
+        format!("{}.trace.json.gz", area.link_name("late")),
+    ];
+    expected.extend(KINDS.iter().map(|k| area.statement_name("late", k)));
+    expected.sort();
+    assert_eq!(area.entries(), expected);
+    let prov = area.statement("late", "provenance");
+    assert_eq!(
+        prov["predicate"]["buildDefinition"]["internalParameters"]["complete"],
+        false
+    );
+    assert_eq!(
+        subject(&prov).keys().collect::<Vec<_>>(),
+        ["out.txt"],
+        "{prov}"
+    );
 }
 
 #[test]
