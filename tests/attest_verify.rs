@@ -100,7 +100,7 @@ impl Fixture {
                 .arg(&recorded)
                 .args(["-m", "src", "-p", "out", "--", "sh", "-c", BUILD]),
         );
-        fixture.write_layout();
+        fixture.write_layout("root.layout", &["bob"], 1);
         fixture
     }
 
@@ -108,7 +108,10 @@ impl Fixture {
         self.dir.path().join(name)
     }
 
-    fn write_layout(&self) {
+    /// Writes the layout `file`, signed by the owner with `tracelink sign`:
+    /// the checkout by Alice, the build by the functionaries `build_by`
+    /// with `threshold`.
+    fn write_layout(&self, file: &str, build_by: &[&str], threshold: i64) {
         let key = |name: &str| {
             let public = PublicKey::load(&self.path(&format!("{name}.pub"))).unwrap();
             let keyid = public.keyid(KeyIdFormat::Python);
@@ -118,6 +121,7 @@ impl Fixture {
         };
         let (alice, alice_key) = key("alice");
         let (bob, bob_key) = key("bob");
+        let builders: Vec<String> = build_by.iter().map(|name| key(name).0).collect();
         let signed = json!({
             "_type": "layout",
             "expires": "2099-01-01T00:00:00Z",
@@ -127,7 +131,7 @@ impl Fixture {
                 {"_type": "step", "name": "checkout", "pubkeys": [alice], "threshold": 1,
                  "expected_command": [], "expected_materials": [],
                  "expected_products": [["CREATE", "src/*"], ["DISALLOW", "*"]]},
-                {"_type": "step", "name": "build", "pubkeys": [bob], "threshold": 1,
+                {"_type": "step", "name": "build", "pubkeys": builders, "threshold": threshold,
                  "expected_command": ["sh", "-c", BUILD],
                  "expected_materials": [["MATCH", "src/*", "WITH", "PRODUCTS", "FROM", "checkout"],
                                         ["DISALLOW", "*"]],
@@ -136,13 +140,12 @@ impl Fixture {
             "inspect": [],
         });
         let doc = json!({"signatures": [], "signed": signed});
-        fs::write(self.path("root.layout"), doc.to_string()).unwrap();
-        run_ok(tracelink().current_dir(self.dir.path()).args([
-            "sign",
-            "root.layout",
-            "-k",
-            "owner",
-        ]));
+        fs::write(self.path(file), doc.to_string()).unwrap();
+        run_ok(
+            tracelink()
+                .current_dir(self.dir.path())
+                .args(["sign", file, "-k", "owner"]),
+        );
     }
 
     fn classic_name(&self, step: &str) -> String {
@@ -209,13 +212,17 @@ impl Fixture {
     }
 
     fn verify(&self, link_dir: &Path, extra: &[&str]) -> Output {
+        self.verify_layout("root.layout", link_dir, extra)
+    }
+
+    fn verify_layout(&self, layout: &str, link_dir: &Path, extra: &[&str]) -> Output {
         output(
             tracelink()
                 .current_dir(self.dir.path())
                 .args([
                     "verify",
                     "--layout",
-                    "root.layout",
+                    layout,
                     "--verification-keys",
                     "owner.pub",
                     "--link-dir",
@@ -372,6 +379,78 @@ fn a_link_attestation_counts_as_the_missing_link() {
         )),
         "{}",
         show(&out)
+    );
+}
+
+#[test]
+fn attestations_count_towards_a_threshold_of_distinct_functionaries() {
+    let f = Fixture::new();
+    // The build by Bob and Alice, threshold 2: Bob's classic link and
+    // Alice's link attestation of the same run.
+    f.write_layout("two.layout", &["bob", "alice"], 2);
+    let build = f.link("build");
+    let alice_build = attest::file_name("build", &f.alice, Kind::Link);
+    let files = |attestation: Vec<u8>| {
+        vec![
+            (f.classic_name("checkout"), f.recorded("checkout")),
+            (f.classic_name("build"), f.recorded("build")),
+            (alice_build.clone(), attestation),
+        ]
+    };
+    let dir = f.links("two", &files(f.attestation(&build, "alice", &f.alice)));
+    let out = f.verify_layout("two.layout", &dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("step build: 2 link(s) counted, threshold 2"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!(
+            "{} (key {}, link attestation): counted",
+            dir.join(&alice_build).display(),
+            &f.alice[..8]
+        )),
+        "{}",
+        show(&out)
+    );
+    // Alone, Bob's link does not reach the threshold.
+    let one = f.links(
+        "one",
+        &[
+            (f.classic_name("checkout"), f.recorded("checkout")),
+            (f.classic_name("build"), f.recorded("build")),
+        ],
+    );
+    let out = f.verify_layout("two.layout", &one, &[]);
+    assert_eq!(
+        verdict(&out),
+        format!(
+            "tracelink: not verified: step \"build\" requires 2 link file(s), found 1 in {}",
+            one.display()
+        )
+    );
+    // Alice's attestation signed by Bob's key under her name: not counted,
+    // one functionary short.
+    let dir = f.links("by-bob", &files(f.attestation(&build, "bob", &f.alice)));
+    let out = f.verify_layout("two.layout", &dir, &[]);
+    assert_eq!(
+        verdict(&out),
+        "tracelink: not verified: step \"build\" requires at least 2 link(s) validly signed by different authorized functionaries, found 1"
+    );
+    // Counted links must agree on their artifacts: named by their files.
+    let mut other = build.clone();
+    other
+        .products
+        .insert("out/extra".into(), build.products["out/hello"].clone());
+    let dir = f.links("disagree", &files(f.attestation(&other, "alice", &f.alice)));
+    let out = f.verify_layout("two.layout", &dir, &[]);
+    assert_eq!(
+        verdict(&out),
+        format!(
+            "tracelink: not verified: step \"build\": links {} and {alice_build} have different artifacts",
+            f.classic_name("build")
+        )
     );
 }
 

@@ -4,6 +4,12 @@
 //! thresholds, sublayouts, command alignment, threshold agreement, step
 //! rules, inspections, inspection rules.
 //!
+//! A link attestation (`<step>.<keyid8>.link.attest-link.json`, the in-toto
+//! link predicate in a DSSE envelope) stands in for a missing link of the
+//! same step and keyid and counts exactly as that link would; beside a link
+//! it must say the same ([`link_differences`]) and verify with the same key
+//! (docs/attestations.md#verifying). in-toto-verify ignores these files.
+//!
 //! Every counted link recorded with `--allow-incomplete`
 //! (`environment.tracelink.complete` false) gets a warning naming it; as
 //! in-toto ignores `environment`, the verdict does not change.
@@ -347,13 +353,7 @@ fn load_attestation(path: &Path) -> Result<Option<(Envelope, Link, String)>, Str
     };
     let envelope = Envelope::parse(path, &bytes).map_err(|e| e.to_string())?;
     let link = envelope.link(path).map_err(|e| e.to_string())?;
-    Ok(Some((envelope, link, sha256_hex(&bytes))))
-}
-
-/// The hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(bytes))
+    Ok(Some((envelope, link, crate::hash::sha256_hex(&bytes))))
 }
 
 /// Which parts of a link and the link its attestation stands for differ

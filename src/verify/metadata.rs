@@ -87,7 +87,7 @@ impl Metadata {
         }
         Ok(Metadata {
             path: path.into(),
-            sha256: super::chain::sha256_hex(bytes),
+            sha256: crate::hash::sha256_hex(bytes),
             document,
         })
     }
