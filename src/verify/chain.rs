@@ -389,11 +389,9 @@ pub fn link_differences(classic: &Link, attested: &Link) -> Vec<&'static str> {
 fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     use serde_json::Value;
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            x == y
-                || (x.as_i64().is_some() != y.as_i64().is_some()
-                    || x.as_u64().is_some() != y.as_u64().is_some())
-                    && x.as_f64().zip(y.as_f64()).is_some_and(|(x, y)| x == y)
+        // An integer and a float: by value; otherwise exactly.
+        (Value::Number(x), Value::Number(y)) if x.is_f64() != y.is_f64() => {
+            x.as_f64().is_some_and(|x| Some(x) == y.as_f64())
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
@@ -619,4 +617,56 @@ fn step_evidence(
         ));
     }
     Ok(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn link() -> Link {
+        Link {
+            name: "build".into(),
+            command: vec!["make".into()],
+            materials: ArtifactMap::from([(
+                "a.c".into(),
+                [("sha256".to_string(), "aa".repeat(32))].into(),
+            )]),
+            environment: json!({"n": 1, "list": [2, {"x": 3}]})
+                .as_object()
+                .unwrap()
+                .clone(),
+            ..Link::default()
+        }
+    }
+
+    #[test]
+    fn differences_name_the_parts_that_differ() {
+        let a = link();
+        assert!(link_differences(&a, &a.clone()).is_empty());
+        // A protobuf Struct's doubles are the same numbers.
+        let mut b = a.clone();
+        b.environment = json!({"n": 1.0, "list": [2.0, {"x": 3.0}]})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(link_differences(&a, &b).is_empty());
+        b.environment["n"] = json!(1.5);
+        b.command.push("-j2".into());
+        b.materials
+            .get_mut("a.c")
+            .unwrap()
+            .insert("sha512".into(), "bb".repeat(64));
+        b.byproducts.return_value = Some(0);
+        assert_eq!(
+            link_differences(&a, &b),
+            ["command", "materials", "byproducts", "environment"]
+        );
+        let mut c = a.clone();
+        c.name = "other".into();
+        c.products.insert("x".into(), Default::default());
+        assert_eq!(link_differences(&a, &c), ["name", "products"]);
+        assert!(!same_json(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+        assert!(!same_json(&json!("1"), &json!(1)));
+    }
 }
