@@ -561,7 +561,12 @@ impl PrivateKey {
     pub fn load_file(path: &Path, password: Option<&str>) -> Result<(Self, KeyFile), KeyError> {
         let (bytes, file) = read_identified(path)?;
         let bytes = Zeroizing::new(bytes);
-        Ok((Self::from_file_bytes(path, &bytes, password)?, file))
+        let key = Self::from_file_bytes(path, &bytes, password)?;
+        // The decoded DER of a plain key is secret too: zeroized on drop.
+        let encrypted = decode_pem(path, &bytes)
+            .map(|(label, der)| (label, Zeroizing::new(der)))
+            .is_ok_and(|(label, _)| label == "ENCRYPTED PRIVATE KEY");
+        Ok((key, KeyFile { encrypted, ..file }))
     }
 
     fn from_file_bytes(
@@ -711,6 +716,9 @@ pub struct KeyFile {
     pub mode: u32,
     /// A regular file (not a pipe or a device).
     pub regular: bool,
+    /// The key in it is encrypted (PKCS#8 `ENCRYPTED PRIVATE KEY`): a
+    /// password is used. Otherwise a given password is not (the caller warns).
+    pub encrypted: bool,
 }
 
 /// Reads `path` and says which file that was: identity from fstat of the
@@ -736,6 +744,7 @@ fn read_identified(path: &Path) -> Result<(Vec<u8>, KeyFile), KeyError> {
             nlink: meta.nlink(),
             mode: meta.mode() & 0o7777,
             regular: meta.is_file(),
+            encrypted: false,
         },
     ))
 }
