@@ -685,10 +685,11 @@ fn output_dir(dir: &Path) -> anyhow::Result<OutputDir> {
             dir.display()
         )));
     }
-    // access(W_OK) is no proof: root passes it on a read-only bind mount or
-    // filesystem. Creating a file is: an unnamed one (O_TMPFILE, or a
-    // created and at once removed name where the filesystem lacks it),
-    // closed again here.
+    // access(W_OK) is no proof: for root it only looks at a read-only
+    // mount, not at what the filesystem or its server refuses (NFS with
+    // root squashing, FUSE). Creating a file is: an unnamed one
+    // (O_TMPFILE, or a created and at once removed name where the
+    // filesystem lacks it), closed again here.
     if let Err(e) = tempfile::tempfile_in(dir) {
         return Err(usage(format!(
             "metadata directory {} is not writable: a file cannot be created in it ({e}); give a writable directory with -d/--metadata-directory",
