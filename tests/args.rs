@@ -461,6 +461,37 @@ fn password_for_an_unencrypted_key_warns_and_records() {
     );
     assert_eq!(entries(&case.meta), vec!["step.74c181c7.link".to_string()]);
     assert!(case.marker.exists());
+    // A bare -P (prompt for the password) does not prompt for a key that
+    // needs none: no terminal here (setsid), and the link is written.
+    let case = Case::new();
+    let mut cmd = case.tracelink();
+    cmd.args(["run", "-n", "step", "-P", "-k"])
+        .arg(&case.key)
+        .arg("-d")
+        .arg(&case.meta)
+        .args(["-p", ".", "--"])
+        .args(case.touch());
+    // SAFETY: setsid is async-signal-safe and allocates nothing.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
+    let out = common::output(&mut cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert!(
+        stderr(&out).contains("-P/--password was given, but the key"),
+        "{}",
+        common::show(&out)
+    );
+    assert!(
+        !stderr(&out).contains("Password for"),
+        "{}",
+        common::show(&out)
+    );
+    assert_eq!(entries(&case.meta), vec!["step.74c181c7.link".to_string()]);
     // Without -P: no such warning.
     let case = Case::new();
     let out = case.run("step", &case.meta, true, &[]);

@@ -553,20 +553,23 @@ impl Signer {
         keyid_format_arg: Option<KeyIdFormatArg>,
         use_dsse: bool,
     ) -> anyhow::Result<Signer> {
-        let prompt = || -> anyhow::Result<String> {
+        let prompt = || {
             rpassword::prompt_password(format!("Password for {}: ", path.display()))
-                .context("cannot read the password from the terminal")
+                .map(zeroize::Zeroizing::new)
+                .map_err(|source| KeyError::Prompt {
+                    path: path.into(),
+                    source,
+                })
         };
-        let (key, file) = match password {
-            Some("") => PrivateKey::load_file(path, Some(&prompt()?))?,
-            Some(password) => PrivateKey::load_file(path, Some(password))?,
-            None => match PrivateKey::load_file(path, None) {
-                Err(KeyError::NeedsPassword { .. }) if std::io::stdin().is_terminal() => {
-                    PrivateKey::load_file(path, Some(&prompt()?))?
-                }
-                other => other?,
-            },
-        };
+        // The file is read once (it may be a pipe); a bare -P prompts only
+        // for a key that is encrypted.
+        let (key, file) = PrivateKey::load_file_with(path, |file| match password {
+            Some("") if file.encrypted => prompt().map(Some),
+            Some("") => Ok(None),
+            Some(password) => Ok(Some(zeroize::Zeroizing::new(password.to_string()))),
+            None if file.encrypted && std::io::stdin().is_terminal() => prompt().map(Some),
+            None => Ok(None),
+        })?;
         if password.is_some() && !file.encrypted {
             eprintln!(
                 "tracelink: warning: -P/--password was given, but the key {} is not encrypted: the password is not used",
