@@ -306,10 +306,8 @@ fn wait(
             return Ok(status);
         }
         if std::time::Instant::now() >= deadline {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            // The whole tree: a grandchild would outlive its killed parent.
+            signal_tree(pid, libc::SIGKILL);
             let _ = child.wait();
             return Err(RunError::TimedOut(timeout.as_secs()));
         }

@@ -279,3 +279,47 @@ fn sighup_to_tracelink_pid_reaches_grandchild_snapshot() {
         Mode::Snapshot,
     );
 }
+
+/// `--run-timeout` in snapshot mode killed the command's top process only:
+/// its grandchild ran on and finished the step's work after tracelink
+/// had reported the timeout.
+#[test]
+fn run_timeout_kills_the_grandchild_too_snapshot() {
+    let case = Case::new();
+    let token = token(libc::SIGKILL, Mode::Snapshot).replacen(&SLEEP_SECS.to_string(), "3", 1);
+    let script = format!("sh -c 'sleep {token}; touch marker'; touch after");
+    let started = Instant::now();
+    let out = common::output(
+        common::tracelink()
+            .args(["run", "-n", "step", "-k"])
+            .arg(&case.key)
+            .arg("-d")
+            .arg(&case.meta)
+            .args(["-p", ".", "--run-timeout", "1", "--", "sh", "-c", &script])
+            .current_dir(&case.tree)
+            .stdin(Stdio::null()),
+    );
+    assert_eq!(out.status.code(), Some(124), "{}", common::show(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{}",
+        common::show(&out)
+    );
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !sleepers(&token).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = sleepers(&token);
+    for &pid in &left {
+        // SAFETY: kill(2) on a pid we just read; cleanup of a failed test.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(left.is_empty(), "the grandchild still runs: {left:?}");
+    std::thread::sleep(
+        Duration::from_secs(3).saturating_sub(started.elapsed()) + Duration::from_millis(700),
+    );
+    for name in ["marker", "after"] {
+        assert!(!case.tree.join(name).exists(), "{name} was created");
+    }
+    assert_eq!(entries(&case.meta), Vec::<String>::new());
+}
