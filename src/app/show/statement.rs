@@ -310,12 +310,12 @@ fn render_provenance(w: &mut String, p: &Value, besides: &[Beside]) {
     );
     for (title, key) in [
         ("invocation:", "invocationId"),
-        ("started:    ", "startedOn"),
-        ("finished:   ", "finishedOn"),
+        ("started:", "startedOn"),
+        ("finished:", "finishedOn"),
     ] {
         let _ = writeln!(
             w,
-            "{title} {}",
+            "{title:<13}{}",
             shown_at(p, &["runDetails", "metadata", key])
         );
     }
