@@ -1303,4 +1303,58 @@ mod tests {
             r#"not a trace: its `_type` is "link", not "tracelink-trace""#
         );
     }
+
+    #[test]
+    fn attestations_are_read_as_links_or_statements() {
+        use crate::attest::tests::{key, sample_link};
+        use crate::keys::PrivateKey;
+        let dir = tempfile::tempdir().unwrap();
+        let key = key();
+        let keyid = key.keyid(KeyIdFormat::Python);
+        let link = sample_link();
+        let att = dir.path().join("build.attest-link.json");
+        let st = attest::link::statement(&link);
+        std::fs::write(&att, attest::sign(&st, &key, &keyid).unwrap()).unwrap();
+        let Record::Link(account) = load_record(&att).unwrap() else {
+            panic!("a link attestation is a link")
+        };
+        assert!(account.attestation);
+        assert_eq!(account.form, Form::Dsse);
+        assert_eq!(account.link, link);
+        assert_eq!(account.signatures, vec![keyid.clone()]);
+        assert_eq!(account.mode, Mode::Precise);
+        // The trace it names is looked for beside it (not there).
+        assert!(
+            matches!(account.trace, TraceState::Missing { .. }),
+            "{:?}",
+            account.trace
+        );
+        let check = account.check_key(Path::new("k.pub"), &key.public());
+        assert!(check.verified, "{check:?}");
+        let other = PrivateKey::from_seed(&[9; 32]).public();
+        let check = account.check_key(Path::new("o.pub"), &other);
+        assert!(!check.verified);
+        assert!(
+            check
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("no signature by key"),
+            "{check:?}"
+        );
+
+        // Another predicate: a statement, not a link.
+        let mut other_st = st.clone();
+        other_st.predicate_type = attest::VSA_PREDICATE.into();
+        let vsa = dir.path().join("x.vsa.json");
+        std::fs::write(&vsa, attest::sign(&other_st, &key, &keyid).unwrap()).unwrap();
+        let Record::Statement(record) = load_record(&vsa).unwrap() else {
+            panic!("a VSA is not a link")
+        };
+        assert_eq!(record.kind(), None);
+        assert!(record.check_key(Path::new("k.pub"), &key.public()).verified);
+        let err = Account::load(&vsa).unwrap_err().to_string();
+        assert!(err.contains("not a link attestation"), "{err}");
+        assert!(err.contains(attest::VSA_PREDICATE), "{err}");
+    }
 }
