@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Installing what the scripts need, stopping at the first failure with a
 # clear message. Sourced by scripts/test.sh, scripts/demo.sh and
 # scripts/setup-venv.sh (after `set -euo pipefail`); set `install_script` to
@@ -50,6 +51,7 @@ install_last_error() {
 
 install_apt_opts=(-o DPkg::Lock::Timeout=120)
 
+# shellcheck disable=SC2120 # (OPT... are for the GNU hello fetch in test.sh)
 apt_update() {
   local log rc=0 try
   log=$(mktemp)
@@ -81,6 +83,7 @@ install_apt() {
   fi
   command -v apt-get >/dev/null ||
     install_die "install ${pkgs[*]}" "apt-get not found" "install them with this system's package manager"
+  # shellcheck disable=SC2119 # (no OPT here)
   apt_update ||
     install_die "install ${pkgs[*]}" "$install_why" "check the network to the package registry and /etc/apt/sources.list*"
   log=$(mktemp)
