@@ -559,6 +559,17 @@ fn a_malformed_attestation_is_named_with_its_field() {
         "{}",
         show(&out)
     );
+    // A FIFO in its place: refused, named, without blocking.
+    let fifo = dir.join(f.attestation_name("build"));
+    fs::remove_file(&fifo).unwrap();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let out = f.verify(&dir, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        verdict(&out).starts_with(&format!("tracelink: not verified: {}", fifo.display())),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]
