@@ -8,21 +8,26 @@
 # tracelink verify, tampers with the built program and shows that both
 # verifiers catch it, and finally replays the recorded build from its store
 # (tracelink rerun) to show it reproduces byte for byte. Installs what it
-# needs (Rust build, gcc/make, the in-toto venv). Work happens in a fresh
-# temporary directory, printed at the end.
+# needs (Rust build, gcc/make, the in-toto venv), stopping with `demo.sh:
+# cannot ...` when an install fails (scripts/lib-install.sh). Work happens in
+# a fresh temporary directory, printed at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+install_script=demo.sh
+# shellcheck source=lib-install.sh source-path=SCRIPTDIR disable=SC1091
+. "$top/scripts/lib-install.sh"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
 
-if ! command -v cc >/dev/null || ! command -v make >/dev/null; then
-  say "installing gcc and make"
-  apt-get update -qq && apt-get install -y -qq gcc make
-fi
+need=()
+command -v cc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+install_apt "${need[@]}"
 say "building tracelink (release)"
 (cd "$top" && cargo build --release --quiet)
 tracelink=$top/target/release/tracelink
-venv=$("$top/scripts/setup-venv.sh" | tail -n 1)
+venv_out=$("$top/scripts/setup-venv.sh") || exit # (no pipe: its failure stops the demo)
+venv=$(printf '%s\n' "$venv_out" | tail -n 1)
 export PATH="$venv/bin:$PATH"
 
 work=${DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/tracelink-demo.XXXXXX")}

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need (Debian
-# packages, the in-toto 3.1.0 reference venv), then formatting, lints, and
-# every unit and integration test. Tests that cannot run on this machine
-# print a `SKIP: reason` line (under CI they fail instead).
+# packages, the in-toto 3.1.0 reference venv), then formatting, lints, the
+# benchmarks' build, and every unit and integration test. Tests that cannot
+# run on this machine print a `SKIP: <test>: reason` line (under CI they fail
+# instead); this script lists the SKIP lines of the test output at the end,
+# and under CI (`CI` set) fails on any. A failed install stops it at once,
+# with `test.sh: cannot ...` (scripts/lib-install.sh).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+install_script=test.sh
+# shellcheck source=lib-install.sh source-path=SCRIPTDIR disable=SC1091
+. scripts/lib-install.sh
 
 need=()
 command -v openssl >/dev/null || need+=(openssl)
@@ -17,14 +23,7 @@ command -v setpriv >/dev/null || need+=(util-linux)
 command -v mkfs.btrfs >/dev/null || need+=(btrfs-progs)
 command -v filefrag >/dev/null || need+=(e2fsprogs)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "test.sh: installing ${need[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "test.sh: need root (or sudo) to install ${need[*]}" >&2
-    exit 1
-  fi
-  apt-get update -qq && apt-get install -y -qq "${need[@]}"
-fi
+install_apt "${need[@]}"
 
 # tests/rerun_real.rs replays a real autotools build: GNU hello's release
 # tarball, cached in $TRACELINK_TEST_CACHE (default tests/data/cache, ignored
@@ -45,17 +44,29 @@ if [ ! -f "$cache/hello_2.10.orig.tar.gz" ] && command -v apt-get >/dev/null; th
   done
   touch "$srcdir/src.list"
   apt_src=(-o "Dir::Etc::sourcelist=$srcdir/src.list" -o "Dir::Etc::sourceparts=$srcdir")
-  if apt-get "${apt_src[@]}" update -qq &&
-     (cd "$srcdir" && apt-get "${apt_src[@]}" source --download-only hello >/dev/null) &&
-     [ -f "$srcdir/hello_2.10.orig.tar.gz" ]; then
-    cp "$srcdir/hello_2.10.orig.tar.gz" "$cache/"
+  why=''
+  if ! apt_update "${apt_src[@]}"; then
+    why=$install_why
+  elif ! out=$(cd "$srcdir" && apt-get "${install_apt_opts[@]}" "${apt_src[@]}" source --download-only hello 2>&1); then
+    why="apt-get source --download-only hello failed: $(printf '%s\n' "$out" | grep '^E:' | tail -n 1)"
+  elif [ ! -f "$srcdir/hello_2.10.orig.tar.gz" ]; then
+    why="apt-get source hello fetched no hello_2.10.orig.tar.gz (another version of hello in the sources?)"
   else
-    echo "test.sh: could not fetch hello_2.10.orig.tar.gz; tests/rerun_real.rs will SKIP" >&2
+    cp "$srcdir/hello_2.10.orig.tar.gz" "$cache/"
   fi
   rm -rf "$srcdir"
+  if [ -n "$why" ]; then
+    if [ -n "${CI:-}" ]; then
+      install_die "fetch GNU hello's source (hello_2.10.orig.tar.gz)" "$why" \
+        "tests/rerun_real.rs needs it, and under CI its SKIP is a failure (or put the tarball in TRACELINK_TEST_CACHE)"
+    fi
+    echo "test.sh: could not fetch hello_2.10.orig.tar.gz: $why; tests/rerun_real.rs will SKIP" >&2
+  fi
 fi
 
-TRACELINK_INTOTO_VENV=$(scripts/setup-venv.sh | tail -n 1)
+# (No pipe: a failing setup-venv.sh must stop this script.)
+venv_out=$(scripts/setup-venv.sh) || exit
+TRACELINK_INTOTO_VENV=$(printf '%s\n' "$venv_out" | tail -n 1)
 export TRACELINK_INTOTO_VENV
 
 # Precise recording as an unprivileged user needs a world-usable /dev/fuse
@@ -64,9 +75,12 @@ export TRACELINK_INTOTO_VENV
 if [ "$(id -u)" -eq 0 ] && [ -e /dev/fuse ]; then
   if [ "$(stat -c %a /dev/fuse)" != 666 ]; then
     echo "test.sh: making /dev/fuse usable by unprivileged users (chmod 0666, as distributions ship it)"
-    chmod 0666 /dev/fuse
+    out=$(chmod 0666 /dev/fuse 2>&1) || install_die "make /dev/fuse usable by unprivileged users" "chmod 0666 /dev/fuse failed: $out"
   fi
-  id tracelink-test >/dev/null 2>&1 || useradd --create-home --shell /bin/sh tracelink-test
+  if ! id tracelink-test >/dev/null 2>&1; then
+    out=$(useradd --create-home --shell /bin/sh tracelink-test 2>&1) ||
+      install_die "create the test user tracelink-test" "useradd failed: $out"
+  fi
   export TRACELINK_TEST_USER=tracelink-test
 fi
 
@@ -74,9 +88,38 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo bench --no-run"
+cargo bench --no-run --locked
+
+# The test output is kept (--nocapture: the tests' SKIP lines are in it).
+test_log=$(mktemp "${TMPDIR:-/tmp}/tracelink-test-log.XXXXXX")
+trap 'rm -f "$test_log"' EXIT
+failed=0
 echo "== cargo test"
-cargo test --locked --no-fail-fast -- --nocapture
+cargo test --locked --no-fail-fast -- --nocapture 2>&1 | tee "$test_log" || failed=1
 if [ -n "${TRACELINK_TEST_USER:-}" ]; then
   echo "== the precise-recording suite again, as the unprivileged user $TRACELINK_TEST_USER"
-  TRACELINK_PRECISE_AS_USER=$TRACELINK_TEST_USER cargo test --locked --no-fail-fast --test precise -- --nocapture
+  TRACELINK_PRECISE_AS_USER=$TRACELINK_TEST_USER cargo test --locked --no-fail-fast --test precise -- --nocapture 2>&1 |
+    tee -a "$test_log" || failed=1
 fi
+
+# Defence in depth: a test that skips under CI must fail (common::skip
+# panics there), but one that prints its own SKIP line would pass.
+skips=$(grep -o 'SKIP: .*' "$test_log" | sed 's/; CI must run this test.*//' | sort -u) || true
+if [ -n "$skips" ]; then
+  echo "== SKIPped tests ($(printf '%s\n' "$skips" | wc -l)):"
+  printf '%s\n' "$skips"
+  if [ -n "${CI:-}" ]; then
+    echo "test.sh: FAILED: under CI every test must run, and the SKIP lines above say some did not" >&2
+    skipped_under_ci=1
+  fi
+else
+  echo "== no test SKIPped"
+fi
+if ((failed)); then
+  echo "test.sh: FAILED: cargo test failed (its output is above)" >&2
+fi
+if ((failed)) || [ -n "${skipped_under_ci:-}" ]; then
+  exit 1
+fi
+echo "test.sh: all tests passed"

@@ -4,6 +4,13 @@
 //! trace beside it, trusted only when its sha256 equals the one signed in the
 //! link's `environment.tracelink`; and the differences between two accounts.
 //!
+//! A link attestation (an in-toto Statement v1 with the link predicate, in a
+//! DSSE envelope: `crate::attest`) is read as the link it stands for, its
+//! signatures checked as a DSSE link's and its trace found the same way
+//! (the predicate keeps the link's `environment`). Any other statement
+//! (provenance, runtime trace, a verification summary) is a
+//! [`Record::Statement`]: [`load_record`] reads either.
+//!
 //! The trace is read as the JSON document precise recording writes, leniently:
 //! fields this module does not know are kept in the raw document but
 //! otherwise ignored, and missing ones take empty defaults, so traces of
@@ -33,6 +40,7 @@
 //! This module reads files and compares; it knows nothing of how links and
 //! traces were recorded, of printing, or of exit statuses.
 
+use crate::attest::{self, AttestError, Envelope, Statement};
 use crate::keys::{KeyIdFormat, PublicKey};
 use crate::link::{DigestSet, Link};
 use crate::verify::metadata::{Form, Metadata, MetadataError};
@@ -48,6 +56,9 @@ pub enum AccountError {
     Metadata(#[from] MetadataError),
     #[error("{path}: not in-toto link metadata: {reason}")]
     NotALink { path: PathBuf, reason: String },
+    /// A DSSE envelope holding an in-toto Statement that is malformed.
+    #[error(transparent)]
+    Attestation(#[from] AttestError),
 }
 
 /// How the link was recorded, from its `environment.tracelink`.
@@ -148,7 +159,164 @@ pub struct Account {
     /// `environment.tracelink.version`.
     pub recorder_version: Option<String>,
     pub trace: TraceState,
-    metadata: Metadata,
+    /// Whether the file is a link attestation (in-toto Statement v1, link
+    /// predicate, in a DSSE envelope; `form` is then `Dsse`) rather than a
+    /// classic or DSSE link.
+    pub attestation: bool,
+    signed: Signed,
+}
+
+/// What the signatures of a record are checked against.
+#[derive(Debug)]
+enum Signed {
+    /// A classic or DSSE link.
+    Metadata(Metadata),
+    /// A DSSE envelope holding a Statement.
+    Envelope(Envelope),
+}
+
+impl Signed {
+    /// Whether `keyid` signed with `key`, or why not.
+    fn verify(&self, key: &PublicKey, keyid: &str) -> Result<(), String> {
+        match self {
+            Signed::Metadata(metadata) => metadata.verify_signature(key, keyid),
+            Signed::Envelope(envelope) => {
+                if !envelope.signatures.iter().any(|(k, _)| k == keyid) {
+                    Err(format!("no signature by key {keyid}"))
+                } else if envelope.verifies(keyid, key) {
+                    Ok(())
+                } else {
+                    Err(format!("the signature by key {keyid} does not verify"))
+                }
+            }
+        }
+    }
+
+    /// Checks the signature with `key`, trying its Python and its legacy keyid.
+    fn check_key(&self, key_path: &Path, key: &PublicKey) -> KeyCheck {
+        let mut keyids = vec![key.keyid(KeyIdFormat::Python)];
+        let legacy = key.keyid(KeyIdFormat::Legacy);
+        if legacy != keyids[0] {
+            keyids.push(legacy);
+        }
+        let mut reasons = Vec::new();
+        for keyid in &keyids {
+            match self.verify(key, keyid) {
+                Ok(()) => {
+                    return KeyCheck {
+                        key: key_path.into(),
+                        keyids: vec![keyid.clone()],
+                        verified: true,
+                        reason: None,
+                    };
+                }
+                Err(reason) => reasons.push(reason),
+            }
+        }
+        // Prefer the reason that found a signature.
+        let reason = reasons
+            .iter()
+            .find(|r| r.contains("does not verify"))
+            .or(reasons.first())
+            .cloned();
+        KeyCheck {
+            key: key_path.into(),
+            keyids,
+            verified: false,
+            reason,
+        }
+    }
+}
+
+/// What a file given to `show` or `diff` holds.
+#[derive(Debug)]
+pub enum Record {
+    /// A classic or DSSE link, or a link attestation.
+    Link(Box<Account>),
+    /// An in-toto Statement other than a link attestation.
+    Statement(Box<StatementRecord>),
+}
+
+/// A DSSE envelope holding an in-toto Statement that is not a link
+/// attestation (provenance, runtime trace, verification summary, or a
+/// predicate this version does not know), its signatures not yet checked.
+#[derive(Debug)]
+pub struct StatementRecord {
+    pub path: PathBuf,
+    pub statement: Statement,
+    /// The keyids of the signatures the envelope carries.
+    pub signatures: Vec<String>,
+    signed: Signed,
+}
+
+impl StatementRecord {
+    /// Checks the signature with `key`, trying its Python and its legacy keyid.
+    pub fn check_key(&self, key_path: &Path, key: &PublicKey) -> KeyCheck {
+        self.signed.check_key(key_path, key)
+    }
+
+    /// The kind of statement, when tracelink writes its predicate.
+    pub fn kind(&self) -> Option<attest::Kind> {
+        attest::Kind::ALL
+            .into_iter()
+            .find(|k| k.predicate_type() == self.statement.predicate_type)
+    }
+
+    /// A file the statement names beside it (provenance's
+    /// `runDetails.byproducts`: the runtime trace) checked against the
+    /// sha256 signed in the statement, as a link's trace is.
+    pub fn check_beside(&self, name: &str, sha256: &str) -> TraceState {
+        read_trace(
+            &self.path,
+            &serde_json::json!({"name": name, "sha256": sha256}),
+        )
+    }
+}
+
+/// Reads a file given to `show` or `diff`: a classic or DSSE link, a link
+/// attestation (both with the trace they name), or another in-toto
+/// Statement in a DSSE envelope. The file is read as metadata is (a
+/// regular file, bounded: `crate::untrusted::METADATA`).
+pub fn load_record(path: &Path) -> Result<Record, AccountError> {
+    use crate::untrusted::{self, UntrustedError};
+    let bytes = untrusted::read(path, untrusted::METADATA).map_err(|e| match e {
+        UntrustedError::Io { path, source } => MetadataError::Read { path, source },
+        refused => MetadataError::Refused(refused),
+    })?;
+    if !Envelope::sniff(&bytes) {
+        let metadata = Metadata::parse(path, &bytes)?;
+        return Account::from_metadata(path, metadata).map(|a| Record::Link(Box::new(a)));
+    }
+    let envelope = Envelope::parse(path, &bytes)?;
+    let signatures = envelope
+        .signatures
+        .iter()
+        .map(|(keyid, _)| keyid.clone())
+        .collect();
+    match attest::link::to_link(&envelope.statement) {
+        Ok(link) => Ok(Record::Link(Box::new(Account::new(
+            path,
+            Form::Dsse,
+            link,
+            signatures,
+            true,
+            Signed::Envelope(envelope),
+        )))),
+        Err(attest::link::ToLinkError::Field(e)) => Err(AttestError::Malformed {
+            path: path.into(),
+            field: e.field,
+            reason: e.reason,
+        }
+        .into()),
+        Err(attest::link::ToLinkError::NotLink(_)) => {
+            Ok(Record::Statement(Box::new(StatementRecord {
+                path: path.into(),
+                statement: envelope.statement.clone(),
+                signatures,
+                signed: Signed::Envelope(envelope),
+            })))
+        }
+    }
 }
 
 /// The outcome of checking the signature with one public key.
@@ -163,9 +331,22 @@ pub struct KeyCheck {
 }
 
 impl Account {
-    /// Reads a link file (classic or DSSE) and the trace it names.
+    /// Reads a link file (classic or DSSE, or a link attestation) and the
+    /// trace it names. Another statement is not a link.
     pub fn load(path: &Path) -> Result<Account, AccountError> {
-        let metadata = Metadata::load(path)?;
+        match load_record(path)? {
+            Record::Link(account) => Ok(*account),
+            Record::Statement(record) => Err(AccountError::NotALink {
+                path: path.into(),
+                reason: format!(
+                    "it holds an in-toto Statement with predicateType {:?}, not a link attestation",
+                    record.statement.predicate_type
+                ),
+            }),
+        }
+    }
+
+    fn from_metadata(path: &Path, metadata: Metadata) -> Result<Account, AccountError> {
         let not_a_link = |reason: String| AccountError::NotALink {
             path: path.into(),
             reason,
@@ -178,6 +359,24 @@ impl Account {
         }
         let link = Link::from_value(&metadata.payload).map_err(not_a_link)?;
         let signatures = metadata.signature_keyids().map(str::to_owned).collect();
+        Ok(Account::new(
+            path,
+            metadata.form,
+            link,
+            signatures,
+            false,
+            Signed::Metadata(metadata),
+        ))
+    }
+
+    fn new(
+        path: &Path,
+        form: Form,
+        link: Link,
+        signatures: Vec<String>,
+        attestation: bool,
+        signed: Signed,
+    ) -> Account {
         let record = link.environment.get("tracelink");
         let (mode, complete, recorder_version) = match record {
             None => (Mode::Snapshot, None, None),
@@ -202,52 +401,23 @@ impl Account {
             None | Some(Value::Null) => TraceState::None,
             Some(reference) => read_trace(path, reference),
         };
-        Ok(Account {
+        Account {
             path: path.into(),
-            form: metadata.form,
+            form,
             link,
             signatures,
             mode,
             complete,
             recorder_version,
             trace,
-            metadata,
-        })
+            attestation,
+            signed,
+        }
     }
 
     /// Checks the signature with `key`, trying its Python and its legacy keyid.
     pub fn check_key(&self, key_path: &Path, key: &PublicKey) -> KeyCheck {
-        let mut keyids = vec![key.keyid(KeyIdFormat::Python)];
-        let legacy = key.keyid(KeyIdFormat::Legacy);
-        if legacy != keyids[0] {
-            keyids.push(legacy);
-        }
-        let mut reasons = Vec::new();
-        for keyid in &keyids {
-            match self.metadata.verify_signature(key, keyid) {
-                Ok(()) => {
-                    return KeyCheck {
-                        key: key_path.into(),
-                        keyids: vec![keyid.clone()],
-                        verified: true,
-                        reason: None,
-                    };
-                }
-                Err(reason) => reasons.push(reason),
-            }
-        }
-        // Prefer the reason that found a signature.
-        let reason = reasons
-            .iter()
-            .find(|r| r.contains("does not verify"))
-            .or(reasons.first())
-            .cloned();
-        KeyCheck {
-            key: key_path.into(),
-            keyids,
-            verified: false,
-            reason,
-        }
+        self.signed.check_key(key_path, key)
     }
 
     /// Reasons the recording is incomplete, from the trace (if trusted).
@@ -1132,5 +1302,59 @@ mod tests {
             err,
             r#"not a trace: its `_type` is "link", not "tracelink-trace""#
         );
+    }
+
+    #[test]
+    fn attestations_are_read_as_links_or_statements() {
+        use crate::attest::tests::{key, sample_link};
+        use crate::keys::PrivateKey;
+        let dir = tempfile::tempdir().unwrap();
+        let key = key();
+        let keyid = key.keyid(KeyIdFormat::Python);
+        let link = sample_link();
+        let att = dir.path().join("build.attest-link.json");
+        let st = attest::link::statement(&link);
+        std::fs::write(&att, attest::sign(&st, &key, &keyid).unwrap()).unwrap();
+        let Record::Link(account) = load_record(&att).unwrap() else {
+            panic!("a link attestation is a link")
+        };
+        assert!(account.attestation);
+        assert_eq!(account.form, Form::Dsse);
+        assert_eq!(account.link, link);
+        assert_eq!(account.signatures, vec![keyid.clone()]);
+        assert_eq!(account.mode, Mode::Precise);
+        // The trace it names is looked for beside it (not there).
+        assert!(
+            matches!(account.trace, TraceState::Missing { .. }),
+            "{:?}",
+            account.trace
+        );
+        let check = account.check_key(Path::new("k.pub"), &key.public());
+        assert!(check.verified, "{check:?}");
+        let other = PrivateKey::from_seed(&[9; 32]).public();
+        let check = account.check_key(Path::new("o.pub"), &other);
+        assert!(!check.verified);
+        assert!(
+            check
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("no signature by key"),
+            "{check:?}"
+        );
+
+        // Another predicate: a statement, not a link.
+        let mut other_st = st.clone();
+        other_st.predicate_type = attest::VSA_PREDICATE.into();
+        let vsa = dir.path().join("x.vsa.json");
+        std::fs::write(&vsa, attest::sign(&other_st, &key, &keyid).unwrap()).unwrap();
+        let Record::Statement(record) = load_record(&vsa).unwrap() else {
+            panic!("a VSA is not a link")
+        };
+        assert_eq!(record.kind(), None);
+        assert!(record.check_key(Path::new("k.pub"), &key.public()).verified);
+        let err = Account::load(&vsa).unwrap_err().to_string();
+        assert!(err.contains("not a link attestation"), "{err}");
+        assert!(err.contains(attest::VSA_PREDICATE), "{err}");
     }
 }

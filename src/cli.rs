@@ -164,8 +164,22 @@ pub enum Commands {
         signed by `threshold` distinct authorized functionaries, agreeing on their \
         artifacts; sublayouts, recursively; every step's artifact rules; then each \
         inspection is run in the current directory and its rules are applied.\n\n\
-        Exit status: 0 verified, 1 not verified (malformed layouts and links included), \
-        2 command-line errors."
+        A link attestation (<step>.<keyid8>.link.attest-link.json: an in-toto \
+        Statement v1 with the link predicate, in a DSSE envelope) stands in for a \
+        missing link of the same step and key and counts exactly as that link would \
+        (signed by the step's authorized functionary, towards its threshold); the \
+        report marks it. Beside a link it must say the same (name, command, materials, \
+        products, byproducts, environment) and verify with the same key, or \
+        verification fails naming both files.\n\n\
+        With --vsa FILE --signing-key KEY a passed verification writes a signed SLSA \
+        Verification Summary v1 to FILE (atomically, after checking its signature): \
+        subject the products of the layout's last steps (those no other step or \
+        inspection consumes), policy the layout file's name and sha256, \
+        inputAttestations every counted link file with its sha256, verifiedLevels \
+        SLSA_BUILD_LEVEL_1. A failed verification writes nothing and leaves an \
+        existing FILE alone. See docs/attestations.md.\n\n\
+        Exit status: 0 verified, 1 not verified (malformed layouts and links included) \
+        or the verification summary could not be written, 2 command-line errors."
     )]
     Verify(VerifyArgs),
     /// Add a signature to an in-toto layout or link, or check its signatures
@@ -548,6 +562,22 @@ pub struct VerifyArgs {
     /// Kill an inspection command after SECS seconds (in-toto-verify's default is 10)
     #[arg(long, value_name = "SECS", default_value = "10")]
     pub inspection_timeout: u64,
+
+    /// After a successful verification, write a signed SLSA Verification
+    /// Summary v1 (a DSSE envelope holding an in-toto Statement v1) to FILE;
+    /// nothing is written when verification fails. Needs --signing-key
+    #[arg(long, value_name = "FILE", requires = "signing_key")]
+    pub vsa: Option<PathBuf>,
+
+    /// Private key that signs the --vsa summary (the formats `run -k` takes,
+    /// unencrypted; the keyid convention `sign` defaults to for it)
+    #[arg(long, value_name = "KEY", requires = "vsa")]
+    pub signing_key: Option<PathBuf>,
+
+    /// The summary's resourceUri: the artifact as the verifier was asked about
+    /// it (default: `file:` and the first subject's name, percent-encoded)
+    #[arg(long, value_name = "URI", requires = "vsa")]
+    pub vsa_resource_uri: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -76,6 +76,12 @@ pub enum KeyError {
     PrivateNotPublic { path: PathBuf },
     #[error("no random numbers from the operating system: {0}")]
     Random(String),
+    #[error("cannot read the password for {path} from the terminal")]
+    Prompt {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Which keyid convention names a key (docs/recording.md#formats).
@@ -559,9 +565,30 @@ impl PrivateKey {
     /// identity, taken from the very descriptor the key was read through
     /// (a recorder keeps the recorded command away from that file).
     pub fn load_file(path: &Path, password: Option<&str>) -> Result<(Self, KeyFile), KeyError> {
+        Self::load_file_with(
+            path,
+            |_| Ok(password.map(|p| Zeroizing::new(p.to_string()))),
+        )
+    }
+
+    /// `load_file`, reading the file once and asking `password` for the
+    /// password knowing whether the key is encrypted (`KeyFile.encrypted`):
+    /// a prompt only for a key that needs one, also when the key comes
+    /// through a pipe that cannot be read twice.
+    pub fn load_file_with(
+        path: &Path,
+        password: impl FnOnce(&KeyFile) -> Result<Option<Zeroizing<String>>, KeyError>,
+    ) -> Result<(Self, KeyFile), KeyError> {
         let (bytes, file) = read_identified(path)?;
         let bytes = Zeroizing::new(bytes);
-        Ok((Self::from_file_bytes(path, &bytes, password)?, file))
+        // The decoded DER of a plain key is secret too: zeroized on drop.
+        let encrypted = decode_pem(path, &bytes)
+            .map(|(label, der)| (label, Zeroizing::new(der)))
+            .is_ok_and(|(label, _)| label == "ENCRYPTED PRIVATE KEY");
+        let file = KeyFile { encrypted, ..file };
+        let password = password(&file)?;
+        let key = Self::from_file_bytes(path, &bytes, password.as_deref().map(String::as_str))?;
+        Ok((key, file))
     }
 
     fn from_file_bytes(
@@ -711,6 +738,9 @@ pub struct KeyFile {
     pub mode: u32,
     /// A regular file (not a pipe or a device).
     pub regular: bool,
+    /// The key in it is encrypted (PKCS#8 `ENCRYPTED PRIVATE KEY`): a
+    /// password is used. Otherwise a given password is not (the caller warns).
+    pub encrypted: bool,
 }
 
 /// Reads `path` and says which file that was: identity from fstat of the
@@ -736,6 +766,7 @@ fn read_identified(path: &Path) -> Result<(Vec<u8>, KeyFile), KeyError> {
             nlink: meta.nlink(),
             mode: meta.mode() & 0o7777,
             regular: meta.is_file(),
+            encrypted: false,
         },
     ))
 }

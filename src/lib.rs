@@ -13,6 +13,7 @@ pub mod rerun;
 pub mod runner;
 pub mod secrets;
 pub mod snapshot;
+pub mod stepname;
 pub mod store;
 pub mod sys;
 pub mod text;

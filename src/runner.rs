@@ -106,6 +106,12 @@ pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 pub struct Interrupts {
     received: Arc<AtomicI32>,
     child: Arc<AtomicI32>,
+    /// Forward to every descendant of ours, not only to `child`.
+    tree: Arc<AtomicBool>,
+    /// Held while a signal is being forwarded: changing the target waits
+    /// for it, so that the whole tree has been sent a signal before the
+    /// recorder, its command ended, goes on (and perhaps exits).
+    forwarding: Arc<std::sync::Mutex<()>>,
 }
 
 impl Interrupts {
@@ -113,28 +119,57 @@ impl Interrupts {
         sys::block_signals(&STOP_SIGNALS)?;
         let received = Arc::new(AtomicI32::new(0));
         let child = Arc::new(AtomicI32::new(0));
-        let (r, c) = (received.clone(), child.clone());
+        let tree = Arc::new(AtomicBool::new(false));
+        let forwarding = Arc::new(std::sync::Mutex::new(()));
+        let (r, c, t, f) = (
+            received.clone(),
+            child.clone(),
+            tree.clone(),
+            forwarding.clone(),
+        );
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
                 while let Ok(info) = sys::wait_signal(&STOP_SIGNALS) {
+                    let _forwarding = f.lock().unwrap_or_else(|e| e.into_inner());
                     r.store(info.signo, Ordering::SeqCst);
                     let pid = c.load(Ordering::SeqCst);
                     // A terminal's signal already reached the whole process group.
                     if pid > 0 && !info.from_kernel {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::Signal::try_from(info.signo).ok(),
-                        );
+                        if t.load(Ordering::SeqCst) {
+                            signal_tree(pid, info.signo);
+                        } else {
+                            signal(pid, info.signo);
+                        }
                     }
                 }
             })?;
-        Ok(Interrupts { received, child })
+        Ok(Interrupts {
+            received,
+            child,
+            tree,
+            forwarding,
+        })
     }
 
-    /// Forward stop signals to `pid` from now on (0: to nobody).
+    /// Forward stop signals to `pid` from now on (0: to nobody). For the
+    /// sandbox helper, which passes them on to the whole tree itself.
     pub fn forward_to(&self, pid: i32) {
+        let _wait = self.forwarding.lock().unwrap_or_else(|e| e.into_inner());
+        self.tree.store(false, Ordering::SeqCst);
         self.child.store(pid, Ordering::SeqCst);
+    }
+
+    /// Forward stop signals to `pid` and every other descendant of ours
+    /// from now on: a command run without a sandbox (snapshot mode). The
+    /// signal must reach the whole tree, as a terminal's reaches its
+    /// process group: a shell waiting for its child does not end on SIGINT
+    /// until the child does, and a child of one that ends on SIGTERM would
+    /// go on running.
+    pub fn forward_to_tree(&self, pid: i32) {
+        let _wait = self.forwarding.lock().unwrap_or_else(|e| e.into_inner());
+        self.child.store(pid, Ordering::SeqCst);
+        self.tree.store(pid > 0, Ordering::SeqCst);
     }
 
     /// The stop signal received so far, if any.
@@ -146,6 +181,72 @@ impl Interrupts {
     }
 }
 
+fn signal(pid: i32, signo: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::try_from(signo).ok(),
+    );
+}
+
+/// Sends `signo` to the command `pid` and every other descendant of this
+/// process (its children and grandchildren; with this process a child
+/// subreaper, also those whose parent already ended). The tree is read
+/// first (twice, for a process forked meanwhile), then signalled at once,
+/// parents before their children: dash that outlived its child by even a
+/// moment runs its next command, though the signal is on its way to it.
+fn signal_tree(pid: i32, signo: i32) {
+    let me = std::process::id() as i32;
+    let mut targets = vec![pid];
+    for _ in 0..2 {
+        for p in descendants(me) {
+            if !targets.contains(&p) {
+                targets.push(p);
+            }
+        }
+    }
+    for p in targets {
+        signal(p, signo);
+    }
+}
+
+/// The processes descending from `ancestor` (not itself), parents first.
+fn descendants(ancestor: i32) -> Vec<i32> {
+    let mut children: std::collections::HashMap<i32, Vec<i32>> = Default::default();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces and `)`.
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if let Some(ppid) = ppid {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut queue = std::collections::VecDeque::from([ancestor]);
+    while let Some(p) = queue.pop_front() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            if c != ancestor && !out.contains(&c) {
+                out.push(c);
+                queue.push_back(c);
+            }
+        }
+    }
+    out
+}
+
 /// Runs `argv` and waits for it, killing it after `timeout`.
 pub fn run(
     argv: &[String],
@@ -154,6 +255,9 @@ pub fn run(
     interrupts: &Interrupts,
 ) -> Result<Outcome, RunError> {
     let program = argv.first().cloned().unwrap_or_default();
+    // Orphans of the command become our children, not init's: they stay in
+    // the tree a stop signal is forwarded to.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     let mut command = Command::new(resolve_program(program.as_ref())?);
     std::os::unix::process::CommandExt::arg0(&mut command, &program);
     command.args(&argv[1..]);
@@ -173,7 +277,7 @@ pub fn run(
     // Drop our copies of the write ends now that the child has its own.
     drop(command);
     let pid = child.id() as i32;
-    interrupts.forward_to(pid);
+    interrupts.forward_to_tree(pid);
     let tees = streams.map(Streams::show);
     let status = wait(&mut child, pid, timeout);
     interrupts.forward_to(0);
@@ -202,10 +306,8 @@ fn wait(
             return Ok(status);
         }
         if std::time::Instant::now() >= deadline {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            // The whole tree: a grandchild would outlive its killed parent.
+            signal_tree(pid, libc::SIGKILL);
             let _ = child.wait();
             return Err(RunError::TimedOut(timeout.as_secs()));
         }

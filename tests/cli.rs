@@ -408,11 +408,6 @@ fn wait_for_child(ppid: i32, comm: &str, limit: Duration) -> Option<i32> {
     None
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 // ---------------------------------------------------- 1. exit status table
 
 #[test]
@@ -1296,25 +1291,42 @@ fn non_utf8_product_name_exits_125_without_link() {
     assert_eq!(entries(&case.meta), Vec::<String>::new());
 }
 
-fn skip_as_root() -> bool {
-    if is_root() {
-        println!("SKIP: running as root, permissions do not apply");
-        eprintln!("SKIP: running as root, permissions do not apply");
-    }
-    is_root()
+/// `tracelink run` with the RFC 8032 key, as `runner` (see
+/// common::unprivileged_runner: as root, the unprivileged test user, since
+/// root reads everything); `bin` is from `runner.prepare`.
+fn run_as(
+    case: &Case,
+    runner: &common::Runner,
+    bin: &Path,
+    flags: &str,
+    command: &[&str],
+) -> Output {
+    let mut cmd = runner.command(bin);
+    cmd.current_dir(&case.work)
+        .stdin(Stdio::null())
+        .args(case.run_args(&case.key, flags, command));
+    common::output(&mut cmd)
 }
 
 #[test]
 fn unreadable_file_exits_125_naming_it() {
-    if skip_as_root() {
+    let test = "unreadable_file_exits_125_naming_it";
+    let Some(runner) = common::unprivileged_runner(test) else {
         return;
-    }
+    };
     let case = Case::new();
     case.put("secret.txt", b"s");
+    let bin = runner.prepare(case._tmp.path());
     let file = case.work.join("secret.txt");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o000)).unwrap();
-    let out = case.run("-m . -p .", &["true"]);
-    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
+    let out = run_as(&case, &runner, &bin, "-m . -p .", &["true"]);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "as {}: {}",
+        runner.name(),
+        common::show(&out)
+    );
     assert!(
         stderr(&out).contains("secret.txt"),
         "{}",
@@ -1325,17 +1337,25 @@ fn unreadable_file_exits_125_naming_it() {
 
 #[test]
 fn unreadable_directory_exits_125_naming_it() {
-    if skip_as_root() {
+    let test = "unreadable_directory_exits_125_naming_it";
+    let Some(runner) = common::unprivileged_runner(test) else {
         return;
-    }
+    };
     let case = Case::new();
     let closed = case.work.join("closed");
     fs::create_dir(&closed).unwrap();
     fs::write(closed.join("f"), b"f").unwrap();
+    let bin = runner.prepare(case._tmp.path());
     fs::set_permissions(&closed, fs::Permissions::from_mode(0o000)).unwrap();
-    let out = case.run("-m .", &["true"]);
+    let out = run_as(&case, &runner, &bin, "-m .", &["true"]);
     fs::set_permissions(&closed, fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "as {}: {}",
+        runner.name(),
+        common::show(&out)
+    );
     assert!(stderr(&out).contains("closed"), "{}", common::show(&out));
     assert_eq!(entries(&case.meta), Vec::<String>::new());
 }
@@ -1543,7 +1563,10 @@ fn no_materials_or_products_means_precise_mode() {
             "{}",
             common::show(&out)
         );
-        println!("SKIP: precise mode needs root and /dev/fuse; checked the refusal instead");
+        common::skip(
+            "no_materials_or_products_means_precise_mode",
+            "precise mode needs root and /dev/fuse; checked the refusal instead",
+        );
         return;
     }
     let out = case.run("", &["touch", "made"]);

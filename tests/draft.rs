@@ -515,12 +515,15 @@ fn draft_command_output_and_errors() {
     let text = fs::read_to_string(dir.join("draft.layout")).unwrap();
     let again: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(again["signed"]["steps"], layout["signed"]["steps"]);
-    if let Some(python) = common::venv_python() {
+    if let Some(venv) = common::intoto_venv("draft_command_output_and_errors") {
         run_ok(
-            Command::new(python).current_dir(&dir).arg("-c").arg(
-                "from in_toto.models.metadata import Metablock; \
+            Command::new(venv.join("bin/python"))
+                .current_dir(&dir)
+                .arg("-c")
+                .arg(
+                    "from in_toto.models.metadata import Metablock; \
                  Metablock.load('draft.layout').dump('redumped.layout')",
-            ),
+                ),
             "in-toto reads and writes the draft",
         );
         assert_eq!(

@@ -107,10 +107,10 @@ fn exclude_parity_committed_table() {
 
 #[test]
 fn exclude_parity_live_pathspec() {
-    let Some(python) = common::venv_python() else {
-        println!("SKIP: in-toto venv not found");
+    let Some(venv) = common::intoto_venv("exclude_parity_live_pathspec") else {
         return;
     };
+    let python = venv.join("bin/python");
     let out = Command::new(&python)
         .arg(GENERATOR)
         .args(["--output", "-"])
@@ -123,11 +123,15 @@ fn exclude_parity_live_pathspec() {
         String::from_utf8_lossy(&out.stderr)
     );
     let live: Value = serde_json::from_slice(&out.stdout).expect("parse generator output");
-    if live["pathspec_version"] != "1.1.1" {
-        println!(
-            "SKIP: venv has pathspec {}, not 1.1.1",
-            live["pathspec_version"]
-        );
+    if live["pathspec_version"] != "1.1.1"
+        && common::skip(
+            "exclude_parity_live_pathspec",
+            &format!(
+                "the venv has pathspec {}, not 1.1.1 (in-toto 3.1.0's pin)",
+                live["pathspec_version"]
+            ),
+        )
+    {
         return;
     }
     let cases = check_all(&live, "the live generator");

@@ -876,23 +876,32 @@ fn tracelink_refuses_symlink_loops() {
 
 #[test]
 fn tracelink_refuses_unreadable_dirs() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    // /proc/self belongs to the effective uid.
-    if fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0) == 0 {
-        let msg = "SKIP: tracelink_refuses_unreadable_dirs: running as root, \
-                   directory permissions do not apply";
-        eprintln!("{msg}");
-        println!("{msg}");
+    use std::os::unix::fs::PermissionsExt;
+    // As root, permissions do not apply: then tracelink runs as the
+    // unprivileged test user.
+    let test = "tracelink_refuses_unreadable_dirs";
+    let Some(runner) = common::unprivileged_runner(test) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");
+    let md = dir.path().join("md");
     write(&tree, "ok.txt", b"ok\n");
     write(&tree, "locked/secret.txt", b"secret\n");
-    fs::set_permissions(tree.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+    fs::create_dir(&md).unwrap();
     let key = common::rfc8032_key(dir.path());
-    let ours = run_tracelink(&key, &tree, &strings(&["-m", ".", "-p", "."]), &["true"]);
+    let bin = runner.prepare(dir.path());
+    fs::set_permissions(tree.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+    let mut cmd = runner.command(&bin);
+    cmd.current_dir(&tree)
+        .args(["run", "-n", STEP, "--signing-key"])
+        .arg(&key)
+        .arg("-d")
+        .arg(&md)
+        .args(["-m", ".", "-p", ".", "--", "true"]);
+    let out = common::output(&mut cmd);
     fs::set_permissions(tree.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
+    let ours = collect(out, &md);
     assert_refused(&ours.out, &ours.link, "locked");
 }
 

@@ -309,3 +309,40 @@ fn missing_command_with_an_unsearchable_path_directory_is_not_found() {
     let out = area.run_argv(&["true"], &path);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
 }
+
+/// A directory rename is recorded with everything below the directory (the
+/// daemon lists it after the move). A subdirectory the daemon cannot list
+/// (mode 000, as the user) used to be passed over silently: the files in it
+/// were missing from the link of a complete run. It makes the run
+/// incomplete now.
+#[test]
+fn rename_of_a_directory_with_an_unlistable_subdirectory_makes_the_run_incomplete() {
+    let Some((_, uid, gid)) = test_user("rename_unlistable_subdirectory") else {
+        return;
+    };
+    let area = Area::new(uid, gid);
+    let sub = area.tree.join("d/sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("f"), b"hidden\n").unwrap();
+    for p in [area.tree.join("d"), sub.clone(), sub.join("f")] {
+        nix::unistd::chown(&p, Some(uid.into()), Some(gid.into())).unwrap();
+    }
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = area.run(&[], "mv d e");
+    // Let the tempdir's cleanup into e/sub.
+    let _ = std::fs::set_permissions(
+        area.tree.join("e/sub"),
+        std::fs::Permissions::from_mode(0o755),
+    );
+    assert!(area.tree.join("e").is_dir(), "{}", common::show(&out));
+    assert_eq!(out.status.code(), Some(125), "{}", common::show(&out));
+    assert_eq!(entries(&area.meta), ["step.74c181c7.link.trace.json.gz"]);
+    let trace = area.json("step.74c181c7.link.trace.json.gz");
+    assert_eq!(trace["complete"], json!(false));
+    assert!(
+        trace
+            .to_string()
+            .contains("cannot list what a rename moved from d/sub"),
+        "{trace}"
+    );
+}

@@ -7,6 +7,12 @@
 //! executable, matched by their chain of program names as
 //! `tracelink::account` explains). A one-line summary ends the output.
 //!
+//! A link attestation (an in-toto Statement v1 with the link predicate, in
+//! a DSSE envelope) is compared as the link it stands for, with a classic
+//! or DSSE link or another attestation; its trace is found as a link's. Other
+//! statements (provenance, runtime trace) are not compared: exit 2, naming
+//! the file.
+//!
 //! Traces are compared only when both links name one and both match their
 //! signed digests; signatures are not checked (that is `show
 //! --verification-keys` and `verify`).
@@ -26,19 +32,28 @@ use super::show::{chain, digests, quote_argv, write_stdout};
 use crate::cli::DiffArgs;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
-use tracelink::account::{self, Account, Diff, MapDiff, ProcRef};
+use tracelink::account::{self, Account, Diff, MapDiff, ProcRef, Record, load_record};
 use tracelink::text::{printable as esc, printable_lines};
 
 pub fn diff(args: DiffArgs) -> anyhow::Result<i32> {
     let mut accounts = Vec::new();
     for path in [&args.a, &args.b] {
-        match Account::load(path) {
-            Ok(account) => {
+        match load_record(path) {
+            Ok(Record::Link(account)) => {
                 if let Some(problem) = account.trace.problem() {
                     eprintln!("tracelink: error: {}", esc(&problem));
                     return Ok(2);
                 }
-                accounts.push(account);
+                accounts.push(*account);
+            }
+            Ok(Record::Statement(record)) => {
+                eprintln!(
+                    "tracelink: error: {}: holds an in-toto Statement with predicateType {}, which diff does not compare; diff compares links: classic or DSSE links and link attestations (*.attest-link.json, predicateType {})",
+                    esc(&path.display().to_string()),
+                    esc(&format!("{:?}", record.statement.predicate_type)),
+                    tracelink::attest::LINK_PREDICATE
+                );
+                return Ok(2);
             }
             Err(e) => {
                 eprintln!("tracelink: error: {}", chain(&e));

@@ -100,6 +100,7 @@ fn report(err: &anyhow::Error) {
 
 fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
     let interrupts = Interrupts::install().context("cannot set up signal handling")?;
+    check_step_name(&args.signing.step_name)?;
     if args.materials.is_empty() && args.products.is_empty() && !args.no_command {
         return run_precise(args, &interrupts);
     }
@@ -115,15 +116,19 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
         ));
     }
     if args.no_command && !args.command.is_empty() {
-        bail!("-x/--no-command was given together with a command to run");
+        return Err(usage(
+            "-x/--no-command was given together with a command to run",
+        ));
     }
     if !args.no_command && args.command.is_empty() {
-        bail!("no command given: put it after `--`, or pass -x/--no-command to record without one");
+        return Err(usage(
+            "no command given: put it after `--`, or pass -x/--no-command to record without one",
+        ));
     }
+    let algs = hash_algorithms(&args.artifacts)?;
+    let opts = snapshot_options(&args.artifacts)?;
     let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
-    let algs = Algorithm::parse_list(&args.artifacts.hash)?;
-    let opts = snapshot_options(&args.artifacts)?;
 
     let t_materials = std::time::Instant::now();
     let materials = record_artifacts(
@@ -181,30 +186,30 @@ fn run(args: cli::RunArgs) -> anyhow::Result<i32> {
 /// `tracelink run` without -m/-p: precise recording (docs/recording.md, docs/monitoring.md).
 fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i32> {
     if args.command.is_empty() {
-        bail!(
-            "no command given: put it after `--` (or record in snapshot mode with -m/-p, or -x -p for a step without a command)"
-        );
+        return Err(usage(
+            "no command given: put it after `--` (or record in snapshot mode with -m/-p, or -x -p for a step without a command)",
+        ));
     }
     if args.artifacts.base_path.is_some() {
-        bail!(
-            "--base-path is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
-        );
+        return Err(usage(
+            "--base-path is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root",
+        ));
     }
     if !args.artifacts.lstrip_paths.is_empty() {
-        bail!(
-            "--lstrip-paths is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root"
-        );
+        return Err(usage(
+            "--lstrip-paths is for snapshot mode (-m/-p); in precise mode artifact paths are relative to --root",
+        ));
     }
     let secrets = tracelink::secrets::Policy::new(&args.redact_env, &args.keep_env)
         .map_err(|e| usage(e.to_string()))?;
     let root = monitored_root(args.root.as_deref())?;
+    let algs = hash_algorithms(&args.artifacts)?;
+    let excludes = excludes(&args.artifacts)?;
     // Opened before the command runs: the tree may rename the directory and
     // put a symlink in its place, the trace and link still land here.
     let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
     let protect = signer.protected();
-    let algs = Algorithm::parse_list(&args.artifacts.hash)?;
-    let excludes = excludes(&args.artifacts)?;
     let spec = tracelink::record::precise::RecordSpec {
         session: session::SessionSpec {
             ptrace: !args.no_ptrace,
@@ -372,9 +377,12 @@ fn warn_if_moved(dir: &OutputDir) {
 
 fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
     let interrupts = Interrupts::install().context("cannot set up signal handling")?;
-    let signer = Signer::load(&args.signing)?;
-    let algs = Algorithm::parse_list(&args.artifacts.hash)?;
+    check_step_name(&args.signing.step_name)?;
+    let algs = hash_algorithms(&args.artifacts)?;
     let opts = snapshot_options(&args.artifacts)?;
+    // The preliminary link goes to the current directory, as in-toto-record's.
+    let out_dir = output_dir(Path::new("."))?;
+    let signer = Signer::load(&args.signing)?;
     let materials = record_artifacts(
         &args.materials,
         &opts,
@@ -389,16 +397,17 @@ fn record_start(args: cli::RecordStartArgs) -> anyhow::Result<i32> {
         ..Link::default()
     };
     let name = link::unfinished_file_name(&link.name, &signer.keyid);
-    signer.write(link, &output_dir(Path::new("."))?, &name, &interrupts)?;
+    signer.write(link, &out_dir, &name, &interrupts)?;
     Ok(interrupted(&interrupts).unwrap_or(0))
 }
 
 fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
     let interrupts = Interrupts::install().context("cannot set up signal handling")?;
+    check_step_name(&args.signing.step_name)?;
+    let algs = hash_algorithms(&args.artifacts)?;
+    let opts = snapshot_options(&args.artifacts)?;
     let out_dir = output_dir(&args.metadata_directory)?;
     let signer = Signer::load(&args.signing)?;
-    let algs = Algorithm::parse_list(&args.artifacts.hash)?;
-    let opts = snapshot_options(&args.artifacts)?;
     let unfinished = Path::new(".").join(link::unfinished_file_name(
         &args.signing.step_name,
         &signer.keyid,
@@ -553,20 +562,29 @@ impl Signer {
         keyid_format_arg: Option<KeyIdFormatArg>,
         use_dsse: bool,
     ) -> anyhow::Result<Signer> {
-        let prompt = || -> anyhow::Result<String> {
+        let prompt = || {
             rpassword::prompt_password(format!("Password for {}: ", path.display()))
-                .context("cannot read the password from the terminal")
+                .map(zeroize::Zeroizing::new)
+                .map_err(|source| KeyError::Prompt {
+                    path: path.into(),
+                    source,
+                })
         };
-        let (key, file) = match password {
-            Some("") => PrivateKey::load_file(path, Some(&prompt()?))?,
-            Some(password) => PrivateKey::load_file(path, Some(password))?,
-            None => match PrivateKey::load_file(path, None) {
-                Err(KeyError::NeedsPassword { .. }) if std::io::stdin().is_terminal() => {
-                    PrivateKey::load_file(path, Some(&prompt()?))?
-                }
-                other => other?,
-            },
-        };
+        // The file is read once (it may be a pipe); a bare -P prompts only
+        // for a key that is encrypted.
+        let (key, file) = PrivateKey::load_file_with(path, |file| match password {
+            Some("") if file.encrypted => prompt().map(Some),
+            Some("") => Ok(None),
+            Some(password) => Ok(Some(zeroize::Zeroizing::new(password.to_string()))),
+            None if file.encrypted && std::io::stdin().is_terminal() => prompt().map(Some),
+            None => Ok(None),
+        })?;
+        if password.is_some() && !file.encrypted {
+            eprintln!(
+                "tracelink: warning: -P/--password was given, but the key {} is not encrypted: the password is not used",
+                path.display()
+            );
+        }
         if file.regular && file.mode & 0o077 != 0 {
             eprintln!(
                 "tracelink: warning: private key {} can be accessed by other users (mode {:04o}); `chmod 600` it",
@@ -645,7 +663,10 @@ fn snapshot_options(args: &cli::ArtifactArgs) -> anyhow::Result<snapshot::Option
     if let Some(base) = &args.base_path
         && !base.is_dir()
     {
-        bail!("--base-path {}: not a directory", base.display());
+        return Err(usage(format!(
+            "--base-path {}: not a directory",
+            base.display()
+        )));
     }
     Ok(snapshot::Options {
         base_path: args.base_path.clone(),
@@ -654,12 +675,36 @@ fn snapshot_options(args: &cli::ArtifactArgs) -> anyhow::Result<snapshot::Option
     })
 }
 
+/// The step name checked before anything runs (`tracelink::stepname`):
+/// a name no file could take is a command-line error, exit 2.
+fn check_step_name(step: &str) -> anyhow::Result<()> {
+    tracelink::stepname::check(step).map_err(usage)
+}
+
+/// `--hash`, parsed before anything runs (exit 2 when unknown).
+fn hash_algorithms(args: &cli::ArtifactArgs) -> anyhow::Result<Vec<Algorithm>> {
+    Algorithm::parse_list(&args.hash).map_err(|e| usage(format!("--hash: {e}")))
+}
+
 /// Opens the metadata directory, once: outputs are created beneath this
-/// descriptor (a missing directory is a command-line error, exit 2).
+/// descriptor. A directory that is missing, not a directory, or in which
+/// no file can be created is a command-line error (exit 2), found before
+/// the command runs.
 fn output_dir(dir: &Path) -> anyhow::Result<OutputDir> {
     if !dir.is_dir() {
         return Err(usage(format!(
             "metadata directory {} does not exist or is not a directory",
+            dir.display()
+        )));
+    }
+    // access(W_OK) is no proof: for root it only looks at a read-only
+    // mount, not at what the filesystem or its server refuses (NFS with
+    // root squashing, FUSE). Creating a file is: an unnamed one
+    // (O_TMPFILE, or a created and at once removed name where the
+    // filesystem lacks it), closed again here.
+    if let Err(e) = tempfile::tempfile_in(dir) {
+        return Err(usage(format!(
+            "metadata directory {} is not writable: a file cannot be created in it ({e}); give a writable directory with -d/--metadata-directory",
             dir.display()
         )));
     }
@@ -702,10 +747,13 @@ fn artifact_map<'a>(
         .collect()
 }
 
-/// `--exclude` patterns, or in-toto-run's defaults.
+/// `--exclude` patterns, or in-toto-run's defaults (a malformed pattern is
+/// a command-line error, exit 2).
 fn excludes(args: &cli::ArtifactArgs) -> anyhow::Result<ExcludeSet> {
     Ok(match &args.exclude {
-        Some(patterns) => ExcludeSet::new(patterns)?,
+        Some(patterns) => {
+            ExcludeSet::new(patterns).map_err(|e| usage(format!("--exclude: {e}")))?
+        }
         None => ExcludeSet::defaults(),
     })
 }

@@ -13,6 +13,12 @@
 //! (long per-process lists cut to the first few, then "and K more"),
 //! --process PATTERN the processes running a matching program.
 //!
+//! LINK may also be an attestation (`tracelink::attest`): a link
+//! attestation (in-toto Statement v1, link predicate) is shown as the link
+//! it stands for, its signatures checked as a DSSE link's and its trace
+//! found the same way; a provenance, runtime-trace or other statement gets
+//! a summary of its own (`statement`).
+//!
 //! Everything in the text output and in messages comes from files someone
 //! else made, so every name, argument, path and message goes through
 //! `tracelink::text::printable` (command lines through `text::shell_word`,
@@ -32,11 +38,13 @@
 //! `tracelink::account`'s; this module only presents the result and decides
 //! the exit status. It knows nothing of how links are recorded.
 
+mod statement;
+
 use crate::cli::ShowArgs;
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
 use std::io::Write as _;
-use tracelink::account::{Account, KeyCheck, Mode, Trace, TraceState, Tree};
+use tracelink::account::{Account, KeyCheck, Mode, Record, Trace, TraceState, Tree, load_record};
 use tracelink::keys::PublicKey;
 use tracelink::link::DigestSet;
 use tracelink::text::{printable as esc, printable_lines, shell_word};
@@ -48,23 +56,19 @@ const LIST_CAP: usize = 8;
 const PROBE_CAP: usize = 10;
 
 pub fn show(args: ShowArgs) -> anyhow::Result<i32> {
-    let account = match Account::load(&args.link) {
-        Ok(account) => account,
+    let account = match load_record(&args.link) {
+        Ok(Record::Link(account)) => account,
+        Ok(Record::Statement(record)) => return statement::show(&args, &record),
         Err(e) => {
             eprintln!("tracelink: error: {}", chain(&e));
             return Ok(2);
         }
     };
-    let mut checks = Vec::new();
-    for path in &args.verification_keys {
-        match PublicKey::load(path) {
-            Ok(key) => checks.push(account.check_key(path, &key)),
-            Err(e) => {
-                eprintln!("tracelink: error: {}", chain(&e));
-                return Ok(2);
-            }
-        }
-    }
+    let Some(checks) = check_keys(&args.verification_keys, |path, key| {
+        account.check_key(path, key)
+    }) else {
+        return Ok(2);
+    };
     let trace_problem = account.trace.problem();
     if let Some(problem) = &trace_problem {
         eprintln!("tracelink: WARNING: {}", esc(problem));
@@ -87,6 +91,25 @@ pub fn show(args: ShowArgs) -> anyhow::Result<i32> {
     write_stdout(&text)?;
     let failed = checks.iter().any(|c| !c.verified) || trace_problem.is_some();
     Ok(i32::from(failed))
+}
+
+/// The signature checked with each key file; None (after a message) when a
+/// key file is unreadable or malformed.
+pub fn check_keys(
+    paths: &[std::path::PathBuf],
+    check: impl Fn(&std::path::Path, &PublicKey) -> KeyCheck,
+) -> Option<Vec<KeyCheck>> {
+    let mut checks = Vec::new();
+    for path in paths {
+        match PublicKey::load(path) {
+            Ok(key) => checks.push(check(path, &key)),
+            Err(e) => {
+                eprintln!("tracelink: error: {}", chain(&e));
+                return None;
+            }
+        }
+    }
+    Some(checks)
 }
 
 /// Writes the output; a closed pipe (`| head`) is not an error.
@@ -135,6 +158,18 @@ pub fn wrapper_name(form: Form) -> &'static str {
     }
 }
 
+/// How a link attestation is described.
+pub const LINK_ATTESTATION: &str = "in-toto Statement v1, link predicate v0.3, DSSE";
+
+/// What the file holding the link is.
+fn account_wrapper(account: &Account) -> &'static str {
+    if account.attestation {
+        LINK_ATTESTATION
+    } else {
+        wrapper_name(account.form)
+    }
+}
+
 /// `sha256:hex` (all algorithms, comma separated), printable.
 pub fn digests(set: &DigestSet) -> String {
     set.iter()
@@ -164,7 +199,7 @@ fn recording(account: &Account) -> String {
     out
 }
 
-fn signature_lines(checks: &[KeyCheck], no_keys: bool) -> Vec<String> {
+pub fn signature_lines(checks: &[KeyCheck], no_keys: bool) -> Vec<String> {
     if no_keys {
         return vec!["signature not checked (give --verification-keys to check it)".into()];
     }
@@ -256,7 +291,7 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool, view: &View) ->
         w,
         "link:        {} ({})",
         esc(&account.path.display().to_string()),
-        wrapper_name(account.form)
+        account_wrapper(account)
     );
     let _ = writeln!(w, "step:        {}", esc(&link.name));
     let _ = writeln!(
@@ -868,15 +903,14 @@ fn to_json(account: &Account, checks: &[KeyCheck]) -> Value {
     json!({
         "link": account.path,
         "wrapper": match account.form { Form::Classic => "classic", Form::Dsse => "dsse" },
+        "attestation": account.attestation.then(|| json!({
+            "_type": tracelink::attest::STATEMENT_TYPE,
+            "predicateType": tracelink::attest::LINK_PREDICATE,
+        })),
         "step": link.name,
         "command": link.command,
         "signatures": account.signatures,
-        "signature_check": {
-            "checked": !checks.is_empty(),
-            "results": checks.iter().map(|c| json!({
-                "key": c.key, "keyids": c.keyids, "verified": c.verified, "error": c.reason,
-            })).collect::<Vec<_>>(),
-        },
+        "signature_check": checks_json(checks),
         "return_value": link.byproducts.return_value,
         "byproducts": {
             "return-value": link.byproducts.return_value,
@@ -893,5 +927,15 @@ fn to_json(account: &Account, checks: &[KeyCheck]) -> Value {
         "materials": artifacts(&link.materials, false),
         "products": artifacts(&link.products, true),
         "trace": trace,
+    })
+}
+
+/// The signature checks, for --json.
+pub fn checks_json(checks: &[KeyCheck]) -> Value {
+    json!({
+        "checked": !checks.is_empty(),
+        "results": checks.iter().map(|c| json!({
+            "key": c.key, "keyids": c.keyids, "verified": c.verified, "error": c.reason,
+        })).collect::<Vec<_>>(),
     })
 }

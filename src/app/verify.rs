@@ -1,28 +1,33 @@
 //! `tracelink verify`: in-toto layout verification with in-toto-verify's
 //! verdicts, a readable report, and inspections recorded as in-toto-verify
-//! records them (a snapshot of the current directory) or precisely.
+//! records them (a snapshot of the current directory) or precisely; with
+//! `--vsa`, a signed SLSA Verification Summary of a passed verification.
 
 use super::artifact_map;
 use crate::cli::VerifyArgs;
 use anyhow::Context as _;
+use std::path::Path;
 use std::time::Duration;
+use tracelink::attest::{self, ResourceDescriptor, vsa};
 use tracelink::exclude::ExcludeSet;
 use tracelink::hash::Algorithm;
-use tracelink::keys::{KeyIdFormat, PublicKey};
+use tracelink::keys::{KeyIdFormat, PrivateKey, PublicKey};
+use tracelink::link::DigestSet;
 use tracelink::record::{precise, session};
 use tracelink::runner::{self, Interrupts};
 use tracelink::snapshot;
 use tracelink::text::{printable, printable_lines};
 use tracelink::verify::chain::{self, Inspected, Inspector};
-use tracelink::verify::layout::Inspection;
+use tracelink::verify::layout::{Inspection, Layout};
 use tracelink::verify::metadata::Metadata;
-use tracelink::verify::report::Report;
+use tracelink::verify::report::{LinkStatus, Report};
 
 const VERIFIED: i32 = 0;
 const NOT_VERIFIED: i32 = 1;
 
 /// Runs the verification; the exit status is 0 verified, 1 not verified
-/// (whatever the reason, as in-toto-verify).
+/// (whatever the reason, as in-toto-verify) or the verification summary
+/// (`--vsa`) could not be written.
 pub fn verify(args: VerifyArgs) -> i32 {
     let mut report = Report::new(args.layout.clone());
     let result = run(&args, &mut report);
@@ -51,7 +56,26 @@ pub fn verify(args: VerifyArgs) -> i32 {
                 "tracelink: verified: {}",
                 printable(&args.layout.display().to_string())
             );
-            VERIFIED
+            let Ok(Some(passed)) = &result else {
+                return VERIFIED;
+            };
+            match write_vsa(&args, passed, &report) {
+                Ok(()) => {
+                    let path = args.vsa.as_deref().unwrap_or(Path::new(""));
+                    eprintln!(
+                        "tracelink: wrote the verification summary {}",
+                        printable(&path.display().to_string())
+                    );
+                    VERIFIED
+                }
+                Err(e) => {
+                    eprintln!(
+                        "tracelink: error: the chain verified, but no verification summary was written: {}",
+                        printable(&format!("{e:#}"))
+                    );
+                    NOT_VERIFIED
+                }
+            }
         }
         Some(reason) => {
             eprintln!("tracelink: not verified: {}", printable(reason));
@@ -60,8 +84,22 @@ pub fn verify(args: VerifyArgs) -> i32 {
     }
 }
 
-fn run(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<()> {
+/// What a passed verification hands to the summary writer (`--vsa` only).
+struct Passed {
+    layout: Metadata,
+    summary: chain::Summary,
+    signing_key: PrivateKey,
+}
+
+/// Verifies; `Some` when verification passed and a summary is wanted.
+fn run(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Option<Passed>> {
     let interrupts = Interrupts::install().context("cannot set up signal handling")?;
+    // The summary's key is read first: a key that cannot sign fails before
+    // anything runs.
+    let signing_key = match (&args.vsa, &args.signing_key) {
+        (Some(_), Some(path)) => Some(PrivateKey::load(path, None)?),
+        _ => None,
+    };
     let mut owner_keys = Vec::new();
     for path in &args.verification_keys {
         let key = PublicKey::load(path)?;
@@ -85,8 +123,110 @@ fn run(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<()> {
         &mut snapshot_inspector
     };
     // The reason is in the report; the error only stops here.
-    let _ = chain::verify(&meta, &owner_keys, &args.link_dir, now, inspector, report);
+    let verified = chain::verify(&meta, &owner_keys, &args.link_dir, now, inspector, report);
+    Ok(match (verified, signing_key) {
+        (Ok(summary), Some(signing_key)) => Some(Passed {
+            layout: meta,
+            summary,
+            signing_key,
+        }),
+        _ => None,
+    })
+}
+
+/// Makes, signs (the signature checked against the key's public half) and
+/// writes atomically the verification summary of a passed verification
+/// (docs/attestations.md#verification-summary-tracelink-verify---vsa).
+fn write_vsa(args: &VerifyArgs, passed: &Passed, report: &Report) -> anyhow::Result<()> {
+    let Some(out) = &args.vsa else {
+        anyhow::bail!("no --vsa file");
+    };
+    let layout = Layout::from_value(&passed.layout.payload).map_err(anyhow::Error::msg)?;
+    let products = vsa::last_steps(&layout)
+        .into_iter()
+        .filter_map(|step| passed.summary.step_products.get(step));
+    let subject = vsa::subject_from_products(products)?;
+    let resource_uri = match &args.vsa_resource_uri {
+        Some(uri) => uri.clone(),
+        None => subject
+            .first()
+            .and_then(|s| s.name.as_deref())
+            .map(default_resource_uri)
+            .unwrap_or_default(),
+    };
+    let mut input_attestations = Vec::new();
+    counted_files(report, &args.link_dir, &mut input_attestations);
+    let summary = vsa::Summary {
+        subject,
+        time_verified: std::time::SystemTime::now(),
+        resource_uri,
+        policy_uri: file_name(&args.layout),
+        policy_digest: sha256_set(&passed.layout.sha256),
+        input_attestations,
+    };
+    let statement = vsa::statement(&summary)?;
+    let key = &passed.signing_key;
+    let keyid = key.keyid(key.default_keyid_format());
+    // attest::sign reads the envelope back and checks the signature with
+    // the key's public half before returning it.
+    let bytes = attest::sign(&statement, key, &keyid)?;
+    let dir = match out.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{}: not a file name", out.display()))?;
+    tracelink::link::write_atomically(dir, name, &bytes)?;
     Ok(())
+}
+
+/// Every counted file of `report` and its sublayouts' reports: name (the
+/// path relative to `link_dir`) and sha256 of the bytes verified.
+fn counted_files(report: &Report, link_dir: &Path, out: &mut Vec<ResourceDescriptor>) {
+    for item in &report.items {
+        for link in &item.links {
+            if link.status != LinkStatus::Counted {
+                continue;
+            }
+            if let Some(sha256) = &link.sha256 {
+                let name = match link.file.strip_prefix(link_dir) {
+                    Ok(rel) => rel.to_string_lossy().into_owned(),
+                    Err(_) => file_name(&link.file),
+                };
+                out.push(ResourceDescriptor::artifact(&name, &sha256_set(sha256)));
+            }
+            if let Some(sub) = &link.sublayout {
+                counted_files(sub, link_dir, out);
+            }
+        }
+    }
+}
+
+fn sha256_set(hex: &str) -> DigestSet {
+    DigestSet::from([("sha256".to_string(), hex.to_string())])
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// `file:` and the artifact's name (a relative reference), bytes outside
+/// RFC 3986's unreserved set and `/` percent-encoded.
+fn default_resource_uri(name: &str) -> String {
+    let mut out = String::from("file:");
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Records an inspection as in-toto-verify does: `in-toto-run -m . -p .`

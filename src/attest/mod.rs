@@ -645,6 +645,12 @@ impl Envelope {
             .any(|(id, sig)| id == keyid && sig.as_ref().is_some_and(|sig| key.verify(&pae, sig)))
     }
 
+    /// The link this envelope's link attestation stands for (signatures not
+    /// checked: see [`Envelope::verifies`]); `path` names the file in errors.
+    pub fn link(&self, path: &Path) -> Result<Link, AttestError> {
+        statement_link(path, &self.statement)
+    }
+
     /// The first of `keys` (keyid, public key) whose signature verifies.
     pub fn verified_by(&self, keys: &[(&str, &PublicKey)]) -> Option<String> {
         keys.iter()
@@ -702,15 +708,21 @@ pub fn read_link_attestation(
     keys: &[(&str, &PublicKey)],
 ) -> Result<(Link, String), AttestError> {
     let verified = read_envelope(path, keys)?;
-    let link = link::to_link(&verified.statement).map_err(|e| match e {
+    let link = statement_link(path, &verified.statement)?;
+    Ok((link, verified.keyid))
+}
+
+/// The link a link attestation's statement stands for; `path` names the
+/// file in errors.
+fn statement_link(path: &Path, statement: &Statement) -> Result<Link, AttestError> {
+    link::to_link(statement).map_err(|e| match e {
         link::ToLinkError::NotLink(found) => AttestError::WrongPredicate {
             path: path.to_path_buf(),
             found,
             wanted: LINK_PREDICATE,
         },
         link::ToLinkError::Field(f) => f.at(path),
-    })?;
-    Ok((link, verified.keyid))
+    })
 }
 
 /// `t` as RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SSZ`, or with milliseconds when

@@ -237,6 +237,50 @@ pub fn unfinished_file_name(step: &str, keyid: &str) -> String {
     format!(".{}-unfinished", file_name(step, keyid))
 }
 
+/// Every file tracelink writes for a step, as what follows the link's name
+/// `<step>.<keyid8>.link` (`""`: the link itself). A feature that writes
+/// another file for a step adds its suffix here: the step-name check
+/// (`crate::stepname`) makes sure the longest of them, and the temporary
+/// name it is written under, fit in a file name.
+pub const STEP_FILE_SUFFIXES: &[&str] = &[
+    // The link.
+    "",
+    // The runtime trace of precise recording (`crate::tracefile`).
+    crate::tracefile::COMPRESSED_SUFFIX,
+    // `--attest`: in-toto Statement v1 attestations (link, SLSA Provenance
+    // v1, runtime trace).
+    ".attest-link.json",
+    ".attest-provenance.json",
+    ".attest-runtime-trace.json",
+    // `record start`'s preliminary link, `unfinished_file_name`, is named
+    // `.` + the link's name + this.
+    "-unfinished",
+];
+
+/// Every file name tracelink may write for `step` signed by `keyid`: each
+/// of `STEP_FILE_SUFFIXES` (the preliminary link with its leading `.`) and
+/// the temporary name each is written under first.
+pub fn step_file_names(step: &str, keyid: &str) -> Vec<String> {
+    let link = file_name(step, keyid);
+    let mut names = Vec::new();
+    for suffix in STEP_FILE_SUFFIXES {
+        let name = if *suffix == "-unfinished" {
+            unfinished_file_name(step, keyid)
+        } else {
+            format!("{link}{suffix}")
+        };
+        names.push(temporary_name(&name, u64::MAX));
+        names.push(name);
+    }
+    names
+}
+
+/// The temporary name `OutputDir::write_atomically` writes `name` under:
+/// `.<name>.<random, 16 hex>.tmp`.
+pub fn temporary_name(name: &str, random: u64) -> String {
+    format!(".{name}.{random:016x}.tmp")
+}
+
 /// Signs `link` and returns the file's bytes, laid out as in-toto Python
 /// writes them. The bytes are parsed back before they are returned: the
 /// signature must verify with the key's public half and what it covers must
@@ -494,7 +538,7 @@ impl OutputDir {
         let mut last = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
         for _ in 0..16 {
             let random = getrandom::u64().map_err(|e| std::io::Error::other(e.to_string()))?;
-            let tmp_name = format!(".{name}.{random:016x}.tmp");
+            let tmp_name = temporary_name(name, random);
             match nix::fcntl::openat(
                 &self.fd,
                 tmp_name.as_str(),

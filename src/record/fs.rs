@@ -898,7 +898,12 @@ impl TraceFs {
     }
 
     /// Every entry below the directory `dir` (now at `new_prefix`), named
-    /// as if it were still at `old_prefix` (for a directory rename).
+    /// as if it were still at `old_prefix` (for a directory rename), depth
+    /// first. What cannot be listed
+    /// (a directory that cannot be opened or read, an entry that cannot be
+    /// opened or stat'ed, running out of descriptors) is reported as a
+    /// failure: the rename has happened, so the request stands, but the files
+    /// below may be missing from the link and the run is incomplete.
     fn entries_below(
         &self,
         dir: &OwnedFd,
@@ -906,33 +911,53 @@ impl TraceFs {
         new_prefix: &str,
         out: &mut Vec<Entry>,
     ) {
-        let Ok(mut listing) = nix::dir::Dir::openat(
+        let fail = |what: &str, e: nix::errno::Errno| {
+            self.observer.failure(format!(
+                "cannot list what a rename moved from {old_prefix} to {new_prefix}: {what}: {e}"
+            ));
+        };
+        let mut listing = match nix::dir::Dir::openat(
             dir.as_fd(),
             ".",
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
-        ) else {
-            return;
+        ) {
+            Ok(listing) => listing,
+            Err(e) => return fail("opening the directory", e),
         };
-        let names: Vec<OsString> = listing
-            .iter()
-            .flatten()
-            .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_os_string())
-            .filter(|n| n != "." && n != "..")
-            .collect();
+        let mut names: Vec<OsString> = Vec::new();
+        for entry in listing.iter() {
+            match entry {
+                Ok(e) => {
+                    let name = OsStr::from_bytes(e.file_name().to_bytes());
+                    if name != "." && name != ".." {
+                        names.push(name.to_os_string());
+                    }
+                }
+                Err(e) => return fail("reading the directory", e),
+            }
+        }
         for child in names {
-            let Ok(fd) = nix::fcntl::openat(
+            let child_str = child.to_string_lossy();
+            let fd = match nix::fcntl::openat(
                 dir.as_fd(),
                 child.as_os_str(),
                 OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                 Mode::empty(),
-            ) else {
-                continue;
+            ) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    fail(&format!("opening {child_str}"), e);
+                    continue;
+                }
             };
-            let Ok(st) = nix::sys::stat::fstat(&fd) else {
-                continue;
+            let st = match nix::sys::stat::fstat(&fd) {
+                Ok(st) => st,
+                Err(e) => {
+                    fail(&format!("stat of {child_str}"), e);
+                    continue;
+                }
             };
-            let child_str = child.to_string_lossy();
             let old_path = format!("{old_prefix}/{child_str}");
             let new_path = format!("{new_prefix}/{child_str}");
             // Resolve symlinks where they are now, then name their targets
@@ -1240,10 +1265,13 @@ impl TraceFs {
                 .rename((parent, name), (newparent, newname), moved);
         }
         let mut moved = Vec::new();
-        if kind_of(st.st_mode) == FileType::Directory
-            && let Ok((fd, _)) = self.open_entry(&to_dir, newparent, newname)
-        {
-            self.entries_below(&fd, &from, &to, &mut moved);
+        if kind_of(st.st_mode) == FileType::Directory {
+            match self.open_entry(&to_dir, newparent, newname) {
+                Ok((fd, _)) => self.entries_below(&fd, &from, &to, &mut moved),
+                Err(e) => self.observer.failure(format!(
+                    "cannot list what a rename moved from {from} to {to}: opening the directory: {}", std::io::Error::from_raw_os_error(e.code())
+                )),
+            }
         }
         self.observer.event(Event::Rename {
             from,

@@ -23,6 +23,9 @@ pub enum SessionError {
         "FUSE is not available ({0}): precise recording needs /dev/fuse; record in snapshot mode with -m/--materials and -p/--products instead"
     )]
     NoFuse(String),
+    /// The device is there but this user may not open it.
+    #[error("{0}")]
+    FuseDenied(String),
     #[error("cannot open the monitored root {path}")]
     Root {
         path: PathBuf,
@@ -145,6 +148,47 @@ fn cloexec(fd: impl AsFd, on: bool) -> nix::Result<()> {
     fcntl(fd.as_fd(), FcntlArg::F_SETFD(flags)).map(|_| ())
 }
 
+/// The FUSE device the recorder checks it can open before starting
+/// anything: `/dev/fuse`. `TRACELINK_TEST_FUSE_DEVICE` names another file
+/// in its place, for the tests only (tests/args.rs checks the message for
+/// an unusable device without changing the real one, which other tests
+/// use at the same time); the sandbox always opens `/dev/fuse` itself.
+fn fuse_device() -> PathBuf {
+    std::env::var_os("TRACELINK_TEST_FUSE_DEVICE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/dev/fuse"))
+}
+
+/// What to tell a user who may not open the FUSE device `device` (the
+/// open failed with `err`): its mode and owner, what distributions ship,
+/// and the two ways out.
+pub fn fuse_denied_message(device: &Path, err: nix::errno::Errno) -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let found = match std::fs::metadata(device) {
+        Ok(meta) => {
+            let user = nix::unistd::User::from_uid(meta.uid().into())
+                .ok()
+                .flatten()
+                .map_or_else(|| meta.uid().to_string(), |u| u.name);
+            let group = nix::unistd::Group::from_gid(meta.gid().into())
+                .ok()
+                .flatten()
+                .map_or_else(|| meta.gid().to_string(), |g| g.name);
+            format!(
+                "it is mode {:04o}, owned by {user}:{group}",
+                meta.mode() & 0o7777
+            )
+        }
+        Err(e) => format!("its mode and owner cannot be read ({e})"),
+    };
+    format!(
+        "precise recording cannot open the FUSE device {} ({err}): {found}, and this user (uid {}) may not read and write it. Distributions ship it mode 0666 (read-write for everyone, as FUSE expects). Either make it usable again (as root: `chmod 0666 {}`), or record in snapshot mode with -m/--materials and -p/--products, which needs no FUSE",
+        device.display(),
+        nix::unistd::getuid(),
+        device.display()
+    )
+}
+
 /// Runs `spec.argv` with `spec.root` served through a monitored FUSE mount,
 /// telling `observer` about every request that matters.
 pub fn run(
@@ -164,13 +208,19 @@ pub fn run(
     raise_open_file_limit();
     // Fail early and clearly where FUSE is missing or not ours to use; the
     // helper opens its own connection inside its namespaces.
+    let device = fuse_device();
     drop(
         nix::fcntl::open(
-            Path::new("/dev/fuse"),
+            device.as_path(),
             OFlag::O_RDWR | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| SessionError::NoFuse(format!("/dev/fuse: {e}")))?,
+        .map_err(|e| match e {
+            nix::errno::Errno::EACCES | nix::errno::Errno::EPERM => {
+                SessionError::FuseDenied(fuse_denied_message(&device, e))
+            }
+            _ => SessionError::NoFuse(format!("{}: {e}", device.display())),
+        })?,
     );
     let (fuse_sock, helper_sock) =
         std::os::unix::net::UnixStream::pair().map_err(SessionError::Helper)?;

@@ -4,6 +4,12 @@
 //! thresholds, sublayouts, command alignment, threshold agreement, step
 //! rules, inspections, inspection rules.
 //!
+//! A link attestation (`<step>.<keyid8>.link.attest-link.json`, the in-toto
+//! link predicate in a DSSE envelope) stands in for a missing link of the
+//! same step and keyid and counts exactly as that link would; beside a link
+//! it must say the same ([`link_differences`]) and verify with the same key
+//! (docs/attestations.md#verifying). in-toto-verify ignores these files.
+//!
 //! Every counted link recorded with `--allow-incomplete`
 //! (`environment.tracelink.complete` false) gets a warning naming it; as
 //! in-toto ignores `environment`, the verdict does not change.
@@ -15,11 +21,20 @@ use super::layout::{Inspection, Layout, Step};
 use super::metadata::Metadata;
 use super::report::{ItemKind, ItemReport, LinkReport, LinkStatus, Report};
 use super::rules::{ArtifactsKind, Rule, apply_rules};
+use crate::attest::{self, Envelope, Kind};
 use crate::keys::PublicKey;
 use crate::link::{self, ArtifactMap, Link};
 use crate::text::printable;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The last component of `path` (for messages about files in one directory).
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
 
 /// What an inspection's command did.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +58,9 @@ pub struct Summary {
     pub materials: ArtifactMap,
     pub products: ArtifactMap,
     pub command: Vec<String>,
+    /// Every step's products, as its first counted link has them (for the
+    /// verification summary's subject).
+    pub step_products: BTreeMap<String, ArtifactMap>,
 }
 
 /// Verifies the layout in `meta` with the owner keys (keyid, key): every one
@@ -67,6 +85,8 @@ pub fn verify(
 /// A step's counted evidence: the link, or a sublayout's summary.
 struct Evidence {
     keyid: String,
+    /// The file that counted (a link, a link attestation or a sublayout).
+    file: PathBuf,
     materials: ArtifactMap,
     products: ArtifactMap,
     command: Vec<String>,
@@ -175,8 +195,8 @@ fn verify_inner(
             return Err(format!(
                 "step {:?}: links {} and {} have different artifacts",
                 step.name,
-                link::file_name(&step.name, &first.keyid),
-                link::file_name(&step.name, &other.keyid)
+                file_name(&first.file),
+                file_name(&other.file)
             ));
         }
     }
@@ -241,11 +261,17 @@ fn verify_inner(
         )?;
     }
 
+    let step_products = layout
+        .steps
+        .iter()
+        .map(|s| (s.name.clone(), links[&s.name].1.clone()))
+        .collect();
     Ok(match (layout.steps.first(), layout.steps.last()) {
         (Some(first), Some(last)) => Summary {
             materials: links[&first.name].0.clone(),
             products: links[&last.name].1.clone(),
             command: last_command,
+            step_products,
         },
         _ => Summary::default(),
     })
@@ -287,9 +313,116 @@ fn check_rules(
     Ok(())
 }
 
+/// A step's file for one authorized keyid, loaded and checked for form.
+enum Loaded {
+    /// The classic or DSSE link (or a sublayout), `<step>.<keyid8>.link`.
+    /// A link attestation beside it has been checked to say the same and
+    /// its envelope is kept for the signature check.
+    Metadata {
+        meta: Metadata,
+        beside: Option<(PathBuf, Envelope)>,
+    },
+    /// A link attestation standing in for a missing link.
+    Attestation {
+        path: PathBuf,
+        envelope: Envelope,
+        link: Link,
+        sha256: String,
+    },
+}
+
+impl Loaded {
+    fn path(&self) -> &Path {
+        match self {
+            Loaded::Metadata { meta, .. } => &meta.path,
+            Loaded::Attestation { path, .. } => path,
+        }
+    }
+}
+
+/// A link attestation file: `None` when there is none (a file that cannot
+/// be opened is skipped, as a link is), else the parsed envelope, the link
+/// it stands for and the sha256 of its bytes. A malformed file is an error
+/// naming it and the field.
+fn load_attestation(path: &Path) -> Result<Option<(Envelope, Link, String)>, String> {
+    use crate::untrusted::{self, UntrustedError};
+    let bytes = match untrusted::read(path, untrusted::METADATA) {
+        Ok(bytes) => bytes,
+        Err(UntrustedError::Io { .. }) => return Ok(None),
+        Err(refused) => return Err(refused.to_string()),
+    };
+    let envelope = Envelope::parse(path, &bytes).map_err(|e| e.to_string())?;
+    let link = envelope.link(path).map_err(|e| e.to_string())?;
+    Ok(Some((envelope, link, crate::hash::sha256_hex(&bytes))))
+}
+
+/// Which parts of a link and the link its attestation stands for differ
+/// (docs/attestations.md#verifying): name, command, materials and products
+/// (names and every digest), byproducts, environment (JSON values, numbers
+/// compared by value).
+pub fn link_differences(classic: &Link, attested: &Link) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if classic.name != attested.name {
+        fields.push("name");
+    }
+    if classic.command != attested.command {
+        fields.push("command");
+    }
+    if classic.materials != attested.materials {
+        fields.push("materials");
+    }
+    if classic.products != attested.products {
+        fields.push("products");
+    }
+    if classic.byproducts != attested.byproducts {
+        fields.push("byproducts");
+    }
+    let environment = |link: &Link| serde_json::Value::Object(link.environment.clone());
+    if !same_json(&environment(classic), &environment(attested)) {
+        fields.push("environment");
+    }
+    fields
+}
+
+/// JSON equality with numbers compared by value (a protobuf Struct holds
+/// every number as a double: `1` and `1.0` are the same).
+fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        // An integer and a float: by value; otherwise exactly.
+        (Value::Number(x), Value::Number(y)) if x.is_f64() != y.is_f64() => {
+            x.as_f64().is_some_and(|x| Some(x) == y.as_f64())
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Checks that `keyid` signed the attestation with `key`, with the verdicts
+/// and messages of a DSSE link ([`Metadata::verify_signature`]): any
+/// signature carrying the keyid may verify.
+fn attestation_signature(envelope: &Envelope, key: &PublicKey, keyid: &str) -> Result<(), String> {
+    if !envelope.signatures.iter().any(|(k, _)| k == keyid) {
+        Err(format!("no signature by key {keyid}"))
+    } else if envelope.verifies(keyid, key) {
+        Ok(())
+    } else {
+        Err(format!("the signature by key {keyid} does not verify"))
+    }
+}
+
 /// Loads a step's link files, keeps those validly signed by an authorized
 /// functionary, verifies sublayouts, and checks the threshold of distinct
-/// functionaries.
+/// functionaries. A link attestation (`<step>.<keyid8>.link.attest-link.json`)
+/// stands in for a missing link of the same keyid and counts exactly as the
+/// link would; beside a link it must say the same.
 fn step_evidence(
     layout: &Layout,
     step: &Step,
@@ -301,28 +434,61 @@ fn step_evidence(
 ) -> Result<Vec<Evidence>, String> {
     // in-toto loads one file per authorized keyid (a keyid listed twice is
     // looked for once) and skips files that are not there.
-    let mut loaded: Vec<(String, Metadata)> = Vec::new();
+    let mut loaded: Vec<(String, Loaded)> = Vec::new();
     for keyid in &step.pubkeys {
         if loaded.iter().any(|(k, _)| k == keyid) {
             continue;
         }
         let file = link_dir.join(link::file_name(&step.name, keyid));
+        let attestation_file = link_dir.join(attest::file_name(&step.name, keyid, Kind::Link));
+        let attestation = load_attestation(&attestation_file)?;
         match Metadata::load(&file) {
             // in-toto validates what it loads, counted or not.
             Ok(meta) => {
                 let valid = match meta.payload_type() {
-                    "link" => Link::from_value(&meta.payload).map(drop),
-                    _ => Layout::from_value(&meta.payload).map(drop),
+                    "link" => Link::from_value(&meta.payload).map(Some),
+                    _ => Layout::from_value(&meta.payload).map(|_| None),
                 };
-                valid.map_err(|e| format!("{}: {e}", file.display()))?;
-                loaded.push((keyid.clone(), meta));
+                let classic = valid.map_err(|e| format!("{}: {e}", file.display()))?;
+                let beside = match attestation {
+                    None => None,
+                    Some((envelope, attested, _)) => {
+                        let differs = match &classic {
+                            None => "it stands for a link, the other file is a sublayout".into(),
+                            Some(classic) => link_differences(classic, &attested).join(", "),
+                        };
+                        if !differs.is_empty() {
+                            return Err(format!(
+                                "step {:?}: the link {} and the link attestation {} of the same key differ ({differs}); a link attestation beside a link must say the same",
+                                step.name,
+                                file.display(),
+                                attestation_file.display()
+                            ));
+                        }
+                        Some((attestation_file, envelope))
+                    }
+                };
+                loaded.push((keyid.clone(), Loaded::Metadata { meta, beside }));
             }
-            Err(super::metadata::MetadataError::Read { .. }) => item.links.push(LinkReport {
-                keyid: keyid.clone(),
-                file,
-                status: LinkStatus::Missing,
-                sublayout: None,
-            }),
+            Err(super::metadata::MetadataError::Read { .. }) => match attestation {
+                Some((envelope, link, sha256)) => loaded.push((
+                    keyid.clone(),
+                    Loaded::Attestation {
+                        path: attestation_file,
+                        envelope,
+                        link,
+                        sha256,
+                    },
+                )),
+                None => item.links.push(LinkReport {
+                    keyid: keyid.clone(),
+                    file,
+                    status: LinkStatus::Missing,
+                    sublayout: None,
+                    attestation: false,
+                    sha256: None,
+                }),
+            },
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -337,71 +503,109 @@ fn step_evidence(
     }
 
     let mut evidence = Vec::new();
-    for (keyid, meta) in loaded {
-        let file = meta.path.clone();
+    for (keyid, loaded) in loaded {
+        let file = loaded.path().to_path_buf();
+        let is_attestation = matches!(loaded, Loaded::Attestation { .. });
+        let not_counted = |keyid: String, reason: String| LinkReport {
+            keyid,
+            file: file.clone(),
+            status: LinkStatus::BadSignature(reason),
+            sublayout: None,
+            attestation: is_attestation,
+            sha256: None,
+        };
         // Only keys the layout lists can authorize (loaded keyids come
         // from the step's pubkeys).
         let Some(key) = layout.keys.get(&keyid) else {
-            item.links.push(LinkReport {
+            item.links.push(not_counted(
                 keyid,
-                file,
-                status: LinkStatus::BadSignature("the layout does not list this key".into()),
-                sublayout: None,
-            });
+                "the layout does not list this key".into(),
+            ));
             continue;
         };
-        if let Err(e) = meta.verify_signature(&key.key, &key.keyid) {
-            item.links.push(LinkReport {
-                keyid,
-                file,
-                status: LinkStatus::BadSignature(e),
-                sublayout: None,
-            });
-            continue;
-        }
-        if meta.payload_type() == "layout" {
-            let sub_dir = link_dir.join(format!("{}.{}", step.name, &keyid[..keyid.len().min(8)]));
-            let mut sub_report = Report::new(file.clone());
-            let owner = [(key.keyid.clone(), key.key.clone())];
-            let result = verify(&meta, &owner, &sub_dir, now, inspector, &mut sub_report);
-            item.links.push(LinkReport {
-                keyid: keyid.clone(),
-                file: file.clone(),
-                status: LinkStatus::Counted,
-                sublayout: Some(Box::new(sub_report)),
-            });
-            let summary = result.map_err(|e| {
-                format!("sublayout {} of step {:?}: {e}", file.display(), step.name)
-            })?;
-            evidence.push(Evidence {
-                keyid,
-                materials: summary.materials,
-                products: summary.products,
-                command: summary.command,
-            });
-        } else {
-            let link = Link::from_value(&meta.payload)
-                .map_err(|e| format!("{}: not a valid link: {e}", file.display()))?;
-            if recorded_incomplete(&link) {
-                warnings.push(format!(
-                    "{}: step {:?} was recorded with --allow-incomplete (environment.tracelink.complete is false): its materials and products may not be everything the step used",
-                    printable(&file.display().to_string()),
-                    step.name
-                ));
+        let (link, sha256) = match loaded {
+            Loaded::Attestation {
+                envelope,
+                link,
+                sha256,
+                ..
+            } => {
+                if let Err(e) = attestation_signature(&envelope, &key.key, &key.keyid) {
+                    item.links.push(not_counted(keyid, e));
+                    continue;
+                }
+                (link, sha256)
             }
-            item.links.push(LinkReport {
-                keyid: keyid.clone(),
-                file,
-                status: LinkStatus::Counted,
-                sublayout: None,
-            });
-            evidence.push(Evidence {
-                keyid,
-                materials: link.materials,
-                products: link.products,
-                command: link.command,
-            });
+            Loaded::Metadata { meta, beside } => {
+                if let Err(e) = meta.verify_signature(&key.key, &key.keyid) {
+                    item.links.push(not_counted(keyid, e));
+                    continue;
+                }
+                // The attestation beside the link says the same; it must be
+                // the same functionary's too.
+                if let Some((path, envelope)) = &beside
+                    && let Err(e) = attestation_signature(envelope, &key.key, &key.keyid)
+                {
+                    return Err(format!(
+                        "step {:?}: the link attestation {} beside the link {}: {e}",
+                        step.name,
+                        path.display(),
+                        file.display()
+                    ));
+                }
+                if meta.payload_type() == "layout" {
+                    let sub_dir =
+                        link_dir.join(format!("{}.{}", step.name, &keyid[..keyid.len().min(8)]));
+                    let mut sub_report = Report::new(file.clone());
+                    let owner = [(key.keyid.clone(), key.key.clone())];
+                    let result = verify(&meta, &owner, &sub_dir, now, inspector, &mut sub_report);
+                    item.links.push(LinkReport {
+                        keyid: keyid.clone(),
+                        file: file.clone(),
+                        status: LinkStatus::Counted,
+                        sublayout: Some(Box::new(sub_report)),
+                        attestation: false,
+                        sha256: Some(meta.sha256.clone()),
+                    });
+                    let summary = result.map_err(|e| {
+                        format!("sublayout {} of step {:?}: {e}", file.display(), step.name)
+                    })?;
+                    evidence.push(Evidence {
+                        keyid,
+                        file,
+                        materials: summary.materials,
+                        products: summary.products,
+                        command: summary.command,
+                    });
+                    continue;
+                }
+                let link = Link::from_value(&meta.payload)
+                    .map_err(|e| format!("{}: not a valid link: {e}", file.display()))?;
+                (link, meta.sha256.clone())
+            }
+        };
+        if recorded_incomplete(&link) {
+            warnings.push(format!(
+                "{}: step {:?} was recorded with --allow-incomplete (environment.tracelink.complete is false): its materials and products may not be everything the step used",
+                printable(&file.display().to_string()),
+                step.name
+            ));
         }
+        item.links.push(LinkReport {
+            keyid: keyid.clone(),
+            file: file.clone(),
+            status: LinkStatus::Counted,
+            sublayout: None,
+            attestation: is_attestation,
+            sha256: Some(sha256),
+        });
+        evidence.push(Evidence {
+            keyid,
+            file,
+            materials: link.materials,
+            products: link.products,
+            command: link.command,
+        });
     }
     // Distinct functionaries: keyids are distinct by construction.
     if (evidence.len() as i64) < step.threshold {
@@ -413,4 +617,56 @@ fn step_evidence(
         ));
     }
     Ok(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn link() -> Link {
+        Link {
+            name: "build".into(),
+            command: vec!["make".into()],
+            materials: ArtifactMap::from([(
+                "a.c".into(),
+                [("sha256".to_string(), "aa".repeat(32))].into(),
+            )]),
+            environment: json!({"n": 1, "list": [2, {"x": 3}]})
+                .as_object()
+                .unwrap()
+                .clone(),
+            ..Link::default()
+        }
+    }
+
+    #[test]
+    fn differences_name_the_parts_that_differ() {
+        let a = link();
+        assert!(link_differences(&a, &a.clone()).is_empty());
+        // A protobuf Struct's doubles are the same numbers.
+        let mut b = a.clone();
+        b.environment = json!({"n": 1.0, "list": [2.0, {"x": 3.0}]})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(link_differences(&a, &b).is_empty());
+        b.environment["n"] = json!(1.5);
+        b.command.push("-j2".into());
+        b.materials
+            .get_mut("a.c")
+            .unwrap()
+            .insert("sha512".into(), "bb".repeat(64));
+        b.byproducts.return_value = Some(0);
+        assert_eq!(
+            link_differences(&a, &b),
+            ["command", "materials", "byproducts", "environment"]
+        );
+        let mut c = a.clone();
+        c.name = "other".into();
+        c.products.insert("x".into(), Default::default());
+        assert_eq!(link_differences(&a, &c), ["name", "products"]);
+        assert!(!same_json(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+        assert!(!same_json(&json!("1"), &json!(1)));
+    }
 }

@@ -37,6 +37,8 @@ pub enum MetadataError {
 #[derive(Debug, Clone)]
 pub struct Metadata {
     pub path: PathBuf,
+    /// sha256 (hex) of the file's bytes as read.
+    pub sha256: String,
     document: Document,
 }
 
@@ -85,6 +87,7 @@ impl Metadata {
         }
         Ok(Metadata {
             path: path.into(),
+            sha256: crate::hash::sha256_hex(bytes),
             document,
         })
     }

@@ -35,6 +35,11 @@ pub struct LinkReport {
     pub status: LinkStatus,
     /// When the "link" is a sublayout: its own verification.
     pub sublayout: Option<Box<Report>>,
+    /// The file is a link attestation (`<step>.<keyid8>.link.attest-link.json`)
+    /// standing in for the link.
+    pub attestation: bool,
+    /// sha256 of the file's bytes as read, for counted files.
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,9 +171,14 @@ impl Report {
                 };
                 let _ = writeln!(
                     out,
-                    "{pad}  {} (key {}): {status}",
+                    "{pad}  {} (key {}{}): {status}",
                     esc(&link.file.display().to_string()),
-                    esc(short(&link.keyid))
+                    esc(short(&link.keyid)),
+                    if link.attestation {
+                        ", link attestation"
+                    } else {
+                        ""
+                    }
                 );
                 if let Some(sub) = &link.sublayout {
                     sub.write_text(out, &format!("{pad}    "));
@@ -246,6 +256,8 @@ fn item_json(item: &ItemReport) -> Value {
                         "file": l.file.display().to_string(),
                         "status": status,
                         "error": error,
+                        "attestation": l.attestation,
+                        "sha256": l.sha256,
                         "sublayout": l.sublayout.as_ref().map(|s| s.to_json()),
                     })
                 })

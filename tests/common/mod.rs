@@ -181,3 +181,110 @@ pub fn copy_binary(dest: &Path) {
     }
     panic!("{} stayed busy (ETXTBSY) for 5 s", dest.display());
 }
+
+/// Who runs a test whose point is a permission check (an unreadable file
+/// must be refused): root reads everything, so as root the tracelink under
+/// test runs as the unprivileged test user instead.
+pub enum Runner {
+    /// Not root: the test's own user.
+    Myself,
+    /// Root: the test user (`TRACELINK_TEST_USER`, default `tracelink-test`),
+    /// through `setpriv`.
+    User { name: String, uid: u32, gid: u32 },
+}
+
+/// The runner for the permission test `test`: this user when not root, the
+/// test user when root; `None` after a SKIP line (a failure under CI) when
+/// root has no test user or no `setpriv`. Prints `test: running as WHO`.
+pub fn unprivileged_runner(test: &str) -> Option<Runner> {
+    if !nix::unistd::geteuid().is_root() {
+        let uid = nix::unistd::geteuid();
+        let name = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map_or_else(|| format!("uid {uid}"), |u| u.name);
+        println!("{test}: running as {name} (not root: this user)");
+        return Some(Runner::Myself);
+    }
+    let name = std::env::var("TRACELINK_TEST_USER").unwrap_or_else(|_| "tracelink-test".into());
+    let user = match nix::unistd::User::from_name(&name) {
+        Ok(Some(user)) if !user.uid.is_root() => user,
+        _ => {
+            skip(
+                test,
+                &format!(
+                    "as root, permissions do not apply, and there is no unprivileged user {name} \
+                     to run as (set TRACELINK_TEST_USER; scripts/test.sh creates tracelink-test)"
+                ),
+            );
+            return None;
+        }
+    };
+    if !have("setpriv") {
+        skip(
+            test,
+            "as root, permissions do not apply, and setpriv (util-linux) is not installed to \
+             run as the test user",
+        );
+        return None;
+    }
+    let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+    println!("{test}: running as {name} (uid {uid}; as root, permissions do not apply)");
+    Some(Runner::User { name, uid, gid })
+}
+
+impl Runner {
+    /// Readies `dir`, a fresh temporary directory holding everything the
+    /// test's tracelink uses, for the runner, and returns the tracelink
+    /// binary to run. As the test user: `dir` becomes 0755, everything in it
+    /// the user's (call it before making files unreadable: a file of mode
+    /// 000 is unreadable by its owner too), and the binary a copy in `dir`
+    /// (the build directory may be closed to the user).
+    pub fn prepare(&self, dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let Runner::User { uid, gid, .. } = self else {
+            return PathBuf::from(env!("CARGO_BIN_EXE_tracelink"));
+        };
+        let bin = dir.join("tracelink-for-user");
+        copy_binary(&bin);
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        fn chown_all(path: &Path, uid: u32, gid: u32) {
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+                .unwrap_or_else(|e| panic!("cannot chown {}: {e}", path.display()));
+            if std::fs::symlink_metadata(path).unwrap().is_dir() {
+                for entry in std::fs::read_dir(path).unwrap() {
+                    chown_all(&entry.unwrap().path(), uid, gid);
+                }
+            }
+        }
+        for entry in std::fs::read_dir(dir).unwrap() {
+            chown_all(&entry.unwrap().path(), *uid, *gid);
+        }
+        bin
+    }
+
+    /// A command running `bin` (from [`Runner::prepare`]) as the runner.
+    pub fn command(&self, bin: &Path) -> Command {
+        match self {
+            Runner::Myself => Command::new(bin),
+            Runner::User { uid, gid, .. } => {
+                let mut cmd = Command::new("setpriv");
+                cmd.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .arg("--clear-groups")
+                    .arg("--")
+                    .arg(bin);
+                cmd
+            }
+        }
+    }
+
+    /// The runner's user name (for messages).
+    pub fn name(&self) -> String {
+        match self {
+            Runner::Myself => "this user".into(),
+            Runner::User { name, .. } => name.clone(),
+        }
+    }
+}
