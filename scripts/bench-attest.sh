@@ -11,10 +11,12 @@
 # attest run in alternating order (plain first in odd rounds, attest first in
 # even ones), each from a clean tree (make clean + sync untimed). Prints every
 # run, the medians, attest/plain as the median of the per-round ratios (and the
-# ratio of the medians), the time tracelink itself spends making, signing and
-# writing the statements (TRACELINK_TIMINGS, median) and its share of the attest
-# runs' wall time, and the sizes in bytes of the link, the trace and the three
-# statements. Target: attest/plain <= 1.02.
+# ratio of the medians), the same for the CPU time (user + system of tracelink
+# and the build: steadier than the wall time when the host is shared), the time
+# tracelink itself spends making, signing and writing the statements
+# (TRACELINK_TIMINGS, median) and its share of the attest runs' wall time, and
+# the sizes in bytes of the link, the trace and the three statements.
+# Target: attest/plain <= 1.02.
 #
 # Every run is checked: exit 0, the files expected in the metadata directory
 # (attest: the three statements, plain: none), and the last attest run's
@@ -113,7 +115,7 @@ print(f"{(c[0] - a[0]) / max(1, c[1] - a[1]) * os.cpu_count():.2f}")')
 failed=''
 other_max=0
 # run_one plain|attest TAG: cleans (untimed), records the build into a fresh
-# metadata directory, checks the files written; sets r_secs, r_other, r_meta
+# metadata directory, checks the files written; sets r_secs, r_cpu, r_other, r_meta
 # and r_attest_s (make+sign+write of the statements, from TRACELINK_TIMINGS).
 run_one() {
   local kind=$1 tag=$2 extra=() out rc=0 files want
@@ -133,7 +135,7 @@ run_one() {
     failed=1
     return 1
   fi
-  read -r r_secs _ _ r_other <<<"$out"
+  read -r r_secs _ r_cpu r_other <<<"$out"
   if [ "$tag" != warm ] && awk -v o="$r_other" -v m="$other_max" 'BEGIN { exit !(o > m) }'; then
     other_max=$r_other
   fi
@@ -150,26 +152,28 @@ run_one() {
 
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else print "inf" }'; }
 
-plain=() attest=() ratios=() own=() shares=()
+plain=() attest=() ratios=() cpu_ratios=() own=() shares=()
 if run_one plain warm && w_p=$r_secs && run_one attest warm; then
   echo "   warm-up pair (untimed): plain $w_p s, attest $r_secs s"
-  printf '   %5s %5s | %8s %5s | %8s %5s | %7s | %9s %7s\n' round order "plain s" other "attest s" other \
-    ratio "attest s*" share
+  printf '   %5s %5s | %8s %7s %5s | %8s %7s %5s | %7s %7s | %9s %7s\n' round order "plain s" "CPU s" other \
+    "attest s" "CPU s" other ratio "CPU" "attest s*" share
   for ((i = 1; i <= runs; i++)); do
     if ((i % 2)); then order=(plain attest) ord=PA; else order=(attest plain) ord=AP; fi
     for kind in "${order[@]}"; do
       run_one "$kind" "$i" || break 2
       if [ "$kind" = plain ]; then
-        p_s=$r_secs p_o=$r_other
+        p_s=$r_secs p_c=$r_cpu p_o=$r_other
       else
-        a_s=$r_secs a_o=$r_other a_own=$r_attest_s a_meta=$r_meta
+        a_s=$r_secs a_c=$r_cpu a_o=$r_other a_own=$r_attest_s a_meta=$r_meta
       fi
     done
     plain+=("$p_s") attest+=("$a_s") own+=("$a_own")
     ratios+=("$(ratio_of "$a_s" "$p_s")")
+    cpu_ratios+=("$(ratio_of "$a_c" "$p_c")")
     shares+=("$(awk -v a="$a_own" -v t="$a_s" 'BEGIN { printf "%.4f", a / t }')")
-    printf '   %5s %5s | %8.3f %5.2f | %8.3f %5.2f | %7s | %9s %6.2f%%\n' "$i" "$ord" "$p_s" "$p_o" "$a_s" "$a_o" \
-      "${ratios[-1]}" "${own[-1]}" "$(awk -v s="${shares[-1]}" 'BEGIN { print s * 100 }')"
+    printf '   %5s %5s | %8.3f %7.2f %5.2f | %8.3f %7.2f %5.2f | %7s %7s | %9s %6.2f%%\n' "$i" "$ord" "$p_s" "$p_c" \
+      "$p_o" "$a_s" "$a_c" "$a_o" "${ratios[-1]}" "${cpu_ratios[-1]}" "${own[-1]}" \
+      "$(awk -v s="${shares[-1]}" 'BEGIN { print s * 100 }')"
   done
 fi
 
@@ -178,12 +182,14 @@ if ((${#ratios[@]} == runs)); then
   amed=$(bench_median "${attest[@]}")
   rmed=$(bench_median "${ratios[@]}")
   ownmed=$(bench_median "${own[@]}")
-  echo "   (attest s*: time tracelink spent making, signing and writing the statements, from TRACELINK_TIMINGS;"
-  echo "    share: of that run's wall time; other: cores other processes used meanwhile)"
+  echo "   (CPU s: user + system time of tracelink and the build; CPU: attest/plain of it; attest s*: time"
+  echo "    tracelink spent making, signing and writing the statements, from TRACELINK_TIMINGS; share: of that"
+  echo "    run's wall time; other: cores other processes of this machine used meanwhile)"
   echo "   medians: plain $pmed s, attest $amed s"
   echo "   attest/plain: $(printf '%.3f' "$rmed") (median of the per-round ratios; ratio of the medians" \
     "$(ratio_of "$amed" "$pmed" | xargs printf '%.3f')); target <= 1.02:" \
     "$(awk -v r="$rmed" 'BEGIN { print (r <= 1.02 ? "met" : "MISSED") }')"
+  echo "   CPU time attest/plain: $(bench_median "${cpu_ratios[@]}" | xargs printf '%.3f') (median of the per-round ratios)"
   echo "   statements made, signed and written in $ownmed s (median), $(bench_median "${shares[@]}" |
     awk '{ printf "%.2f%%", $1 * 100 }') of an attest run's wall time"
   echo "   sizes (bytes, last attest run):"
