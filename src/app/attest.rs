@@ -6,9 +6,9 @@
 //! anything is written; a statement that cannot be made fails the run
 //! (exit 125) with nothing written. The statements are then written (each
 //! atomically, through the directory opened before the run) and the link
-//! last: a link on disk always has its statements beside it. If writing
-//! fails midway, the statements of this run already written are removed
-//! again and no link is written.
+//! last, so that this run's link is never on disk without its statements.
+//! If writing fails midway, the statements of this run already written are
+//! removed again and no link is written.
 
 use super::Signer;
 use crate::cli;
