@@ -2,12 +2,14 @@
 # The tracelink demo: records a real little C build as a two-step in-toto
 # supply chain with tracelink (checkout as a snapshot of the sources, build
 # recorded precisely: exactly the files make read and wrote, through a
-# monitored FUSE mount), shows the runtime trace, has the owner draft the
-# layout from the links (tracelink layout draft), add an inspection and sign
-# it, verifies everything with in-toto 3.1.0's own in-toto-verify and with
-# tracelink verify, tampers with the built program and shows that both
-# verifiers catch it, and finally replays the recorded build from its store
-# (tracelink rerun) to show it reproduces byte for byte. Installs what it
+# monitored FUSE mount, with in-toto attestations beside the link), shows the
+# runtime trace and the SLSA provenance, has the owner draft the layout from
+# the links (tracelink layout draft), add an inspection and sign it, verifies
+# everything with in-toto 3.1.0's own in-toto-verify and with tracelink verify
+# (which writes a signed SLSA Verification Summary), tampers with the built
+# program and shows that both verifiers catch it, and finally replays the
+# recorded build from its store (tracelink rerun) to show it reproduces byte
+# for byte. Installs what it
 # needs (Rust build, gcc/make, the in-toto venv), stopping with `demo.sh:
 # cannot ...` when an install fails (scripts/lib-install.sh). Work happens in
 # a fresh temporary directory, printed at the end.
@@ -59,10 +61,15 @@ cd project
 say "step 1 (alice): record the checked-out sources as products"
 show "$tracelink" run -n checkout --signing-key ../keys/alice.pem -d ../links -x -p src Makefile
 say "step 2 (bob): record the build precisely (no -m/-p: tracelink watches what make reads and writes)"
-show "$tracelink" run -n build --signing-key ../keys/bob.pem -d ../links --store ../store -- make
+# --attest: the same facts also as in-toto attestations (Statement v1 in DSSE
+# envelopes signed by bob): the link predicate, SLSA Provenance v1, the
+# runtime trace.
+show "$tracelink" run -n build --signing-key ../keys/bob.pem -d ../links --store ../store --attest -- make
 cd ..
 say "what the build link says: materials (read) and products (written), and the trace beside it"
 show "$tracelink" show links/build.*.link --verification-keys keys/bob.pem.pub
+say "the build's SLSA provenance: its resolvedDependencies are the files make really read, plus the toolchain it ran"
+show "$tracelink" show links/build.*.link.attest-provenance.json --verification-keys keys/bob.pem.pub
 
 say "the owner drafts the layout from the recorded links"
 # Each step's functionary is the key that signed its link; materials are
@@ -99,8 +106,11 @@ mkdir -p verifier/build
 cp project/build/hello verifier/build/ && cp root.layout keys/owner.pem.pub verifier/ && cp -r links verifier/
 cd verifier
 show "$venv/bin/in-toto-verify" --layout root.layout --verification-keys owner.pem.pub --link-dir links
-say "verified by in-toto-verify 3.1.0; now the same with tracelink verify (no Python needed)"
-show "$tracelink" verify --layout root.layout --verification-keys owner.pem.pub --link-dir links
+say "verified by in-toto-verify 3.1.0; now the same with tracelink verify (no Python needed),"
+say "which also writes a signed SLSA Verification Summary (VSA) for the delivered program"
+show "$tracelink" verify --layout root.layout --verification-keys owner.pem.pub --link-dir links \
+  --vsa ../hello.vsa.json --signing-key ../keys/owner.pem
+show "$tracelink" show ../hello.vsa.json --verification-keys owner.pem.pub
 
 say "now tamper with the program after it was built: verification must fail"
 printf 'x' >> build/hello

@@ -81,4 +81,17 @@ fn readme_walkthrough_runs_as_written() {
                 .any(|n| n.starts_with("checkout.") && n.ends_with(".link")),
         "links written: {names:?}"
     );
+    for kind in ["link", "provenance", "runtime-trace"] {
+        let suffix = format!(".link.attest-{kind}.json");
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("build.") && n.ends_with(&suffix)),
+            "no build attestation *{suffix} among {names:?}"
+        );
+    }
+    assert!(
+        dir.path().join("tl-try/hello.vsa.json").is_file(),
+        "verify --vsa wrote no summary:\n{shown}"
+    );
 }
