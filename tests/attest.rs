@@ -630,3 +630,20 @@ fn unprivileged_precise_run_attests() {
         assert_eq!(meta.uid(), uid.as_raw(), "{name} is the user's");
     }
 }
+
+/// A run without --attest after one with it left the earlier run's
+/// statements beside the new link: they described another run, and `verify`
+/// fails a link whose attestation differs from it. They are removed now.
+#[test]
+fn a_run_without_attest_removes_an_earlier_runs_statements() {
+    let area = Area::new();
+    area.put("a.txt", "one\n");
+    let out = area.run("check", &["--attest", "-x", "-p", "."], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(area.entries().len(), 3, "{:?}", area.entries());
+
+    area.put("a.txt", "two\n");
+    let out = area.run("check", &["-x", "-p", "."], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(area.entries(), [area.link_name("check")]);
+}

@@ -8,7 +8,9 @@
 //! atomically, through the directory opened before the run) and the link
 //! last, so that this run's link is never on disk without its statements.
 //! If writing fails midway, the statements of this run already written are
-//! removed again and no link is written.
+//! removed again and no link is written. Statements of an earlier run of
+//! the step (same name and key) that this run does not replace are removed,
+//! with or without `--attest`: they would describe another run.
 
 use super::Signer;
 use crate::cli;
@@ -94,6 +96,7 @@ pub(super) fn write(
     interrupts: &Interrupts,
 ) -> anyhow::Result<()> {
     let Some(inputs) = inputs else {
+        remove_stale(dir, &link.name, &signer.keyid, &[])?;
         return signer.write(link, dir, name, interrupts);
     };
     let t_make = std::time::Instant::now();
@@ -126,15 +129,7 @@ pub(super) fn write(
             Vec::new()
         }
     };
-    // Statements of an earlier run of this step that this run does not
-    // replace would stand beside a link they do not describe.
-    for kind in Kind::ALL {
-        let stale = attest::file_name(&step_name, &signer.keyid, kind);
-        if !files.iter().any(|(file, _)| *file == stale) {
-            dir.remove(&stale)
-                .context("cannot remove an earlier run's attestation; no link was written")?;
-        }
-    }
+    remove_stale(dir, &step_name, &signer.keyid, &files)?;
     let t_write = std::time::Instant::now();
     let mut written: Vec<&str> = Vec::new();
     for (file, envelope) in &files {
@@ -166,6 +161,26 @@ pub(super) fn write(
         "tracelink: wrote {} ({materials} materials, {products} products){attestations}",
         path.display(),
     );
+    Ok(())
+}
+
+/// Removes the statements of an earlier run of this step (same name, same
+/// key) that this run does not replace: they would stand beside a link they
+/// do not describe, and `verify` fails a link whose attestation differs. Runs
+/// without `--attest` remove them all.
+fn remove_stale(
+    dir: &OutputDir,
+    step: &str,
+    keyid: &str,
+    replaced: &[(String, Vec<u8>)],
+) -> anyhow::Result<()> {
+    for kind in Kind::ALL {
+        let stale = attest::file_name(step, keyid, kind);
+        if !replaced.iter().any(|(file, _)| *file == stale) {
+            dir.remove(&stale)
+                .context("cannot remove an earlier run's attestation; no link was written")?;
+        }
+    }
     Ok(())
 }
 
