@@ -433,7 +433,8 @@ fn record_stop(args: cli::RecordStopArgs) -> anyhow::Result<i32> {
     let products = record_artifacts(&args.products, &opts, &algs, None, "products", &interrupts)?;
     link.products = artifact_map(products.iter().map(|(n, h)| (n, &h.digests)));
     let name = link::file_name(&link.name, &signer.keyid);
-    signer.write(link, &out_dir, &name, &interrupts)?;
+    // No statements (record has no --attest); an earlier run's are removed.
+    attest::write(&signer, link, None, &out_dir, &name, &interrupts)?;
     if let Some(code) = interrupted(&interrupts) {
         return Ok(code);
     }
