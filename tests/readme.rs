@@ -1,6 +1,7 @@
-//! The README's walk through a supply chain runs as written: the commands are
-//! taken from the README itself (the indented block after "A walk through a
-//! whole supply chain"), run by bash with `set -e` in an empty directory,
+//! The README's walk through a supply chain and its other ways to record run
+//! as written: the commands are taken from the README itself (the indented
+//! blocks from "A walk through a whole supply chain" to "The flags keep
+//! in-toto-run's names"), run by bash with `set -e` in an empty directory,
 //! with the tracelink under test first on PATH.
 
 mod common;
@@ -17,8 +18,8 @@ fn walkthrough() -> String {
         .expect("README has the walkthrough");
     let end = start
         + readme[start..]
-            .find("Other ways to record:")
-            .expect("the walkthrough ends before 'Other ways to record:'");
+            .find("The flags keep in-toto-run's names")
+            .expect("the walkthrough and the other ways to record end before 'The flags keep in-toto-run's names'");
     let script: Vec<&str> = readme[start..end]
         .lines()
         .filter_map(|line| line.strip_prefix("    "))
@@ -90,6 +91,23 @@ fn readme_walkthrough_runs_as_written() {
             "no build attestation *{suffix} among {names:?}"
         );
     }
+    for name in ["build-snapshot", "review"] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with(&format!("{name}.")) && n.ends_with(".link")),
+            "no {name} link among {names:?}"
+        );
+    }
+    assert!(
+        dir.path()
+            .join("tl-try/rebuilt")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 0,
+        "the second recording wrote nothing"
+    );
     assert!(
         dir.path().join("tl-try/hello.vsa.json").is_file(),
         "verify --vsa wrote no summary:\n{shown}"
