@@ -88,29 +88,6 @@ echo "   machine: $(bench_machine)"
 echo "   tool   : $("$tracelink" --version | head -n 1) ($(bench_source_desc "$top")), root; runs: $runs alternating pairs (+1 warm-up)"
 echo "   work   : $work"
 
-# wait_idle: waits (at most $idle_wait s per run, $idle_budget s in all) until the
-# rest of the machine uses less than 0.25 cores over one second.
-idle_waited=0
-wait_idle() {
-  local t0=$SECONDS busy cap=$idle_wait
-  ((idle_budget - idle_waited >= cap)) || cap=$((idle_budget - idle_waited))
-  ((cap > 0)) || return 0
-  while :; do
-    busy=$(python3 -c '
-import os, time
-def b():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v[0:3]) + sum(v[5:8]), sum(v)
-a = b(); time.sleep(1); c = b()
-print(f"{(c[0] - a[0]) / max(1, c[1] - a[1]) * os.cpu_count():.2f}")')
-    if awk -v b="$busy" 'BEGIN { exit !(b < 0.25) }' || ((SECONDS - t0 >= cap)); then
-      break
-    fi
-    sleep 2
-  done
-  idle_waited=$((idle_waited + SECONDS - t0))
-}
 
 failed=''
 other_max=0
@@ -124,7 +101,7 @@ run_one() {
   mkdir -p "$r_meta"
   sync
   [ "$kind" = attest ] && extra=(--attest)
-  [ "$tag" = warm ] || wait_idle
+  [ "$tag" = warm ] || bench_wait_idle
   echo "--- $kind $tag" >>"$log"
   out=$(cd "$proj" && TRACELINK_TIMINGS=1 bench_time "$r_meta.log" "$tracelink" run -n bench -k "$key" \
     -d "$r_meta" "${extra[@]}" -- make "-j$jobs") || rc=$?

@@ -257,30 +257,7 @@ fi
 n_src=$(find "$proj/src" "$proj/include" -type f | wc -l)
 
 # --- Idle waiting and timing ---------------------------------------------------------
-# wait_idle: waits (at most $idle_wait s per run, $idle_budget s in all) until
-# the rest of the machine uses less than 0.25 cores over one second.
-idle_waited=0
 other_max=0
-wait_idle() {
-  local t0=$SECONDS busy cap=$idle_wait
-  ((idle_budget - idle_waited >= cap)) || cap=$((idle_budget - idle_waited))
-  ((cap > 0)) || return 0
-  while :; do
-    busy=$(python3 -c '
-import os, time
-def b():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v[0:3]) + sum(v[5:8]), sum(v)
-a = b(); time.sleep(1); c = b()
-print(f"{(c[0] - a[0]) / max(1, c[1] - a[1]) * os.cpu_count():.2f}")')
-    if awk -v b="$busy" 'BEGIN { exit !(b < 0.25) }' || ((SECONDS - t0 >= cap)); then
-      break
-    fi
-    sleep 2
-  done
-  idle_waited=$((idle_waited + SECONDS - t0))
-}
 
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
@@ -290,7 +267,7 @@ t_secs='' t_other='' t_rc=0 no_wait=''
 timed() {
   local out=$1 err=$2 cwd=$3 res
   shift 3
-  [ -n "$no_wait" ] || wait_idle
+  [ -n "$no_wait" ] || bench_wait_idle
   t_rc=0
   res=$(cd "$cwd" && python3 - "$out" "$err" "$@" <<'PY'
 import os, subprocess, sys, time

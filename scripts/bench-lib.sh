@@ -285,3 +285,31 @@ bench_source_desc() {
     echo "not a git checkout"
   fi
 }
+
+# bench_wait_idle: waits (at most $idle_wait s per run, $idle_budget s in all)
+# until the rest of the machine uses less than 0.25 cores over one second;
+# adds the time waited to $idle_waited (which the caller prints).
+# idle_wait and idle_budget are the sourcing script's (BENCH_IDLE_WAIT,
+# BENCH_IDLE_BUDGET).
+idle_waited=0
+# shellcheck disable=SC2154
+bench_wait_idle() {
+  local t0=$SECONDS busy cap=$idle_wait
+  ((idle_budget - idle_waited >= cap)) || cap=$((idle_budget - idle_waited))
+  ((cap > 0)) || return 0
+  while :; do
+    busy=$(python3 -c '
+import os, time
+def b():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[0:3]) + sum(v[5:8]), sum(v)
+a = b(); time.sleep(1); c = b()
+print(f"{(c[0] - a[0]) / max(1, c[1] - a[1]) * os.cpu_count():.2f}")')
+    if awk -v b="$busy" 'BEGIN { exit !(b < 0.25) }' || ((SECONDS - t0 >= cap)); then
+      break
+    fi
+    sleep 2
+  done
+  idle_waited=$((idle_waited + SECONDS - t0))
+}

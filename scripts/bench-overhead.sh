@@ -413,31 +413,7 @@ sec_log='' sec_error=''
 # Results of the last run_one:
 r_secs='' r_cpu='' r_other='' r_req='' r_pt='' r_mat='' r_prod=''
 
-# wait_idle: waits (at most $idle_wait s per run, $idle_budget s in all) until
-# the rest of the machine uses less than 0.25 cores over one second, so that
-# other work does not inflate a timed run; adds the time waited to idle_waited.
-idle_waited=0
 other_max=0
-wait_idle() {
-  local t0=$SECONDS busy cap=$idle_wait
-  ((idle_budget - idle_waited >= cap)) || cap=$((idle_budget - idle_waited))
-  ((cap > 0)) || return 0
-  while :; do
-    busy=$(python3 -c '
-import os, time
-def b():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v[0:3]) + sum(v[5:8]), sum(v)
-a = b(); time.sleep(1); c = b()
-print(f"{(c[0] - a[0]) / max(1, c[1] - a[1]) * os.cpu_count():.2f}")')
-    if awk -v b="$busy" 'BEGIN { exit !(b < 0.25) }' || ((SECONDS - t0 >= cap)); then
-      break
-    fi
-    sleep 2
-  done
-  idle_waited=$((idle_waited + SECONDS - t0))
-}
 
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "inf" }'; }
 
@@ -476,7 +452,7 @@ run_one() {
     [ ${#sec_user[@]} -eq 0 ] || chown "$unpriv_user" "$meta"
   fi
   echo "--- $kind $tag: ${sec_cmd[*]}" >>"$sec_log"
-  [ "$tag" = warm ] || wait_idle
+  [ "$tag" = warm ] || bench_wait_idle
   out=$(run_cmd "$kind" "$meta") || rc=$?
   if ((rc != 0)); then
     sec_error="$kind run '$tag' exited with status $rc; last lines of $sec_log:"$'\n'"$(tail -n 15 "$sec_log")"

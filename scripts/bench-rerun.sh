@@ -276,31 +276,7 @@ print(m.group(1), rt.get("started") or "nan", f"{os.stat(trace_path_of(links[0],
 PY
 
 # --- Running and timing ---------------------------------------------------------
-# wait_idle: waits (at most $idle_wait s per run, $idle_budget s in all) until
-# the rest of the machine uses less than 0.25 cores over one second, so that
-# other work does not inflate a timed run; adds the time waited to idle_waited.
-idle_waited=0
 other_max=0
-wait_idle() {
-  local t0=$SECONDS busy cap=$idle_wait
-  ((idle_budget - idle_waited >= cap)) || cap=$((idle_budget - idle_waited))
-  ((cap > 0)) || return 0
-  while :; do
-    busy=$(python3 -c '
-import os, time
-def b():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v[0:3]) + sum(v[5:8]), sum(v)
-a = b(); time.sleep(1); c = b()
-print(f"{(c[0] - a[0]) / max(1, c[1] - a[1]) * os.cpu_count():.2f}")')
-    if awk -v b="$busy" 'BEGIN { exit !(b < 0.25) }' || ((SECONDS - t0 >= cap)); then
-      break
-    fi
-    sleep 2
-  done
-  idle_waited=$((idle_waited + SECONDS - t0))
-}
 
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "inf" }'; }
 sub_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
@@ -316,7 +292,7 @@ timed_run() {
   local tag=$1 cwd=$2 out rc=0
   shift 2
   echo "--- $tag: $*" >>"$sec_log"
-  [[ $tag == *warm* || $tag == *untimed* ]] || wait_idle
+  [[ $tag == *warm* || $tag == *untimed* ]] || bench_wait_idle
   rm -f "$run/start"
   out=$(cd "$cwd" && BENCH_TIME_START_FILE=$run/start bench_time "$sec_log" "$@") || rc=$?
   if ((rc != 0)); then

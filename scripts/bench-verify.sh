@@ -276,30 +276,6 @@ for label in good missing digest; do
 done
 
 # --- Timing ---------------------------------------------------------------------
-# wait_idle: waits (at most $idle_wait s per run, $idle_budget s in all) until
-# the rest of the machine uses less than 0.25 cores over one second, so that
-# other work does not inflate a timed run; adds the time waited to idle_waited.
-idle_waited=0
-wait_idle() {
-  local t0=$SECONDS busy cap=$idle_wait
-  ((idle_budget - idle_waited >= cap)) || cap=$((idle_budget - idle_waited))
-  ((cap > 0)) || return 0
-  while :; do
-    busy=$(python3 -c '
-import os, time
-def b():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v[0:3]) + sum(v[5:8]), sum(v)
-a = b(); time.sleep(1); c = b()
-print(f"{(c[0] - a[0]) / max(1, c[1] - a[1]) * os.cpu_count():.2f}")')
-    if awk -v b="$busy" 'BEGIN { exit !(b < 0.25) }' || ((SECONDS - t0 >= cap)); then
-      break
-    fi
-    sleep 2
-  done
-  idle_waited=$((idle_waited + SECONDS - t0))
-}
 
 # run_verifier NAME LOG -> prints bench_time's "SECONDS RSS_KIB CPU_SECONDS OTHER_CORES";
 # dies unless the verifier exits 0.
@@ -346,11 +322,11 @@ printf '%4s | %7s %6s %7s %5s | %7s %6s %7s %5s\n' \
   run "wall s" "CPU s" "RSS MiB" other "wall s" "CPU s" "RSS MiB" other
 tl_wall=() tl_cpu=() tl_rss=() tl_other=() it_wall=() it_cpu=() it_rss=() it_other=()
 for ((i = 1; i <= runs; i++)); do
-  wait_idle
+  bench_wait_idle
   res=$(run_verifier tracelink "$logs/run$i-tracelink.log")
   read -r w r c o <<<"$res"
   tl_wall+=("$w") tl_rss+=("$r") tl_cpu+=("$c") tl_other+=("$o")
-  wait_idle
+  bench_wait_idle
   res=$(run_verifier in-toto-verify "$logs/run$i-in-toto-verify.log")
   read -r w2 r2 c2 o2 <<<"$res"
   it_wall+=("$w2") it_rss+=("$r2") it_cpu+=("$c2") it_other+=("$o2")
