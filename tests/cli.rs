@@ -527,8 +527,9 @@ fn missing_key_file_exits_125_naming_the_path() {
 fn stop_signal_case(signal: Signal, want: i32) {
     let case = Case::new();
     let err_path = case.keys.join("stderr");
-    let mut child = case
-        .cmd()
+    let mut child = common::tracelink_default_signals()
+        .current_dir(&case.work)
+        .stdin(Stdio::null())
         .args(case.run_args(&case.key, "-m . -p .", &["sleep", "30"]))
         .stdout(Stdio::null())
         .stderr(fs::File::create(&err_path).unwrap())

@@ -128,7 +128,7 @@ fn stop_reaches_the_tree(test: &str, sig: i32, mode: Mode) {
     let case = Case::new();
     let token = token(sig, mode);
     let script = format!("sh -c 'sleep {token}; touch marker'; touch after");
-    let mut cmd = common::tracelink();
+    let mut cmd = common::tracelink_default_signals();
     cmd.args(["run", "-n", "step", "-k"])
         .arg(&case.key)
         .arg("-d")

@@ -10,6 +10,21 @@ pub fn tracelink() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tracelink"))
 }
 
+/// The tracelink binary, started with SIGINT, SIGTERM and SIGHUP at their
+/// default disposition, for tests that send it stop signals. A signal that
+/// is ignored when tracelink starts stays ignored (for it and the command),
+/// as Unix programs keep it (`nohup`, a background job of a non-interactive
+/// shell, which ignores SIGINT); a test run started that way would hand the
+/// ignored SIGINT down to the tracelink under test and fail for no fault of
+/// it. `env --default-signal` (coreutils) resets them and execs tracelink,
+/// so the child's pid is tracelink's.
+pub fn tracelink_default_signals() -> Command {
+    let mut cmd = Command::new("env");
+    cmd.arg("--default-signal=INT,TERM,HUP")
+        .arg(env!("CARGO_BIN_EXE_tracelink"));
+    cmd
+}
+
 /// The repository's test vectors.
 pub fn vector(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
