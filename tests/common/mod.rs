@@ -12,11 +12,11 @@ pub fn tracelink() -> Command {
 
 /// The tracelink binary, started with SIGINT, SIGTERM and SIGHUP at their
 /// default disposition, for tests that send it stop signals. A signal that
-/// is ignored when tracelink starts stays ignored (for it and the command),
-/// as Unix programs keep it (`nohup`, a background job of a non-interactive
-/// shell, which ignores SIGINT); a test run started that way would hand the
-/// ignored SIGINT down to the tracelink under test and fail for no fault of
-/// it. `env --default-signal` (coreutils) resets them and execs tracelink,
+/// is ignored when tracelink starts is inherited ignored by the command, so
+/// the forwarded signal does not stop it (`nohup`; a background job of a
+/// non-interactive shell ignores SIGINT): a test run started that way would
+/// hand the ignored SIGINT down to the command under test and fail for no
+/// fault of tracelink's. `env --default-signal` (coreutils) resets them and execs tracelink,
 /// so the child's pid is tracelink's.
 pub fn tracelink_default_signals() -> Command {
     let mut cmd = Command::new("env");
