@@ -45,7 +45,8 @@ static LONG_VERSION: LazyLock<String> = LazyLock::new(|| {
         \x20 FUSE passthrough: {FUSE_PASSTHROUGH}\n\
         \x20 digest algorithms: {digests} (--hash)\n\
         \x20 signature schemes: {schemes}\n\
-        \x20 link formats: classic signed JSON, DSSE envelope (--use-dsse)",
+        \x20 link formats: classic signed JSON, DSSE envelope (--use-dsse)\n\
+        \x20 attestations: in-toto Statement v1 with the link, SLSA Provenance v1 and runtime trace predicates (--attest), SLSA Verification Summary v1 (verify --vsa)",
         version = env!("CARGO_PKG_VERSION"),
         digests = digests.join(", "),
         schemes = schemes.join(", "),
