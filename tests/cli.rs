@@ -1748,3 +1748,27 @@ fn missing_metadata_directory_exits_2_without_running_the_command() {
     );
     case.assert_nothing_written(&[], &out);
 }
+
+#[test]
+fn version_names_the_features_it_was_built_with() {
+    let out = common::output(common::tracelink().arg("--version"));
+    assert!(out.status.success(), "{}", common::show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = format!("tracelink {}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(text.lines().next(), Some(first.as_str()), "{text}");
+    for feature in [
+        "FUSE passthrough",
+        "sha256",
+        "blake3",
+        "ed25519",
+        "rsassa-pss-sha256",
+        "ecdsa-sha2-nistp256",
+        "--use-dsse",
+        "--attest",
+        "verify --vsa",
+    ] {
+        assert!(text.contains(feature), "--version lacks {feature}: {text}");
+    }
+    let short = common::output(common::tracelink().arg("-V"));
+    assert_eq!(String::from_utf8_lossy(&short.stdout).trim(), first);
+}
