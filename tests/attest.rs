@@ -42,26 +42,6 @@ use tracelink::link::Link;
 const KEYID8: &str = "74c181c7";
 const KINDS: [&str; 3] = ["link", "provenance", "runtime-trace"];
 
-/// The venv's python with securesystemslib and in-toto-attestation, or
-/// None after a SKIP line (a failure under CI).
-fn venv_python(test: &str) -> Option<PathBuf> {
-    let python = common::venv_python();
-    let usable = python.as_ref().is_some_and(|p| {
-        Command::new(p)
-            .args(["-c", "import in_toto_attestation, securesystemslib"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if usable {
-        return python;
-    }
-    common::skip(
-        test,
-        "no venv with securesystemslib and in-toto-attestation 0.9.3 (TRACELINK_INTOTO_VENV or ./.venv-intoto)",
-    );
-    None
-}
-
 /// A key, its public PEM, a project tree and a metadata directory.
 struct Area {
     _tmp: tempfile::TempDir,
@@ -263,7 +243,7 @@ fn precise_make_build_writes_three_statements_that_check() {
     if common::precise_unavailable(TEST, &["make", "cc"]) {
         return;
     }
-    let Some(python) = venv_python(TEST) else {
+    let Some(python) = common::attest_checker_python(TEST) else {
         return;
     };
     let area = Area::new();
@@ -476,7 +456,7 @@ fn a_step_without_products_writes_no_statements() {
 #[test]
 fn snapshot_mode_writes_link_and_provenance_only() {
     const TEST: &str = "snapshot_attest";
-    let Some(python) = venv_python(TEST) else {
+    let Some(python) = common::attest_checker_python(TEST) else {
         return;
     };
     let area = Area::new();
@@ -589,7 +569,7 @@ fn unprivileged_precise_run_attests() {
         common::skip(TEST, "setpriv is not installed");
         return;
     }
-    let Some(python) = venv_python(TEST) else {
+    let Some(python) = common::attest_checker_python(TEST) else {
         return;
     };
     let area = Area::new();

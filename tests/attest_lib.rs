@@ -21,24 +21,6 @@ use tracelink::attest::{self, Envelopes, Kind, Mode, StepRecord, TraceFile};
 use tracelink::keys::{KeyIdFormat, PrivateKey};
 use tracelink::link::{self, ArtifactMap, Byproducts, DigestSet, Link, Wrapper};
 
-fn venv_python(test: &str) -> Option<PathBuf> {
-    let python = common::venv_python();
-    let usable = python.as_ref().is_some_and(|p| {
-        Command::new(p)
-            .args(["-c", "import in_toto_attestation, securesystemslib"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if usable {
-        return python;
-    }
-    common::skip(
-        test,
-        "no venv with securesystemslib and in-toto-attestation 0.9.3 (TRACELINK_INTOTO_VENV or ./.venv-intoto)",
-    );
-    None
-}
-
 fn checker() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attest_check.py")
 }
@@ -184,7 +166,7 @@ fn vsa_summary(link: &Link) -> attest::vsa::Summary {
 #[test]
 fn reference_libraries_accept_every_statement() {
     let test = "reference_libraries_accept_every_statement";
-    let Some(python) = venv_python(test) else {
+    let Some(python) = common::attest_checker_python(test) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -267,7 +249,7 @@ fn envelope(statement: &Value, key: &PrivateKey, keyid: &str) -> Vec<u8> {
 #[test]
 fn reference_checker_refuses_what_it_must() {
     let test = "reference_checker_refuses_what_it_must";
-    let Some(python) = venv_python(test) else {
+    let Some(python) = common::attest_checker_python(test) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -646,25 +646,6 @@ fn a_link_and_its_attestation_must_say_the_same() {
     );
 }
 
-/// The venv's python when it has the checker's libraries (else SKIP).
-fn checker_python(test: &str) -> Option<PathBuf> {
-    let python = common::venv_python();
-    let usable = python.as_ref().is_some_and(|p| {
-        Command::new(p)
-            .args(["-c", "import in_toto_attestation, securesystemslib"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if usable {
-        return python;
-    }
-    common::skip(
-        test,
-        "no venv with securesystemslib and in-toto-attestation 0.9.3 (TRACELINK_INTOTO_VENV or ./.venv-intoto)",
-    );
-    None
-}
-
 #[test]
 fn vsa_summarises_a_passed_verification() {
     let f = Fixture::new();
@@ -750,7 +731,7 @@ fn vsa_summarises_a_passed_verification() {
 
     // The reference libraries: signature (securesystemslib, owner's public
     // key) and the specification's required fields.
-    if let Some(python) = checker_python("vsa_summarises_a_passed_verification") {
+    if let Some(python) = common::attest_checker_python("vsa_summarises_a_passed_verification") {
         let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attest_check.py");
         let out = output(
             Command::new(python)

@@ -199,6 +199,24 @@ fn recording(account: &Account) -> String {
     out
 }
 
+/// The `signed by:` line (the keyids of the signatures) and the lines saying
+/// what checking them found.
+pub fn write_signed_by(w: &mut String, signatures: &[String], checks: &[KeyCheck], no_keys: bool) {
+    let keyids = if signatures.is_empty() {
+        "(no signatures)".to_string()
+    } else {
+        signatures
+            .iter()
+            .map(|k| esc(k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(w, "signed by:   {keyids}");
+    for line in signature_lines(checks, no_keys) {
+        let _ = writeln!(w, "             {line}");
+    }
+}
+
 pub fn signature_lines(checks: &[KeyCheck], no_keys: bool) -> Vec<String> {
     if no_keys {
         return vec!["signature not checked (give --verification-keys to check it)".into()];
@@ -303,23 +321,7 @@ fn render(account: &Account, checks: &[KeyCheck], no_keys: bool, view: &View) ->
             quote_argv(&link.command)
         }
     );
-    let _ = writeln!(
-        w,
-        "signed by:   {}",
-        if account.signatures.is_empty() {
-            "(no signatures)".to_string()
-        } else {
-            account
-                .signatures
-                .iter()
-                .map(|k| esc(k))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    );
-    for line in signature_lines(checks, no_keys) {
-        let _ = writeln!(w, "             {line}");
-    }
+    write_signed_by(w, &account.signatures, checks, no_keys);
     let _ = writeln!(
         w,
         "exit:        {}",

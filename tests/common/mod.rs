@@ -65,6 +65,27 @@ pub fn intoto_venv(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// The venv's python when it has what tests/attest_check.py needs
+/// (securesystemslib, in-toto-attestation 0.9.3), or `None` after a SKIP
+/// line (a failure under CI).
+pub fn attest_checker_python(test: &str) -> Option<PathBuf> {
+    let python = venv_python();
+    let usable = python.as_ref().is_some_and(|p| {
+        Command::new(p)
+            .args(["-c", "import in_toto_attestation, securesystemslib"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if usable {
+        return python;
+    }
+    skip(
+        test,
+        "no venv with securesystemslib and in-toto-attestation 0.9.3 (TRACELINK_INTOTO_VENV or ./.venv-intoto)",
+    );
+    None
+}
+
 /// Runs `cmd`, panicking with its output if it could not start.
 pub fn output(cmd: &mut Command) -> Output {
     cmd.output()

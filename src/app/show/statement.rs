@@ -13,7 +13,7 @@
 //! Everything shown comes from the file: every value goes through
 //! `text::printable`, long values and lists are cut.
 
-use super::{checks_json, quote_argv, signature_lines, write_stdout};
+use super::{checks_json, quote_argv, write_signed_by, write_stdout};
 use crate::cli::ShowArgs;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -202,23 +202,7 @@ fn render(
         subjects.len(),
         names(&subjects, SUBJECTS)
     );
-    let _ = writeln!(
-        w,
-        "signed by:   {}",
-        if record.signatures.is_empty() {
-            "(no signatures)".to_string()
-        } else {
-            record
-                .signatures
-                .iter()
-                .map(|k| esc(k))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    );
-    for line in signature_lines(checks, no_keys) {
-        let _ = writeln!(w, "             {line}");
-    }
+    write_signed_by(w, &record.signatures, checks, no_keys);
     match record.kind() {
         Some(Kind::Provenance) => render_provenance(w, &predicate, besides),
         Some(Kind::RuntimeTrace) => render_runtime_trace(w, &predicate),
