@@ -272,7 +272,21 @@ fn a_link_attestation_counts_as_the_missing_link() {
             show(&out)
         );
     }
-    assert!(!text.contains("warning"), "{}", show(&out));
+    // The one warning: the verdict is not in-toto-verify's.
+    let warnings: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("warning"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "warning: {}: a link attestation counted for step \"build\" in place of a missing link: in-toto-verify, which reads only links, would not count it",
+            mixed.join(f.attestation_name("build")).display()
+        )],
+        "{}",
+        show(&out)
+    );
 
     let out = f.verify(&mixed, &["--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -380,6 +394,21 @@ fn a_link_attestation_counts_as_the_missing_link() {
         "{}",
         show(&out)
     );
+
+    // ... and verify --vsa signs no PASSED summary for it: the link cannot
+    // vouch for everything the step used.
+    let out = f.verify(
+        &dir,
+        &["--vsa", "incomplete.vsa.json", "--signing-key", "owner"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("no verification summary was written")
+            && stderr(&out).contains("recorded with --allow-incomplete"),
+        "{}",
+        show(&out)
+    );
+    assert!(!f.dir.path().join("incomplete.vsa.json").exists());
 }
 
 #[test]

@@ -154,6 +154,13 @@ fn write_vsa(args: &VerifyArgs, passed: &Passed, report: &Report) -> anyhow::Res
             .map(default_resource_uri)
             .unwrap_or_default(),
     };
+    let incomplete = incomplete_links(report);
+    if !incomplete.is_empty() {
+        anyhow::bail!(
+            "{} recorded with --allow-incomplete: its materials and products may not be everything the step used, and a PASSED summary would vouch for more than the links do",
+            incomplete.join(", ")
+        );
+    }
     let mut input_attestations = Vec::new();
     counted_files(report, &args.link_dir, &mut input_attestations);
     let summary = vsa::Summary {
@@ -202,6 +209,22 @@ fn counted_files(report: &Report, link_dir: &Path, out: &mut Vec<ResourceDescrip
             }
         }
     }
+}
+
+/// The counted links (sublayouts' too) recorded with `--allow-incomplete`.
+fn incomplete_links(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in &report.items {
+        for link in &item.links {
+            if link.status == LinkStatus::Counted && link.incomplete {
+                out.push(link.file.display().to_string());
+            }
+            if let Some(sub) = &link.sublayout {
+                out.extend(incomplete_links(sub));
+            }
+        }
+    }
+    out
 }
 
 fn sha256_set(hex: &str) -> DigestSet {

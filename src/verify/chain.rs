@@ -487,6 +487,7 @@ fn step_evidence(
                     sublayout: None,
                     attestation: false,
                     sha256: None,
+                    incomplete: false,
                 }),
             },
             Err(e) => return Err(e.to_string()),
@@ -513,6 +514,7 @@ fn step_evidence(
             sublayout: None,
             attestation: is_attestation,
             sha256: None,
+            incomplete: false,
         };
         // Only keys the layout lists can authorize (loaded keyids come
         // from the step's pubkeys).
@@ -566,6 +568,7 @@ fn step_evidence(
                         sublayout: Some(Box::new(sub_report)),
                         attestation: false,
                         sha256: Some(meta.sha256.clone()),
+                        incomplete: false,
                     });
                     let summary = result.map_err(|e| {
                         format!("sublayout {} of step {:?}: {e}", file.display(), step.name)
@@ -584,7 +587,15 @@ fn step_evidence(
                 (link, meta.sha256.clone())
             }
         };
-        if recorded_incomplete(&link) {
+        if is_attestation {
+            warnings.push(format!(
+                "{}: a link attestation counted for step {:?} in place of a missing link: in-toto-verify, which reads only links, would not count it",
+                printable(&file.display().to_string()),
+                step.name
+            ));
+        }
+        let incomplete = recorded_incomplete(&link);
+        if incomplete {
             warnings.push(format!(
                 "{}: step {:?} was recorded with --allow-incomplete (environment.tracelink.complete is false): its materials and products may not be everything the step used",
                 printable(&file.display().to_string()),
@@ -598,6 +609,7 @@ fn step_evidence(
             sublayout: None,
             attestation: is_attestation,
             sha256: Some(sha256),
+            incomplete,
         });
         evidence.push(Evidence {
             keyid,

@@ -40,6 +40,9 @@ pub struct LinkReport {
     pub attestation: bool,
     /// sha256 of the file's bytes as read, for counted files.
     pub sha256: Option<String>,
+    /// A counted link recorded with `--allow-incomplete`
+    /// (`environment.tracelink.complete` false).
+    pub incomplete: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
