@@ -8,9 +8,12 @@
 //! atomically, through the directory opened before the run) and the link
 //! last, so that this run's link is never on disk without its statements.
 //! If writing fails midway, the statements of this run already written are
-//! removed again and no link is written. Statements of an earlier run of
-//! the step (same name and key) that this run does not replace are removed,
-//! with or without `--attest`: they would describe another run.
+//! removed again and no link is written (one exception: a failure to sync
+//! the directory after the link's rename leaves the new link in place,
+//! reported as a failure, without statements). Statements of an earlier run
+//! of the step (same name and key) that this run does not replace are
+//! removed, with or without `--attest` (without it, after the link is
+//! written): they would describe another run.
 
 use super::Signer;
 use crate::cli;
@@ -96,8 +99,16 @@ pub(super) fn write(
     interrupts: &Interrupts,
 ) -> anyhow::Result<()> {
     let Some(inputs) = inputs else {
-        remove_stale(dir, &link.name, &signer.keyid, &[])?;
-        return signer.write(link, dir, name, interrupts);
+        // The link first: a run that is interrupted or fails before writing
+        // it leaves the earlier run's link and statements as they were.
+        let step = link.name.clone();
+        signer.write(link, dir, name, interrupts)?;
+        if interrupts.received().is_none() {
+            remove_stale(dir, &step, &signer.keyid, &[]).context(
+                "the link was written, but an earlier run's attestation beside it could not be removed",
+            )?;
+        }
+        return Ok(());
     };
     let t_make = std::time::Instant::now();
     let step = StepRecord {
@@ -129,14 +140,16 @@ pub(super) fn write(
             Vec::new()
         }
     };
-    remove_stale(dir, &step_name, &signer.keyid, &files)?;
+    remove_stale(dir, &step_name, &signer.keyid, &files)
+        .context("cannot remove an earlier run's attestation; no link was written")?;
     let t_write = std::time::Instant::now();
     let mut written: Vec<&str> = Vec::new();
     for (file, envelope) in &files {
         if let Err(e) = dir.write_atomically(file, envelope) {
-            for done in &written {
-                let _ = dir.remove(done);
-            }
+            // The failure may come after the rename (syncing the directory):
+            // the file itself goes too.
+            written.push(file);
+            remove_written(dir, &written);
             return Err(anyhow::Error::new(e)
                 .context("cannot write the attestations (--attest); no link was written"));
         }
@@ -146,9 +159,7 @@ pub(super) fn write(
     let path = match dir.write_atomically(name, &bytes) {
         Ok(path) => path,
         Err(e) => {
-            for done in &written {
-                let _ = dir.remove(done);
-            }
+            remove_written(dir, &written);
             return Err(e.into());
         }
     };
@@ -164,6 +175,19 @@ pub(super) fn write(
     Ok(())
 }
 
+/// Removes this run's statements after a failed write, saying which could
+/// not be removed.
+fn remove_written(dir: &OutputDir, written: &[&str]) {
+    for file in written {
+        if let Err(e) = dir.remove(file) {
+            eprintln!(
+                "tracelink: warning: {}: an attestation of this failed run is left behind",
+                printable(&format!("{:#}", anyhow::Error::new(e)))
+            );
+        }
+    }
+}
+
 /// Removes the statements of an earlier run of this step (same name, same
 /// key) that this run does not replace: they would stand beside a link they
 /// do not describe, and `verify` fails a link whose attestation differs. Runs
@@ -173,12 +197,11 @@ fn remove_stale(
     step: &str,
     keyid: &str,
     replaced: &[(String, Vec<u8>)],
-) -> anyhow::Result<()> {
+) -> Result<(), tracelink::link::LinkError> {
     for kind in Kind::ALL {
         let stale = attest::file_name(step, keyid, kind);
         if !replaced.iter().any(|(file, _)| *file == stale) {
-            dir.remove(&stale)
-                .context("cannot remove an earlier run's attestation; no link was written")?;
+            dir.remove(&stale)?;
         }
     }
     Ok(())
