@@ -78,66 +78,98 @@ pub fn fork_single_threaded() -> io::Result<Option<i32>> {
     }
 }
 
+/// Where [`forward_stop_signals_to`] sends them.
 static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-static ESCALATE_AFTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// Seconds after the first stop signal at which PID 1 kills the whole tree
+/// (0: the timer runs already).
+static KILL_AFTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-extern "C" fn forward_signal(sig: libc::c_int) {
+/// Whether a signal came from the kernel: a terminal's SIGINT or SIGHUP,
+/// which reached the whole foreground process group, the tree included.
+///
+/// # Safety
+/// `info` is the siginfo_t pointer an SA_SIGINFO handler was given.
+unsafe fn from_kernel(info: *const libc::siginfo_t) -> bool {
+    // SAFETY: the kernel passes a valid siginfo_t to SA_SIGINFO handlers.
+    !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL
+}
+
+extern "C" fn forward_to_pid(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe and takes plain integers.
-        unsafe {
+    // SAFETY: `info` is the handler's own argument; kill(2) is
+    // async-signal-safe.
+    unsafe {
+        if pid > 0 && !from_kernel(info) {
             libc::kill(pid, sig);
         }
     }
-    let secs = ESCALATE_AFTER.swap(0, std::sync::atomic::Ordering::SeqCst);
-    if secs > 0 {
-        // SAFETY: alarm(2) is async-signal-safe and takes an integer.
-        unsafe {
+}
+
+extern "C" fn forward_to_namespace(
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _: *mut libc::c_void,
+) {
+    // SAFETY: `info` is the handler's own argument; kill(2) and alarm(2) are
+    // async-signal-safe. kill(-1) from PID 1 reaches every process of its
+    // PID namespace but itself: the command and everything it started,
+    // not only the command (a shell waiting for its child ignores SIGINT
+    // until the child ends, so the signal must reach the child too).
+    unsafe {
+        if !from_kernel(info) {
+            libc::kill(-1, sig);
+        }
+        let secs = KILL_AFTER.swap(0, std::sync::atomic::Ordering::SeqCst);
+        if secs > 0 {
             libc::alarm(secs);
         }
     }
 }
 
-extern "C" fn kill_everything(_: libc::c_int) {
-    // SAFETY: kill(2) is async-signal-safe; -1 means every process this one
-    // may signal: for PID 1 of a PID namespace, every other process in it.
+extern "C" fn kill_namespace(_: libc::c_int) {
+    // SAFETY: kill(2) is async-signal-safe; from PID 1, -1 is its namespace.
     unsafe {
         libc::kill(-1, libc::SIGKILL);
     }
 }
 
-/// From now on, `signals` delivered to this process are sent on to `pid`
-/// (one target per process; a later call replaces it).
-pub fn forward_signals_to(pid: i32, signals: &[i32]) -> io::Result<()> {
-    FORWARD_TO.store(pid, std::sync::atomic::Ordering::SeqCst);
-    install_handler(signals, forward_signal)
-}
-
-/// Like `forward_signals_to`, for PID 1 of a PID namespace: the first
-/// forwarded signal also starts a timer, and `grace` seconds later every
-/// other process of the namespace is killed, so a tree that ignores the
-/// signal still ends.
-pub fn forward_signals_then_kill_all(pid: i32, signals: &[i32], grace: u32) -> io::Result<()> {
-    ESCALATE_AFTER.store(grace.max(1), std::sync::atomic::Ordering::SeqCst);
-    install_handler(&[libc::SIGALRM], kill_everything)?;
-    forward_signals_to(pid, signals)
-}
-
-fn install_handler(signals: &[i32], handler: extern "C" fn(libc::c_int)) -> io::Result<()> {
-    let action = nix::sys::signal::SigAction::new(
-        nix::sys::signal::SigHandler::Handler(handler),
-        nix::sys::signal::SaFlags::SA_RESTART,
-        nix::sys::signal::SigSet::empty(),
-    );
+fn install(signals: &[i32], handler: nix::sys::signal::SigHandler) -> io::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigSet, Signal, sigaction};
+    let action = SigAction::new(handler, SaFlags::SA_RESTART, SigSet::empty());
     for &sig in signals {
-        let sig = nix::sys::signal::Signal::try_from(sig)
-            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
-        // SAFETY: the handlers only load and swap atomics and call kill(2)
-        // and alarm(2), all async-signal-safe.
-        unsafe { nix::sys::signal::sigaction(sig, &action) }
-            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        let sig = Signal::try_from(sig).map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        // SAFETY: the handlers only use atomics, kill(2) and alarm(2), all
+        // async-signal-safe.
+        unsafe { sigaction(sig, &action) }.map_err(|e| io::Error::from_raw_os_error(e as i32))?;
     }
     Ok(())
+}
+
+/// From now on, `signals` sent to this process are sent on to `pid`; one
+/// from the kernel (a terminal's, which reached the whole foreground process
+/// group already) is not sent twice.
+pub fn forward_stop_signals_to(pid: i32, signals: &[i32]) -> io::Result<()> {
+    FORWARD_TO.store(pid, std::sync::atomic::Ordering::SeqCst);
+    install(
+        signals,
+        nix::sys::signal::SigHandler::SigAction(forward_to_pid),
+    )
+}
+
+/// For PID 1 of a PID namespace: from now on, `signals` sent to it are sent
+/// on to every other process of the namespace, and `grace` seconds after the
+/// first one whatever still runs is killed, so a tree that ignores the
+/// signal still ends.
+pub fn forward_stop_signals_to_namespace(signals: &[i32], grace: u32) -> io::Result<()> {
+    KILL_AFTER.store(grace.max(1), std::sync::atomic::Ordering::SeqCst);
+    install(
+        &[libc::SIGALRM],
+        nix::sys::signal::SigHandler::Handler(kill_namespace),
+    )?;
+    install(
+        signals,
+        nix::sys::signal::SigHandler::SigAction(forward_to_namespace),
+    )
 }
 
 /// Takes ownership of a file descriptor this process inherited by number

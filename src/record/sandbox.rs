@@ -31,7 +31,6 @@ use std::ffi::OsString;
 use std::io::Write as _;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 pub use super::inherit::Reopen;
 
@@ -160,7 +159,7 @@ pub fn sandbox_main(spec: SandboxSpec) -> i32 {
             drop(status);
             let _ = nix::unistd::write(&go_w, b"g");
             drop(go_w);
-            let _ = forward_to_init(init_pid);
+            let _ = crate::sys::forward_stop_signals_to(init_pid, &FORWARDED);
             loop {
                 match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init_pid), None) {
                     Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
@@ -176,92 +175,6 @@ pub fn sandbox_main(spec: SandboxSpec) -> i32 {
             125
         }
     }
-}
-
-/// The helper's PID 1, to which it forwards stop signals.
-static INIT_PID: AtomicI32 = AtomicI32::new(0);
-/// Seconds after the first stop signal at which PID 1 kills the whole tree
-/// (0: the timer runs already).
-static KILL_AFTER: AtomicU32 = AtomicU32::new(0);
-
-/// Whether a signal came from the kernel: a terminal's SIGINT or SIGHUP,
-/// which reached the whole foreground process group, the tree included.
-///
-/// # Safety
-/// `info` is the siginfo_t pointer an SA_SIGINFO handler was given.
-unsafe fn from_kernel(info: *const libc::siginfo_t) -> bool {
-    // SAFETY: the kernel passes a valid siginfo_t to SA_SIGINFO handlers.
-    !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL
-}
-
-extern "C" fn helper_forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    let pid = INIT_PID.load(Ordering::SeqCst);
-    // SAFETY: `info` is the handler's own argument; kill(2) is
-    // async-signal-safe.
-    unsafe {
-        if pid > 0 && !from_kernel(info) {
-            libc::kill(pid, sig);
-        }
-    }
-}
-
-extern "C" fn tree_forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // SAFETY: `info` is the handler's own argument; kill(2) and alarm(2) are
-    // async-signal-safe. kill(-1) from PID 1 reaches every process of its
-    // PID namespace but itself: the command and everything it started,
-    // not only the command (a shell waiting for its child ignores SIGINT
-    // until the child ends, so the signal must reach the child too).
-    unsafe {
-        if !from_kernel(info) {
-            libc::kill(-1, sig);
-        }
-        let secs = KILL_AFTER.swap(0, Ordering::SeqCst);
-        if secs > 0 {
-            libc::alarm(secs);
-        }
-    }
-}
-
-extern "C" fn kill_tree(_: libc::c_int) {
-    // SAFETY: kill(2) is async-signal-safe; from PID 1, -1 is its namespace.
-    unsafe {
-        libc::kill(-1, libc::SIGKILL);
-    }
-}
-
-fn install(signals: &[i32], handler: nix::sys::signal::SigHandler) -> nix::Result<()> {
-    use nix::sys::signal::{SaFlags, SigAction, SigSet, Signal, sigaction};
-    let action = SigAction::new(handler, SaFlags::SA_RESTART, SigSet::empty());
-    for &sig in signals {
-        // SAFETY: the handlers only use atomics, kill(2) and alarm(2), all
-        // async-signal-safe.
-        unsafe { sigaction(Signal::try_from(sig)?, &action) }?;
-    }
-    Ok(())
-}
-
-/// The helper forwards the stop signals it is sent to PID 1 (a terminal's
-/// reached PID 1 and the tree already).
-fn forward_to_init(init_pid: i32) -> nix::Result<()> {
-    INIT_PID.store(init_pid, Ordering::SeqCst);
-    install(
-        &FORWARDED,
-        nix::sys::signal::SigHandler::SigAction(helper_forward),
-    )
-}
-
-/// PID 1 forwards the stop signals it is sent to every process of the
-/// tree, and `grace` seconds after the first one kills whatever still runs.
-fn forward_to_tree(grace: u32) -> nix::Result<()> {
-    KILL_AFTER.store(grace.max(1), Ordering::SeqCst);
-    install(
-        &[libc::SIGALRM],
-        nix::sys::signal::SigHandler::Handler(kill_tree),
-    )?;
-    install(
-        &FORWARDED,
-        nix::sys::signal::SigHandler::SigAction(tree_forward),
-    )
 }
 
 fn owned(fd: i32) -> OwnedFd {
@@ -432,7 +345,7 @@ fn init(spec: &SandboxSpec, mut status: std::fs::File) -> i32 {
     };
     // A forwarded stop signal goes to every process of the tree, and a tree
     // that ignores it is killed a little later: tracelink always ends.
-    let _ = forward_to_tree(STOP_GRACE_SECS);
+    let _ = crate::sys::forward_stop_signals_to_namespace(&FORWARDED, STOP_GRACE_SECS);
     let (ended, procs) = if spec.ptrace {
         super::tracer::follow(command_pid, &spec.root)
     } else {
