@@ -306,8 +306,7 @@ fn run_precise(args: cli::RunArgs, interrupts: &Interrupts) -> anyhow::Result<i3
             return Ok(EXIT_FAILURE);
         }
     }
-    use sha2::Digest as _;
-    let trace_sha256 = hex::encode(sha2::Sha256::digest(&trace_bytes));
+    let trace_sha256 = tracelink::hash::sha256_hex(&trace_bytes);
     let mut environment = serde_json::Map::new();
     environment.insert(
         "tracelink".into(),

@@ -167,7 +167,7 @@ fn write_vsa(args: &VerifyArgs, passed: &Passed, report: &Report) -> anyhow::Res
         subject,
         time_verified: std::time::SystemTime::now(),
         resource_uri,
-        policy_uri: file_name(&args.layout),
+        policy_uri: tracelink::verify::chain::file_name(&args.layout),
         policy_digest: sha256_set(&passed.layout.sha256),
         input_attestations,
     };
@@ -200,7 +200,7 @@ fn counted_files(report: &Report, link_dir: &Path, out: &mut Vec<ResourceDescrip
             if let Some(sha256) = &link.sha256 {
                 let name = match link.file.strip_prefix(link_dir) {
                     Ok(rel) => rel.to_string_lossy().into_owned(),
-                    Err(_) => file_name(&link.file),
+                    Err(_) => tracelink::verify::chain::file_name(&link.file),
                 };
                 out.push(ResourceDescriptor::artifact(&name, &sha256_set(sha256)));
             }
@@ -229,13 +229,6 @@ fn incomplete_links(report: &Report) -> Vec<String> {
 
 fn sha256_set(hex: &str) -> DigestSet {
     DigestSet::from([("sha256".to_string(), hex.to_string())])
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
 }
 
 /// `file:` and the artifact's name (a relative reference), bytes outside

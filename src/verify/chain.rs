@@ -29,7 +29,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The last component of `path` (for messages about files in one directory).
-fn file_name(path: &Path) -> String {
+/// A path's last component (the path itself when it has none), for reports.
+pub fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
