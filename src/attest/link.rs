@@ -85,6 +85,7 @@ pub fn to_link(statement: &Statement) -> Result<Link, ToLinkError> {
             for (i, item) in items.iter().enumerate() {
                 let field = format!("predicate.materials[{i}]");
                 let rd = ResourceDescriptor::from_value(item, &field)?;
+                only_name_and_digest(&rd, &field)?;
                 let Some(name) = rd.name else {
                     return Err(FieldError::new(&field, "no name").into());
                 };
@@ -102,10 +103,14 @@ pub fn to_link(statement: &Statement) -> Result<Link, ToLinkError> {
     }
     let mut products = ArtifactMap::new();
     for (i, s) in statement.subject.iter().enumerate() {
+        let field = format!("subject[{i}]");
+        only_name_and_digest(s, &field)?;
         let Some(name) = &s.name else {
-            return Err(FieldError::new(format!("subject[{i}]"), "no name").into());
+            return Err(FieldError::new(&field, "no name").into());
         };
-        products.insert(name.clone(), s.digest.clone());
+        if products.insert(name.clone(), s.digest.clone()).is_some() {
+            return Err(FieldError::new(&field, format!("name {name:?} given twice")).into());
+        }
     }
     let object = |key: &str| -> Result<Map<String, Value>, FieldError> {
         match p.get(key) {
@@ -148,6 +153,26 @@ pub fn to_link(statement: &Statement) -> Result<Link, ToLinkError> {
         },
         environment: object("environment")?,
     })
+}
+
+/// A link attestation's artifacts are what a link's are: a name and its
+/// digests. A `uri`, `downloadLocation`, `mediaType` or `annotations` would
+/// be dropped in the link the attestation stands for, so it is refused
+/// rather than signed for and lost.
+fn only_name_and_digest(rd: &ResourceDescriptor, field: &str) -> Result<(), FieldError> {
+    let extra = [
+        ("uri", rd.uri.is_some()),
+        ("downloadLocation", rd.download_location.is_some()),
+        ("mediaType", rd.media_type.is_some()),
+        ("annotations", !rd.annotations.is_empty()),
+    ];
+    match extra.iter().find(|(_, present)| *present) {
+        Some((key, _)) => Err(FieldError::new(
+            format!("{field}.{key}"),
+            "not allowed in a link attestation (a link's artifacts have a name and digests only)",
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -229,5 +254,31 @@ mod tests {
             panic!()
         };
         assert_eq!(f.field, "predicate.products");
+    }
+
+    /// A subject or material with more than a name and digests (a `uri`,
+    /// annotations...) was accepted and those fields dropped from the link
+    /// the attestation stands for; a subject named twice kept the last.
+    #[test]
+    fn link_attestation_artifacts_with_more_than_name_and_digest_are_refused() {
+        let link = sample_link();
+        let field_of = |st: &Statement| match to_link(st) {
+            Err(ToLinkError::Field(f)) => f.field,
+            other => panic!("{other:?}"),
+        };
+        let mut st = statement(&link);
+        st.subject[0].uri = Some("https://example.invalid/x".into());
+        assert_eq!(field_of(&st), "subject[0].uri");
+        let mut st = statement(&link);
+        st.subject[0].annotations.insert("note".into(), json!("x"));
+        assert_eq!(field_of(&st), "subject[0].annotations");
+        let mut st = statement(&link);
+        let first = st.subject[0].clone();
+        st.subject.push(first);
+        let last = st.subject.len() - 1;
+        assert_eq!(field_of(&st), format!("subject[{last}]"));
+        let mut st = statement(&link);
+        st.predicate["materials"][0]["mediaType"] = json!("text/plain");
+        assert_eq!(field_of(&st), "predicate.materials[0].mediaType");
     }
 }
