@@ -390,9 +390,22 @@ pub fn link_differences(classic: &Link, attested: &Link) -> Vec<&'static str> {
 fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     use serde_json::Value;
     match (a, b) {
-        // An integer and a float: by value; otherwise exactly.
+        // An integer and a float (a protobuf Struct holds numbers as
+        // doubles): equal when the float is that integer exactly; otherwise
+        // exactly. Integers beyond 2^53 do not all convert to f64 exactly,
+        // so the float goes to the integer, not the other way round.
         (Value::Number(x), Value::Number(y)) if x.is_f64() != y.is_f64() => {
-            x.as_f64().is_some_and(|x| Some(x) == y.as_f64())
+            let (int, float) = if x.is_f64() { (y, x) } else { (x, y) };
+            let Some(f) = float.as_f64() else {
+                return false;
+            };
+            let whole = f.fract() == 0.0 && f.abs() < 9.3e18;
+            whole
+                && match (int.as_i64(), int.as_u64()) {
+                    (Some(i), _) => f as i64 == i && i as f64 == f,
+                    (None, Some(u)) => f >= 0.0 && f as u64 == u && u as f64 == f,
+                    (None, None) => false,
+                }
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
@@ -681,5 +694,19 @@ mod tests {
         assert_eq!(link_differences(&a, &c), ["name", "products"]);
         assert!(!same_json(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
         assert!(!same_json(&json!("1"), &json!(1)));
+        // An integer and a float: equal only when the float is exactly it
+        // (2^53 + 1 is no f64; it was taken for 2^53 before).
+        assert!(same_json(&json!(1), &json!(1.0)));
+        assert!(same_json(&json!(-7), &json!(-7.0)));
+        assert!(!same_json(&json!(1), &json!(1.5)));
+        assert!(same_json(
+            &json!(9007199254740992u64),
+            &json!(9007199254740992.0)
+        ));
+        assert!(!same_json(
+            &json!(9007199254740993u64),
+            &json!(9007199254740992.0)
+        ));
+        assert!(!same_json(&json!(i64::MAX), &json!(9.3e18)));
     }
 }
