@@ -21,7 +21,6 @@ use anyhow::Context as _;
 use std::time::SystemTime;
 use tracelink::attest::{self, Envelopes, Kind, Mode, StepRecord, TraceFile};
 use tracelink::exclude::ExcludeSet;
-use tracelink::keys::PrivateKey;
 use tracelink::link::{self, Link, OutputDir};
 use tracelink::record::precise::Recording;
 use tracelink::runner::Interrupts;
@@ -121,7 +120,7 @@ pub(super) fn write(
         trace: inputs.trace,
         redaction: inputs.redaction,
     };
-    let envelopes = envelopes(&step, &signer.key, &signer.keyid)
+    let envelopes = attest::envelopes(&step, &signer.key, &signer.keyid)
         .context("cannot make the attestations (--attest); no link was written")?;
     super::timing("attestations: make and sign", t_make);
     let step_name = link.name.clone();
@@ -205,116 +204,4 @@ fn remove_stale(
         }
     }
     Ok(())
-}
-
-/// `attest::envelopes`, with the runtime trace's statement (the largest by
-/// far: the whole process tree, scrubbed again for secrets) made and signed
-/// on a thread of its own while the link and provenance statements are.
-fn envelopes(
-    step: &StepRecord,
-    key: &PrivateKey,
-    keyid: &str,
-) -> Result<Envelopes, attest::AttestError> {
-    if step.link.products.is_empty() {
-        return Ok(Envelopes::NoSubject);
-    }
-    let name = |kind| attest::file_name(&step.link.name, keyid, kind);
-    std::thread::scope(|scope| {
-        let runtime_trace = (step.mode == Mode::Precise && step.trace.is_some()).then(|| {
-            scope.spawn(|| {
-                attest::runtime_trace::statement(step).and_then(|st| attest::sign(&st, key, keyid))
-            })
-        });
-        let mut files = vec![
-            (
-                name(Kind::Link),
-                attest::sign(&attest::link::statement(step.link), key, keyid)?,
-            ),
-            (
-                name(Kind::Provenance),
-                attest::sign(&attest::provenance::statement(step)?, key, keyid)?,
-            ),
-        ];
-        if let Some(thread) = runtime_trace {
-            let envelope = thread.join().map_err(|_| attest::AttestError::Build {
-                what: "runtime trace statement",
-                reason: "the thread making it panicked".into(),
-            })??;
-            files.push((name(Kind::RuntimeTrace), envelope));
-        }
-        Ok(Envelopes::Files(files))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-    use tracelink::keys::KeyIdFormat;
-    use tracelink::link::{ArtifactMap, DigestSet};
-
-    fn digest(c: char) -> DigestSet {
-        DigestSet::from([("sha256".to_string(), c.to_string().repeat(64))])
-    }
-
-    /// The threads change nothing: the same envelopes, byte for byte, as
-    /// the library's (ed25519 signatures are deterministic).
-    #[test]
-    fn envelopes_are_the_library_s() {
-        let key = PrivateKey::from_seed(&[7; 32]);
-        let keyid = key.keyid(KeyIdFormat::Python);
-        let link = Link {
-            name: "build".into(),
-            command: vec!["make".into()],
-            materials: ArtifactMap::from([("a.c".into(), digest('a'))]),
-            products: ArtifactMap::from([("a.o".into(), digest('b'))]),
-            ..Link::default()
-        };
-        let trace = json!({
-            "root": "/p", "cwd": "/p", "command": ["make"], "ptrace": true,
-            "artifacts": {"a.c": {"read_by": [3], "written_by": []},
-                          "a.o": {"read_by": [], "written_by": [3]}},
-            "process_tree": [{"pid": 3, "ppid": 1, "start_ms": 0, "end_ms": 5, "exit_code": 0,
-                "execs": [{"argv": ["cc", "-c", "a.c"], "executable": "/usr/bin/cc",
-                           "cwd": "/p", "sha256": "c".repeat(64), "at_ms": 0}]}],
-        });
-        let excludes = vec!["*.link*".to_string()];
-        let sha = "d".repeat(64);
-        let now = SystemTime::now();
-        let precise = StepRecord {
-            link: &link,
-            mode: Mode::Precise,
-            excludes: &excludes,
-            started: now,
-            finished: now,
-            working_directory: None,
-            trace: Some(TraceFile {
-                name: "build.x.link.trace.json.gz",
-                sha256: &sha,
-                document: &trace,
-            }),
-            redaction: None,
-        };
-        let snapshot = StepRecord {
-            mode: Mode::Snapshot,
-            trace: None,
-            ..precise
-        };
-        let no_products = Link {
-            products: ArtifactMap::new(),
-            ..link.clone()
-        };
-        let empty = StepRecord {
-            link: &no_products,
-            ..precise
-        };
-        for (step, files) in [(&precise, 3), (&snapshot, 2), (&empty, 0)] {
-            let ours = envelopes(step, &key, &keyid).unwrap();
-            assert_eq!(ours, attest::envelopes(step, &key, &keyid).unwrap());
-            match ours {
-                Envelopes::Files(f) => assert_eq!(f.len(), files),
-                Envelopes::NoSubject => assert_eq!(files, 0),
-            }
-        }
-    }
 }

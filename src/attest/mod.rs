@@ -490,25 +490,48 @@ pub fn statements(step: &StepRecord) -> Result<Statements, AttestError> {
 }
 
 /// The statements of a recorded step, signed with `key` (the link's key,
-/// `keyid` as the link's) and named for files beside the link.
+/// `keyid` as the link's) and named for files beside the link: the same
+/// statements as [`statements`], in its order. The runtime trace's (the
+/// largest by far: the whole process tree, scrubbed again for secrets) is
+/// made and signed on a thread of its own meanwhile; its thread is joined
+/// before any error of the others is returned.
 pub fn envelopes(
     step: &StepRecord,
     key: &PrivateKey,
     keyid: &str,
 ) -> Result<Envelopes, AttestError> {
-    match statements(step)? {
-        Statements::NoSubject => Ok(Envelopes::NoSubject),
-        Statements::Made(list) => list
-            .into_iter()
-            .map(|(kind, st)| {
-                Ok((
-                    file_name(&step.link.name, keyid, kind),
-                    sign(&st, key, keyid)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, AttestError>>()
-            .map(Envelopes::Files),
+    if step.link.products.is_empty() {
+        return Ok(Envelopes::NoSubject);
     }
+    let name = |kind| file_name(&step.link.name, keyid, kind);
+    std::thread::scope(|scope| {
+        let runtime_trace = (step.mode == Mode::Precise && step.trace.is_some()).then(|| {
+            scope.spawn(|| runtime_trace::statement(step).and_then(|st| sign(&st, key, keyid)))
+        });
+        let link_and_provenance = (|| {
+            Ok(vec![
+                (
+                    name(Kind::Link),
+                    sign(&link::statement(step.link), key, keyid)?,
+                ),
+                (
+                    name(Kind::Provenance),
+                    sign(&provenance::statement(step)?, key, keyid)?,
+                ),
+            ])
+        })();
+        let runtime_trace = runtime_trace.map(|thread| {
+            thread.join().map_err(|_| AttestError::Build {
+                what: "runtime trace statement",
+                reason: "the thread making it panicked".into(),
+            })
+        });
+        let mut files = link_and_provenance?;
+        if let Some(envelope) = runtime_trace {
+            files.push((name(Kind::RuntimeTrace), envelope??));
+        }
+        Ok(Envelopes::Files(files))
+    })
 }
 
 /// The DSSE envelope of `statement` signed by `key` (as `keyid`), laid out
@@ -869,6 +892,43 @@ pub(crate) mod tests {
             envelopes(&step, &key, &key.keyid(KeyIdFormat::Python)).unwrap(),
             Envelopes::NoSubject
         );
+    }
+
+    /// The thread making the runtime trace's envelope changes nothing:
+    /// `envelopes` gives the statements of `statements`, in its order, each
+    /// signed (ed25519 signatures are deterministic), byte for byte.
+    #[test]
+    fn envelopes_are_the_statements_signed_in_order() {
+        let link = sample_link();
+        let trace = sample_trace();
+        let excludes = vec!["*.link*".to_string()];
+        let precise = step(&link, &trace, &excludes);
+        let snapshot = StepRecord {
+            mode: Mode::Snapshot,
+            trace: None,
+            ..precise
+        };
+        let key = key();
+        let keyid = key.keyid(KeyIdFormat::Python);
+        for (step, count) in [(&precise, 3), (&snapshot, 2)] {
+            let Statements::Made(list) = statements(step).unwrap() else {
+                panic!("no statements")
+            };
+            let signed: Vec<(String, Vec<u8>)> = list
+                .iter()
+                .map(|(kind, st)| {
+                    (
+                        file_name(&link.name, &keyid, *kind),
+                        sign(st, &key, &keyid).unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(signed.len(), count);
+            assert_eq!(
+                envelopes(step, &key, &keyid).unwrap(),
+                Envelopes::Files(signed)
+            );
+        }
     }
 
     #[test]
